@@ -1,0 +1,195 @@
+"""Contiguity of polygons: which pairs share an edge, and how long it is.
+
+Two units are neighbours when their boundaries share a stretch longer than
+``min_length`` metres (rook contiguity with a length floor, so touching
+corners and numerical slivers do not count). Built on shapely's STRtree with a
+bulk query and vectorised intersections, so a city's ~40,000 units take a
+second or two.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from jngis.errors import CRSError, InputTypeError, ParameterError
+
+__all__ = ["shared_edges", "island_links"]
+
+
+def shared_edges(
+    geometries: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray,
+    *,
+    min_length: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of polygons that share an edge longer than ``min_length``.
+
+    Parameters
+    ----------
+    geometries : GeoSeries, GeoDataFrame or array of polygons
+        In a projected (metric) CRS when a GeoSeries/GeoDataFrame is given.
+    min_length : float
+        Shortest shared boundary, in the geometries' units (metres), that
+        makes two polygons neighbours.
+
+    Returns
+    -------
+    left, right, length : ndarray
+        Integer positions with ``left < right``, sorted, and the shared
+        boundary length of each pair.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> boxes = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(20, 10, 30, 20)]
+    >>> left, right, length = shared_edges(boxes)
+    >>> left.tolist(), right.tolist(), length.tolist()
+    ([0], [1], [10.0])
+    """
+    if isinstance(geometries, gpd.GeoDataFrame):
+        geometries = geometries.geometry
+    if isinstance(geometries, gpd.GeoSeries):
+        if geometries.crs is not None and geometries.crs.is_geographic:
+            raise CRSError(
+                f"shared_edges: geometries are in {geometries.crs.to_string()} (degrees); "
+                "expected a projected CRS in metres (use jngis.crs.to_metric)"
+            )
+        geoms = np.asarray(geometries.values, dtype=object)
+    else:
+        try:
+            geoms = np.asarray(geometries, dtype=object)
+        except Exception:  # noqa: BLE001 - any failure means it is not an array of geometries
+            raise InputTypeError(
+                f"shared_edges: geometries is a {type(geometries).__name__}; expected a GeoSeries "
+                "or an array of shapely polygons"
+            ) from None
+    if not (np.isfinite(min_length) and min_length >= 0):
+        raise ParameterError(f"shared_edges: min_length={min_length!r}; expected a non-negative number")
+    if len(geoms) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    # The boundaries' intersection is the shared edge (lines) plus touching points.
+    shared = shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
+    length = shapely.length(shared)
+    keep = length > min_length
+    order = np.lexsort((right[keep], left[keep]))
+    return left[keep][order], right[keep][order], length[keep][order]
+
+
+def island_links(
+    geometries: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Links that join every island of a contiguity graph to its nearest neighbour.
+
+    A unit on an island (or a group of units cut off by a river) shares no
+    edge with the rest of its 街道; a plan still has to put it in some
+    community. Each connected piece of the graph ``(left, right)`` except the
+    largest is linked, from whichever of its polygons is closest, to the
+    nearest polygon outside it, and this is repeated until the graph is
+    connected. With ``groups`` (e.g. the street code of each polygon) links
+    stay inside a group and each group is made connected on its own; edges
+    between groups are ignored.
+
+    Parameters
+    ----------
+    geometries : GeoSeries, GeoDataFrame or array of polygons
+        In a projected (metric) CRS.
+    left, right : ndarray of int
+        Edges of the contiguity graph, e.g. from :func:`shared_edges`.
+    groups : array-like, optional
+        One label per polygon; links never join two groups.
+
+    Returns
+    -------
+    left, right, distance : ndarray
+        The added links (``left < right``) and the gap each one bridges, in
+        metres. Empty when the graph is already connected.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> boxes = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(50, 0, 60, 10)]
+    >>> left, right, _ = shared_edges(boxes)
+    >>> a, b, gap = island_links(boxes, left, right)
+    >>> a.tolist(), b.tolist(), gap.tolist()
+    ([1], [2], [30.0])
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if isinstance(geometries, gpd.GeoDataFrame):
+        geometries = geometries.geometry
+    if isinstance(geometries, gpd.GeoSeries):
+        if geometries.crs is not None and geometries.crs.is_geographic:
+            raise CRSError(
+                f"island_links: geometries are in {geometries.crs.to_string()} (degrees); "
+                "expected a projected CRS in metres (use jngis.crs.to_metric)"
+            )
+        geoms = np.asarray(geometries.values, dtype=object)
+    else:
+        geoms = np.asarray(geometries, dtype=object)
+    n = len(geoms)
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    if left.shape != right.shape or (len(left) and (min(left.min(), right.min()) < 0
+                                                    or max(left.max(), right.max()) >= n)):
+        raise ParameterError(
+            f"island_links: left/right have shapes {left.shape}/{right.shape} or positions outside "
+            f"0..{n - 1}; expected edges between the {n} geometries"
+        )
+    if groups is None:
+        group_codes = np.zeros(n, dtype=np.int64)
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ParameterError(
+                f"island_links: groups has {len(groups)} labels; expected one per geometry ({n})"
+            )
+        _, group_codes = np.unique(groups, return_inverse=True)
+    same = group_codes[left] == group_codes[right]
+    edge_left, edge_right = left[same], right[same]
+    out_left: list[int] = []
+    out_right: list[int] = []
+    out_gap: list[float] = []
+    for g in np.unique(group_codes):
+        members = np.flatnonzero(group_codes == g)
+        if len(members) < 2:
+            continue
+        position = np.full(n, -1, dtype=np.int64)
+        position[members] = np.arange(len(members))
+        el, er = position[edge_left], position[edge_right]
+        keep = (el >= 0) & (er >= 0)
+        el, er = list(el[keep]), list(er[keep])
+        while True:
+            graph = coo_matrix((np.ones(len(el)), (el, er)), shape=(len(members), len(members)))
+            count, piece = connected_components(graph, directed=False)
+            if count <= 1:
+                break
+            largest = np.argmax(np.bincount(piece))
+            for p in range(count):
+                if p == largest:
+                    continue
+                inside = np.flatnonzero(piece == p)
+                outside = np.flatnonzero(piece != p)
+                tree = shapely.STRtree(geoms[members[outside]])
+                (src, dst), gap = tree.query_nearest(geoms[members[inside]], return_distance=True)
+                best = int(np.argmin(gap))
+                a, b = int(inside[src[best]]), int(outside[dst[best]])
+                el.append(a)
+                er.append(b)
+                ga, gb = sorted((int(members[a]), int(members[b])))
+                out_left.append(ga)
+                out_right.append(gb)
+                out_gap.append(float(gap[best]))
+    order = np.lexsort((np.asarray(out_right, dtype=np.int64), np.asarray(out_left, dtype=np.int64)))
+    return (np.asarray(out_left, dtype=np.int64)[order], np.asarray(out_right, dtype=np.int64)[order],
+            np.asarray(out_gap, dtype=float)[order])

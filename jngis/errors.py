@@ -1,0 +1,78 @@
+"""Exceptions and warnings raised by jngis.
+
+Every error a caller can provoke is a :class:`JngisError`; the specific
+subclasses also inherit the built-in exception that fits (``ValueError``,
+``TypeError``, ``KeyError``) so generic handlers keep working. Messages name
+the parameter, the offending value and what was expected.
+"""
+
+from __future__ import annotations
+
+
+class JngisError(Exception):
+    """Base class of every error raised by jngis on bad input or state."""
+
+
+class SchemaError(JngisError, ValueError):
+    """A layer does not match its schema (columns, dtypes, codes, geometry)."""
+
+
+class GeometryError(JngisError, ValueError):
+    """Geometry is invalid, empty, of the wrong type or has bad coordinates."""
+
+
+class CRSError(JngisError, ValueError):
+    """A coordinate reference system is missing, wrong or ambiguous."""
+
+
+class ParameterError(JngisError, ValueError):
+    """A parameter has a value outside what the function accepts."""
+
+
+class InputTypeError(JngisError, TypeError):
+    """A parameter has the wrong Python type (e.g. a DataFrame for a GeoDataFrame)."""
+
+
+class NotFoundError(JngisError, KeyError):
+    """A requested layer, code or record does not exist."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class JngisWarning(UserWarning):
+    """Base class of warnings issued by jngis."""
+
+
+class UnassignedPointsWarning(JngisWarning):
+    """Some points fell in no polygon; they are kept as NA, never dropped."""
+
+
+class InvalidTransition(JngisError, ValueError):
+    """A work order cannot take this step from its current state.
+
+    The message names the order, its state, the refused step and the steps
+    allowed from that state; the same facts are attributes.
+    """
+
+    def __init__(self, order_id: str, state: str, action: str, allowed: tuple[str, ...],
+                 reason: str = "") -> None:
+        self.order_id, self.state, self.action, self.allowed = order_id, state, action, tuple(allowed)
+        nexts = ", ".join(self.allowed) if self.allowed else "none (the order is closed)"
+        because = f" ({reason})" if reason else ""
+        super().__init__(
+            f"work order {order_id!r} is {state!r}: it cannot go to {action!r}{because}; "
+            f"allowed next: {nexts}"
+        )
+
+
+class CalendarRangeError(JngisError, ValueError):
+    """A date lies outside the years whose official holiday schedule is known."""
+
+
+class CalendarWarning(JngisWarning):
+    """A working-day count used a year whose holiday schedule is not known (weekends only)."""
+
+
+class TileError(ParameterError):
+    """A tile address z/x/y is not valid (not integers, or x/y outside 0..2**z-1)."""
