@@ -57,14 +57,13 @@ def shared_edges(
             )
         geoms = np.asarray(geometries.values, dtype=object)
     else:
-        try:
-            geoms = np.asarray(geometries, dtype=object)
-        except Exception:  # noqa: BLE001 - any failure means it is not an array of geometries
+        geoms = np.asarray(geometries, dtype=object)
+        if geoms.ndim != 1 or not all(isinstance(g, shapely.Geometry) for g in geoms):
             raise InputTypeError(
                 f"shared_edges: geometries is a {type(geometries).__name__}; expected a GeoSeries "
-                "or an array of shapely polygons"
-            ) from None
-    if not (np.isfinite(min_length) and min_length >= 0):
+                "or a sequence of shapely polygons"
+            )
+    if not (isinstance(min_length, (int, float)) and np.isfinite(min_length) and min_length >= 0):
         raise ParameterError(f"shared_edges: min_length={min_length!r}; expected a non-negative number")
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
