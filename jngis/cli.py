@@ -91,6 +91,75 @@ def info(file: Path, kind: str | None) -> None:
     _print_summary(_read(file, kind, None, read_city, read_layer))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True, help="Port to listen on.")
+@click.option("--store", default=None,
+              help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
+@_user_errors
+def serve(host: str, port: int, store: str | None) -> None:
+    """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
+    import uvicorn
+
+    from jngis.server.app import create_app
+    from jngis.server.settings import Settings
+
+    started = time.perf_counter()
+    settings = Settings() if store is None else Settings(store=store)
+    app = create_app(settings)
+    click.echo(f"jngis: city loaded in {time.perf_counter() - started:.1f} s; "
+               f"open http://{host}:{port}/", err=True)
+    if settings.write_token is None:
+        click.echo("jngis: writes are off (set JNGIS_WRITE_TOKEN to accept work orders)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.command("import-orders")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crs", "input_crs", type=click.Choice(["wgs84", "cgcs2000", "gcj02", "bd09"]), default="wgs84",
+              show_default=True, help="Coordinate system of the lon/lat columns (gcj02: Amap/Tencent, bd09: Baidu).")
+@click.option("--store", default=None,
+              help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
+@click.option("--who", default="import", show_default=True, help="Name recorded in the trail.")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every refused row (row, reason) to this CSV.")
+@_user_errors
+def import_orders(file: Path, input_crs: str, store: str | None, who: str, errors_file: Path | None) -> None:
+    """Load 12345 work orders from a CSV or Excel export with lon/lat columns.
+
+    Good rows land in one transaction (all or none: Ctrl-C leaves the store
+    as it was); refused rows are listed with their spreadsheet row number and
+    reason. Exit status 0 when every row landed, 3 when some were refused.
+    """
+    import os
+
+    import pandas as pd
+
+    from jngis.sample import sample_path
+    from jngis.store import open_store
+    from jngis.workorders import clean_order_rows, read_order_table
+
+    target = store or os.environ.get("JNGIS_STORE") or str(sample_path())
+    table = read_order_table(file)
+    good, bad = clean_order_rows(table, crs=input_crs)
+    with open_store(target) as opened:
+        result = opened.import_orders(good, who=who, progress=len(good) >= 1000)
+    refused = pd.concat([bad, result.bad], ignore_index=True).sort_values("row", kind="stable")
+    rate = result.imported / result.seconds if result.seconds > 0 else float("inf")
+    click.echo(f"imported {result.imported:,} of {len(table):,} orders into {opened.url} "
+               f"in {result.seconds:.1f} s ({rate:,.0f} orders/s)", err=True)
+    if len(refused):
+        click.secho(f"refused {len(refused):,} rows:", fg="yellow", err=True)
+        for row, reason in list(zip(refused["row"], refused["reason"]))[:50]:
+            click.echo(f"  row {row}: {reason}", err=True)
+        if len(refused) > 50:
+            click.echo(f"  ... and {len(refused) - 50:,} more" + ("" if errors_file else " (see --errors)"), err=True)
+        if errors_file is not None:
+            refused.to_csv(errors_file, index=False)
+            click.echo(f"wrote every refused row to {errors_file}", err=True)
+        sys.exit(3)
+
+
 def _read(file, kind, layer, read_city, read_layer):
     from jngis.errors import NotFoundError
     from jngis.layers import City
@@ -110,6 +179,53 @@ def _read(file, kind, layer, read_city, read_layer):
 def _print_summary(city) -> None:
     for line in city.summary():
         click.echo(line)
+
+
+@main.group()
+def tiles() -> None:
+    """Vector tiles (MVT) of a city: PMTiles archives of the tile pyramid."""
+
+
+@tiles.command("build")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .pmtiles archive to write (replaced atomically).")
+@click.option("--city", "city_file", type=click.Path(path_type=Path), default=None,
+              help="City GeoPackage or folder (default: the sample city).")
+@click.option("--minzoom", type=int, default=10, show_default=True)
+@click.option("--maxzoom", type=int, default=14, show_default=True)
+@click.option("--layers", default=None,
+              help="Comma-separated layer names (default: every layer of the city).")
+@_user_errors
+def tiles_build(out: Path, city_file: Path | None, minzoom: int, maxzoom: int,
+                layers: str | None) -> None:
+    """Write the tiles of a city's layers, z MINZOOM to MAXZOOM, into one PMTiles archive."""
+    from tqdm import tqdm
+
+    from jngis.errors import NotFoundError
+    from jngis.layers import read_city, read_layer
+    from jngis.sample import load_sample
+    from jngis.tiles import VectorTiles, write_pmtiles
+
+    started = time.perf_counter()
+    city = load_sample() if city_file is None else _read(city_file, None, None, read_city, read_layer)
+    available = dict(city.layers())
+    names = list(available) if layers is None else [n.strip() for n in layers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise NotFoundError(f"--layers {layers!r}: no layer {', '.join(unknown) or '(none given)'} in "
+                            f"the city; expected some of {', '.join(available)}")
+    vector_tiles = VectorTiles({n: available[n] for n in names}, minzoom=minzoom, maxzoom=maxzoom,
+                               cache_mb=0)
+    click.echo(f"simplifying {', '.join(names)} per zoom (z{minzoom}-z{maxzoom}) ...", err=True)
+    with tqdm(total=0, unit="tile", desc="tiles", disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = write_pmtiles(vector_tiles, out, progress=progress)
+    click.echo(f"wrote {summary.path}: {summary.tiles:,} tiles z{summary.minzoom}-z{summary.maxzoom} "
+               f"of {', '.join(summary.layers)}, {summary.bytes / 2**20:.1f} MiB "
+               f"in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":  # pragma: no cover
