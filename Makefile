@@ -19,7 +19,9 @@ install: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/jngis sample
 
+# The map server on http://127.0.0.1:8000 with the sample city (Ctrl-C stops it).
 demo: sample
+	$(BIN)/jngis serve --host 127.0.0.1 --port 8000
 
 test: sample
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --doctest-modules jngis tests
@@ -28,6 +30,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not slow" tests
 
 benchmarks: sample
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgis,bench]"
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -8,21 +8,72 @@ work-order loop, vector tiles and maps.
 
 __version__ = "0.1.0"
 
-from jngis import crs, errors
+import importlib
+
+from jngis import crs, errors, store, workorders
+from jngis.assign import PolygonIndex, assign
 from jngis.errors import JngisError
+from jngis.grids import Staffing, grid_quality, grid_summary, make_grids, regular_grid
 from jngis.layers import City, read_city, read_layer, validate, write_city, write_layer
+from jngis.rebalance import RebalancePlan, rebalance
 from jngis.sample import load_sample
+from jngis.store import open_store
+from jngis.stats import coverage, grid_stats, rollup, suggest_sites
+from jngis.topology import check_tiling, coverage_errors
+
+# Heavy modules (folium/matplotlib, numba) load on first use, so `import jngis`
+# and the CLI stay quick. Their names differ from the functions above, so a
+# lazy import never shadows a function with its module.
+_LAZY = {
+    "viz": ("jngis.viz", None),
+    "tiles": ("jngis.tiles", None),
+    "VectorTiles": ("jngis.tiles", "VectorTiles"),
+    "write_pmtiles": ("jngis.tiles", "write_pmtiles"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'jngis' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",
     "City",
     "JngisError",
+    "PolygonIndex",
+    "RebalancePlan",
+    "Staffing",
+    "VectorTiles",
+    "assign",
+    "check_tiling",
+    "coverage",
+    "coverage_errors",
     "crs",
     "errors",
+    "grid_quality",
+    "grid_stats",
+    "grid_summary",
     "load_sample",
+    "open_store",
+    "make_grids",
     "read_city",
     "read_layer",
+    "rebalance",
+    "regular_grid",
+    "rollup",
+    "store",
+    "suggest_sites",
+    "tiles",
     "validate",
+    "viz",
     "write_city",
     "write_layer",
+    "workorders",
+    "write_pmtiles",
 ]

@@ -516,13 +516,15 @@ class City:
         )
 
     def households_by(self, kind: str) -> pd.Series | None:
-        """Households per community or grid: the layer's own column, else summed from units."""
+        """Households per community or residential grid: the layer's own column, else summed from units."""
         if kind not in ("communities", "grids"):
             raise SchemaError(f"households_by: kind={kind!r}; expected 'communities' or 'grids'")
         layer = getattr(self, kind)
         key = SCHEMAS[kind].key
         if layer is None:
             return None
+        if kind == "grids" and "grid_type" in layer.columns:
+            layer = layer[layer["grid_type"] == "residential"]  # dedicated grids hold no households
         if "households" in layer.columns:
             return layer.set_index(key)["households"]
         if self.units is not None and key in self.units.columns:

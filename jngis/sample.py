@@ -46,6 +46,8 @@ from scipy.cluster.vq import kmeans2
 from jngis import crs as jcrs
 from jngis.adjacency import shared_edges
 from jngis.errors import NotFoundError, ParameterError
+from jngis.grids import make_grids
+from jngis.workorders import CALENDAR, RESOLVE_WORKING_DAYS
 from jngis.layers import City, read_city, validate, write_city
 
 __all__ = [
@@ -68,7 +70,9 @@ SAMPLE_SEED = 2026
 #: "Now" of the sample city: work orders cover the year up to this moment.
 REFERENCE_TIME = pd.Timestamp("2026-10-31 18:00:00")
 # Bump when the generator changes, so stale caches are rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+#: Open land of at least this many m² (a campus, a park) is a dedicated grid (专属网格).
+SAMPLE_DEDICATED_MIN_AREA = 500_000
 
 
 @dataclass(frozen=True)
@@ -330,11 +334,14 @@ def build_city(seed: int = SAMPLE_SEED, *, progress: Callable[[str], None] | Non
     stations = _stations(units, communities, open_land, rng, scale)
     party_orgs = _party_orgs(units, communities, stations, rng, scale)
     workorders = _workorders(units, open_land, rng, scale)
+    _progress(progress, "grids (make_grids, 300-500 households)")
+    grids = make_grids(communities, units, dedicated_min_area=SAMPLE_DEDICATED_MIN_AREA, seed=seed)
     city = City(
         districts=district_layer,
         streets=streets,
         communities=communities,
         units=units,
+        grids=grids,
         stations=stations,
         party_orgs=party_orgs,
         workorders=workorders,
@@ -582,9 +589,8 @@ def _workorders(units, open_land, rng, scale) -> gpd.GeoDataFrame:
     received = pd.DatetimeIndex(np.minimum(np.sort(received.to_numpy()),
                                            (REFERENCE_TIME - pd.Timedelta("1h")).to_datetime64()))
     dispatched = received + pd.to_timedelta(rng.uniform(0.2, 4, n), "h").round("s")
-    due_dates = np.busday_offset(dispatched.normalize().to_numpy().astype("datetime64[D]"), 5, roll="forward")
-    due = pd.DatetimeIndex(due_dates.astype("datetime64[ns]")) + pd.to_timedelta(
-        dispatched - dispatched.normalize())
+    # official working days (holidays and make-up days), same time of day as the dispatch
+    due = pd.DatetimeIndex(CALENDAR.add_working_days(dispatched, RESOLVE_WORKING_DAYS))
     resolve_days = rng.gamma(2.0, 1.6, n)
     late = rng.random(n) < 0.06
     resolve_days[late] += rng.uniform(5, 12, late.sum())

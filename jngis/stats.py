@@ -171,6 +171,8 @@ def grid_stats(
             f"{func}: grids['grid_code'] has {len(bad)} missing or duplicated value(s) "
             f"(e.g. {list(bad.unique()[:3])}); expected one unique code per grid"
         )
+    if grids["community_code"].isna().any():
+        raise SchemaError(f"{func}: grids['community_code'] has missing values; expected a code in every row")
     layers = {"stations": stations, "party_orgs": party_orgs, "workorders": workorders,
               "units": units}
     for name, layer in layers.items():
@@ -180,6 +182,13 @@ def grid_stats(
         _require_columns(func, "party_orgs", party_orgs, ("members",))
     if units is not None:
         _require_columns(func, "units", units, ("households",))
+    # Counts are summed per grid: a string, a NaN or a negative would give a wrong sum or a crash.
+    for name, layer, column, missing_ok, whole in (
+            ("grids", grids, "households", False, True), ("grids", grids, "population", True, True),
+            ("party_orgs", party_orgs, "members", False, True), ("units", units, "households", False, True),
+            ("units", units, "population", True, True), ("stations", stations, "area_m2", True, False)):
+        if layer is not None and column in layer.columns:
+            _require_counts(func, name, layer, column, missing_ok=missing_ok, whole=whole)
     if workorders is not None:
         _require_columns(func, "workorders", workorders, ("status", "received_at", "due_at"))
     at_ts = _as_cst_timestamp(func, at)
@@ -858,6 +867,27 @@ def _check_gdf(func: str, name: str, layer: Any) -> None:
     if not isinstance(layer, gpd.GeoDataFrame):
         raise InputTypeError(
             f"{func}: {name} has type {type(layer).__name__}; expected a geopandas.GeoDataFrame"
+        )
+
+
+def _require_counts(func: str, name: str, layer: pd.DataFrame, column: str, *, missing_ok: bool,
+                    whole: bool) -> None:
+    """Refuse a column that is not made of finite numbers >= 0 (whole ones when ``whole``)."""
+    raw = layer[column]
+    present = raw.notna().to_numpy()
+    numbers = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = present & (~np.isfinite(numbers) | (numbers < 0))
+        if whole:
+            bad |= present & np.isfinite(numbers) & (numbers != np.floor(numbers))
+    if not missing_ok:
+        bad |= ~present
+    if bad.any():
+        examples = raw[bad].head(3).tolist()
+        raise SchemaError(
+            f"{func}: {name}['{column}'] has {int(bad.sum())} value(s) that are not "
+            f"{'whole ' if whole else ''}numbers >= 0 (e.g. {examples}); expected "
+            f"{'counts' if whole else 'areas'} >= 0{'' if missing_ok else ' in every row'}"
         )
 
 

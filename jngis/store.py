@@ -1,0 +1,1395 @@
+"""The store: city layers and 12345 work orders with their trail, on SQLite/GeoPackage or PostGIS.
+
+One interface, :class:`Store`, two real implementations behind the same
+methods:
+
+- :class:`SQLiteStore` (the default): one GeoPackage file, in WAL mode, no
+  server needed. It opens any city GeoPackage written by
+  :func:`jngis.layers.write_city` (the sample city's included) and adds its
+  own tables beside the layers: ``orders`` (a GeoPackage point layer, so
+  QGIS can open it, without personal data), ``callers`` (the callers' names
+  and phones), ``trail`` (the audit trail), ``order_counters`` and
+  ``jngis_store``. A city file holding a ``workorders`` layer (the sample's
+  100,000 historical orders) has it imported into ``orders`` with a
+  synthetic trail on first open (once, in one transaction: ~10 s for the
+  sample).
+- :class:`PostGISStore`: PostgreSQL + PostGIS; each layer is a table with a
+  ``geom`` geometry column and a GiST index, as are ``orders``.
+
+``open_store(url_or_path)`` picks the implementation: ``postgresql://...``
+(or ``postgres://``) opens PostGIS, anything else a GeoPackage path.
+
+Interface (what the map server calls)
+-------------------------------------
+==========================================================  ==========================================
+``open_store(url_or_path, *, calendar=CALENDAR)``            a Store (``with open_store(...) as store:``)
+``store.layer_names() -> list[str]``                         layer kinds present (``"workorders"``
+                                                             when the store holds orders)
+``store.read_layer(kind) -> GeoDataFrame``                   one validated layer; ``"workorders"`` is
+                                                             ``orders_frame()`` (live, public)
+``store.read_city() -> City``                                every layer
+``store.write_city(city)``                                   replace the city's layers (validated
+                                                             first; a ``workorders`` layer is imported
+                                                             as history, orders already held are kept)
+``store.crs -> pyproj.CRS``                                  the CRS of the orders and the layers
+``store.create_order(lon, lat, *, crs="wgs84", category,``   place, set the due time, write the order
+``  description, caller_name=None, caller_phone=None,``      and its first trail row together;
+``  who, at=None, order_id=None) -> dict``                   returns :func:`get_order`'s public dict
+``store.transition(order_id, to, *, who, note=None,``        one step of the closed loop, order and
+``  at=None, days=None, satisfied=None) -> dict``            trail row together; public dict
+``store.get_order(order_id) -> dict``                        public fields only (PUBLIC_FIELDS)
+``store.private_record(order_id) -> dict``                   public fields + caller_name/phone
+``store.list_orders(*, grid_code=None, community_code=None,``  newest first, public dicts
+``  street_code=None, district_code=None, status=None,``
+``  overdue=None, limit=100, offset=0, now=None)``
+``store.count_orders(...same filters...) -> int``            for paging
+``store.trail(order_id) -> list[dict]``                      trail rows, oldest first
+``store.trail_frame() -> DataFrame``                         the whole trail
+``store.orders_frame(public=True, now=None) -> GeoDataFrame``  orders in ``store.crs``, public columns +
+                                                             ``deadline`` (for grid_stats and tiles)
+``store.import_orders(rows, *, who, progress=False)``        bulk create from
+``  -> ImportResult``                                        :func:`jngis.workorders.clean_order_rows`
+``store.close()``
+==========================================================  ==========================================
+
+Public dicts and frames never hold a caller's name or phone; only
+:meth:`Store.private_record` does. Errors are :class:`jngis.errors.JngisError`
+subclasses: NotFoundError (no such order / layer: HTTP 404),
+InvalidTransition (409), ParameterError / GeometryError / CRSError (400/422).
+
+Placement: an order is placed at creation in its district, 街道, community
+and grid with :class:`jngis.assign.PolygonIndex` (one index per level, built
+once per store and reused). A location outside every district is refused
+with :class:`~jngis.errors.GeometryError`. Until the store holds a
+``grids`` layer, ``grid_code`` is ``None``; likewise ``community_code`` for a
+point in a district but outside every community (rural land).
+
+Transactions: a creation (order, caller, first trail row) and a transition
+(order update and its trail row) are written together or not at all.
+SQLite serialises writers with ``BEGIN IMMEDIATE`` (WAL lets readers go on);
+PostGIS locks the order row with ``SELECT ... FOR UPDATE``. The order ids
+(``YYYYMMDD`` + a 6-digit number per day, as in the sample) come from an
+atomic counter, so concurrent creators never collide.
+
+The SQLite file is touched only through Python's ``sqlite3``: GDAL carries its
+own SQLite library, and two SQLite libraries on one file in one process
+defeat its locks (SQLite's "multiple copies" warning), so layers are read
+and copied here with plain SQL.
+
+Examples
+--------
+>>> import shutil, tempfile, pathlib
+>>> from jngis.sample import SHAPES_DIR, SLICE_FILE
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "city.gpkg"
+>>> _ = shutil.copy(SHAPES_DIR / SLICE_FILE, path)
+>>> with open_store(path) as store:
+...     order = store.create_order(117.1543, 36.6980, category="环境卫生", description="楼道堆物",
+...                                caller_phone="13800000000", who="话务员01", at="2026-10-09 09:00")
+...     after = store.transition(order["order_id"], "dispatched", who="派单员", at="2026-10-09 10:00")
+...     print(after["status"], after["due_at"], "caller_phone" in after)
+dispatched 2026-10-15 10:00:00 False
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime as dt
+import os
+import re
+import sqlite3
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from jngis.errors import (
+    CRSError,
+    GeometryError,
+    InputTypeError,
+    NotFoundError,
+    ParameterError,
+    SchemaError,
+)
+from jngis.layers import KINDS, SCHEMAS, City, validate
+from jngis.workorders import (
+    CALENDAR,
+    INPUT_CRS,
+    OPEN_STATES,
+    PERSONAL_FIELDS,
+    PUBLIC_FIELDS,
+    RESOLVE_WORKING_DAYS,
+    STATES,
+    WARNING_WORKING_DAYS,
+    WorkCalendar,
+    deadlines,
+    now_cst,
+    plan_creation,
+    plan_transition,
+    public_order,
+    synthetic_trail,
+    to_cst,
+)
+
+__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "open_store", "DEFAULT_CRS"]
+
+#: The CRS of a store created empty (orders are kept in the city's CRS otherwise).
+DEFAULT_CRS = "EPSG:4548"
+
+# Columns of the orders table (besides the geometry), in order.
+_ORDER_COLUMNS = (
+    "order_id", "category", "description", "status", "received_at", "dispatched_at", "due_at",
+    "warn_at", "resolved_at", "closed_at", "extended_days", "satisfied", "district_code",
+    "street_code", "community_code", "grid_code", "lon", "lat", "x", "y", "updated_at",
+)
+_TIME_COLUMNS = ("received_at", "dispatched_at", "due_at", "warn_at", "resolved_at", "closed_at", "updated_at")
+_TRAIL_COLUMNS = ("order_id", "action", "from_state", "to_state", "who", "at", "note")
+_CODE_COLUMNS = ("district_code", "street_code", "community_code", "grid_code")
+_LAYER_KINDS = tuple(k for k in KINDS if k != "workorders")
+_PLACEMENT_LEVELS = (("grids", "grid_code"), ("communities", "community_code"),
+                     ("streets", "street_code"), ("districts", "district_code"))
+
+
+class ImportResult(NamedTuple):
+    """What a bulk import did: ``imported`` orders (their ids) and the refused rows."""
+
+    imported: int
+    order_ids: list[str]
+    bad: pd.DataFrame  # columns row, reason
+    seconds: float
+
+
+# --------------------------------------------------------------------------- placement
+
+
+class _Placer:
+    """One :class:`jngis.assign.PolygonIndex` per administrative level, built once and reused."""
+
+    def __init__(self, layers: dict[str, gpd.GeoDataFrame]) -> None:
+        from jngis.assign import PolygonIndex
+
+        if layers.get("districts") is None or len(layers["districts"]) == 0:
+            raise NotFoundError(
+                "the store holds no districts layer, so a location cannot be placed; "
+                "expected a city written with store.write_city(city)"
+            )
+        self.crs = layers["districts"].crs
+        self.indexes = {}
+        for kind, key in _PLACEMENT_LEVELS:
+            layer = layers.get(kind)
+            if layer is not None and len(layer):
+                self.indexes[kind] = PolygonIndex(layer.to_crs(self.crs), key=key)
+        self.to_store = pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+
+    def place(self, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+        """x, y in the store CRS and the four codes (None where a level has no polygon there)."""
+        x, y = self.to_store.transform(np.asarray(lon, float), np.asarray(lat, float))
+        x, y = np.atleast_1d(x), np.atleast_1d(y)
+        codes = {key: np.full(len(x), None, dtype=object) for _, key in _PLACEMENT_LEVELS}
+        for kind, key in _PLACEMENT_LEVELS:
+            index = self.indexes.get(kind)
+            if index is None:
+                continue
+            todo = np.flatnonzero(pd.isna(codes[key]))
+            if len(todo) == 0:
+                continue
+            found = _as_objects(index.locate_xy(x[todo], y[todo]))
+            codes[key][todo] = found
+            # the finer code fixes the coarser ones: codes extend their parents
+            for _, parent in _PLACEMENT_LEVELS[_PLACEMENT_LEVELS.index((kind, key)) + 1:]:
+                digits = {"community_code": 12, "street_code": 9, "district_code": 6}[parent]
+                have = np.array([isinstance(c, str) for c in found])
+                codes[parent][todo[have]] = [c[:digits] for c in found[have]]
+        return pd.DataFrame({"x": x, "y": y, **codes})
+
+
+def _as_objects(values) -> np.ndarray:
+    """Located keys as an object array with None where nothing was found."""
+    array = np.asarray(pd.Series(values).astype(object), dtype=object)
+    return np.array([None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in array],
+                    dtype=object)
+
+
+def _check_lonlat(lon: Any, lat: Any, crs: str) -> tuple[float, float]:
+    if crs not in INPUT_CRS:
+        raise CRSError(f"crs={crs!r} is not a supported input coordinate system; expected one of "
+                       f"{', '.join(map(repr, INPUT_CRS))} (GCJ-02 is Amap/Tencent, BD-09 Baidu)")
+    for name, value, low, high in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InputTypeError(f"{name} is a {type(value).__name__} ({value!r}); expected a number in degrees")
+        if not (np.isfinite(value) and low <= value <= high):
+            raise GeometryError(f"{name}={value!r} is not a {name} in degrees; expected {low}..{high}")
+    convert = INPUT_CRS[crs]
+    if convert is not None:
+        lon, lat = convert(float(lon), float(lat))
+    return float(lon), float(lat)
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class Store(abc.ABC):
+    """City layers and work orders behind one interface (see the module docstring)."""
+
+    #: ``?`` placeholders are rewritten for drivers that use ``%s``.
+    _paramstyle = "qmark"
+
+    def __init__(self, calendar: WorkCalendar = CALENDAR) -> None:
+        if not isinstance(calendar, WorkCalendar):
+            raise InputTypeError(f"calendar is a {type(calendar).__name__}; expected a jngis.workorders.WorkCalendar")
+        self.calendar = calendar
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.RLock()
+        self._placer: _Placer | None = None
+        self._closed = False
+
+    # -- plumbing every backend provides
+    @abc.abstractmethod
+    def _connect(self): ...
+
+    @abc.abstractmethod
+    def _write(self) -> contextlib.AbstractContextManager: ...
+
+    @abc.abstractmethod
+    def _lock_order_sql(self) -> str: ...
+
+    @abc.abstractmethod
+    def _insert_order_sql(self) -> str: ...
+
+    @abc.abstractmethod
+    def _order_geometry_params(self, x: float, y: float) -> tuple: ...
+
+    @abc.abstractmethod
+    def _bulk_orders(self, conn, frame: pd.DataFrame, callers: pd.DataFrame, trail: pd.DataFrame,
+                     progress: Callable[[int], None] | None) -> None: ...
+
+    @abc.abstractmethod
+    def layer_names(self) -> list[str]:
+        """Layer kinds held, in hierarchy order (``"workorders"`` when orders exist)."""
+
+    @abc.abstractmethod
+    def _read_city_layer(self, kind: str) -> gpd.GeoDataFrame: ...
+
+    @abc.abstractmethod
+    def _write_city_layers(self, city: City) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def crs(self) -> pyproj.CRS:
+        """The CRS of the store's orders (the city's CRS)."""
+
+    # -- connections
+    def _conn(self):
+        if self._closed:
+            raise ParameterError(f"{self!r} is closed; expected an open store")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s") if self._paramstyle == "format" else query
+
+    def _execute(self, conn, query: str, params: Sequence = ()):
+        return conn.execute(self._sql(query), tuple(params))
+
+    def _to_db(self, value):
+        return value
+
+    def _from_db_time(self, value):
+        return value
+
+    def close(self) -> None:
+        """Close every connection the store opened (in any thread)."""
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._connections.clear()
+            self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- layers
+    def read_layer(self, kind: str) -> gpd.GeoDataFrame:
+        """One layer of the city as a validated GeoDataFrame; ``"workorders"`` is :meth:`orders_frame`."""
+        if kind not in SCHEMAS:
+            raise SchemaError(f"read_layer: kind={kind!r} is not a layer kind; expected one of {', '.join(KINDS)}")
+        if kind == "workorders":
+            return self.orders_frame()
+        if kind not in self.layer_names():
+            raise NotFoundError(f"read_layer: the store {self.url} holds no {kind!r} layer; "
+                                f"it holds {self.layer_names()}")
+        return validate(self._read_city_layer(kind), kind)
+
+    def read_city(self) -> City:
+        """Every layer held, as a :class:`~jngis.layers.City` (work orders: the live public frame)."""
+        city = City()
+        for kind in self.layer_names():
+            setattr(city, kind, self.read_layer(kind))
+        return city
+
+    def write_city(self, city: City) -> None:
+        """Replace the city's layers with those of ``city`` (validated first).
+
+        Work orders already in the store are kept. A ``workorders`` layer in
+        ``city`` (historical orders) is imported with a synthetic trail;
+        orders whose ``order_id`` the store already holds are skipped.
+        """
+        if not isinstance(city, City):
+            raise InputTypeError(f"write_city: city is a {type(city).__name__}; expected a jngis.City")
+        city.validate()
+        if city.districts is not None and self._has_orders():
+            epsg = city.districts.crs.to_epsg()
+            if epsg != self.crs.to_epsg():
+                raise CRSError(
+                    f"write_city: the city is in {city.districts.crs.to_string()} but the store's orders are "
+                    f"in {self.crs.to_string()}; expected the same CRS (use city.to_crs(store.crs))"
+                )
+        self._write_city_layers(city)
+        self._placer = None
+        if city.workorders is not None and len(city.workorders):
+            self.import_history(city.workorders)
+
+    def _layers_for_placement(self) -> dict[str, gpd.GeoDataFrame]:
+        names = self.layer_names()
+        return {kind: self._read_city_layer(kind) for kind, _ in _PLACEMENT_LEVELS if kind in names}
+
+    def placer(self) -> _Placer:
+        """The placement indexes (built on first use, rebuilt after :meth:`write_city`)."""
+        if self._placer is None:
+            with self._lock:
+                if self._placer is None:
+                    self._placer = _Placer(self._layers_for_placement())
+        return self._placer
+
+    def _has_orders(self) -> bool:
+        row = self._execute(self._conn(), "SELECT 1 FROM orders LIMIT 1").fetchone()
+        return row is not None
+
+    # -- orders
+    def _next_ids(self, conn, day: dt.date, count: int) -> list[str]:
+        key = day.strftime("%Y%m%d")
+        last = self._execute(
+            conn,
+            "INSERT INTO order_counters(day, last) VALUES (?, ?) ON CONFLICT(day) "
+            "DO UPDATE SET last = order_counters.last + excluded.last RETURNING last",
+            (key, count),
+        ).fetchone()[0]
+        return [f"{key}{n:06d}" for n in range(last - count + 1, last + 1)]
+
+    def _bump_counters(self, conn, order_ids: Iterable[str]) -> None:
+        ids = pd.Series(list(order_ids), dtype=object)
+        ids = ids[ids.str.fullmatch(r"\d{14}").fillna(False)]
+        if ids.empty:
+            return
+        highest = ids.str[8:].astype(int).groupby(ids.str[:8]).max()
+        for day, value in highest.items():
+            self._execute(
+                conn,
+                "INSERT INTO order_counters(day, last) VALUES (?, ?) ON CONFLICT(day) "
+                "DO UPDATE SET last = CASE WHEN order_counters.last > excluded.last "
+                "THEN order_counters.last ELSE excluded.last END",
+                (day, int(value)),
+            )
+
+    def create_order(self, lon: float, lat: float, *, crs: str = "wgs84", category: str,
+                     description: str | None = None, caller_name: str | None = None,
+                     caller_phone: str | None = None, who: str, at: Any = None,
+                     order_id: str | None = None) -> dict:
+        """Create an order at a location: placed, given its due time, written with its first trail row.
+
+        Parameters
+        ----------
+        lon, lat : float
+            The location in degrees, in ``crs``.
+        crs : {"wgs84", "cgcs2000", "gcj02", "bd09"}
+            Coordinate system of the location (GCJ-02: Amap/Tencent; BD-09: Baidu).
+        category, description : str
+            The kind of matter and the citizen's words.
+        caller_name, caller_phone : str, optional
+            Personal data: stored apart, only shown by :meth:`private_record`.
+        who : str
+            Who took the call (kept in the trail).
+        at : datetime, optional
+            Time of receipt (default now, China Standard Time).
+        order_id : str, optional
+            The hotline system's id; by default ``YYYYMMDD`` + a daily number.
+
+        Returns
+        -------
+        dict
+            The public record (:data:`jngis.workorders.PUBLIC_FIELDS`).
+
+        Raises
+        ------
+        GeometryError
+            If the location lies outside every district of the city.
+        """
+        lon, lat = _check_lonlat(lon, lat, crs)
+        fields, first_row = plan_creation(category=category, description=description, who=who, at=at,
+                                          calendar=self.calendar)
+        caller_name = _optional_text(caller_name, "caller_name", 100)
+        caller_phone = _optional_text(caller_phone, "caller_phone", 40)
+        if order_id is not None:
+            order_id = _optional_text(order_id, "order_id", 64)
+        place = self.placer().place(np.array([lon]), np.array([lat])).iloc[0]
+        if place["district_code"] is None:
+            raise GeometryError(
+                f"location lon={lon:.6f}, lat={lat:.6f} (WGS84) lies outside every district of the city; "
+                "expected a location inside it (was crs= right? GCJ-02/BD-09 points are 0.5-1.4 km off)"
+            )
+        record = {**fields, "lon": lon, "lat": lat, "x": float(place["x"]), "y": float(place["y"]),
+                  **{key: place[key] for key in _CODE_COLUMNS}}
+        with self._write() as conn:
+            if order_id is None:
+                order_id = self._next_ids(conn, fields["received_at"].date(), 1)[0]
+            elif self._execute(conn, "SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchone():
+                raise ParameterError(f"order_id={order_id!r} already exists; expected a new id")
+            else:
+                self._bump_counters(conn, [order_id])
+            record["order_id"] = order_id
+            values = [self._to_db(record.get(c)) for c in _ORDER_COLUMNS]
+            self._execute(conn, self._insert_order_sql(), values + list(self._order_geometry_params(record["x"],
+                                                                                                 record["y"])))
+            if caller_name is not None or caller_phone is not None:
+                self._execute(conn, "INSERT INTO callers(order_id, caller_name, caller_phone) VALUES (?, ?, ?)",
+                              (order_id, caller_name, caller_phone))
+            self._insert_trail(conn, {**first_row, "order_id": order_id})
+        return public_order(record)
+
+    def _insert_trail(self, conn, row: dict) -> None:
+        self._execute(conn, "INSERT INTO trail(order_id, action, from_state, to_state, who, at, note) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._to_db(row[c]) for c in _TRAIL_COLUMNS])
+
+    def transition(self, order_id: str, to: str, *, who: str, note: str | None = None, at: Any = None,
+                   days: int | None = None, satisfied: bool | None = None) -> dict:
+        """Move an order one step along the closed loop; the order and its trail row are written together.
+
+        ``to`` is one of :data:`jngis.workorders.ACTIONS`; ``note`` is the
+        reason (required for returned / reopened / extended); ``days`` the
+        extension in working days (1-10, default 10); ``satisfied`` the
+        citizen's answer when closing. Returns the public record.
+
+        Raises
+        ------
+        NotFoundError
+            No such order.
+        InvalidTransition
+            The step is not allowed from the order's state (names the allowed ones).
+        """
+        order_id = _order_id(order_id)
+        with self._write() as conn:
+            row = self._execute(conn, self._lock_order_sql(), (order_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"work order {order_id!r} does not exist")
+            order = self._row_dict(row)
+            changes, trail_row = plan_transition(
+                order, to, who=who, at=at, note=note, days=days, satisfied=satisfied,
+                last_at=order["updated_at"], calendar=self.calendar)
+            assignments = ", ".join(f"{c} = ?" for c in changes)
+            self._execute(conn, f"UPDATE orders SET {assignments} WHERE order_id = ?",
+                          [self._to_db(v) for v in changes.values()] + [order_id])
+            self._insert_trail(conn, {**trail_row, "order_id": order_id})
+        order.update(changes)
+        return public_order(order)
+
+    def _select_orders(self, extra: str = "") -> str:
+        return f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders {extra}"
+
+    def _row_dict(self, row: Sequence) -> dict:
+        record = dict(zip(_ORDER_COLUMNS, row))
+        for column in _TIME_COLUMNS:
+            record[column] = self._from_db_time(record[column])
+        if record["satisfied"] is not None:
+            record["satisfied"] = bool(record["satisfied"])
+        return record
+
+    def get_order(self, order_id: str, *, now: Any = None) -> dict:
+        """The public record of one order (never the caller's name or phone)."""
+        order_id = _order_id(order_id)
+        row = self._execute(self._conn(), self._select_orders("WHERE order_id = ?"), (order_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"work order {order_id!r} does not exist")
+        return public_order(self._row_dict(row), now)
+
+    def private_record(self, order_id: str) -> dict:
+        """The full record of one order, personal data included: for the hotline's own staff only."""
+        record = self.get_order(order_id)
+        row = self._execute(self._conn(), "SELECT caller_name, caller_phone FROM callers WHERE order_id = ?",
+                            (record["order_id"],)).fetchone()
+        record.update(zip(PERSONAL_FIELDS, row if row is not None else (None, None)))
+        return record
+
+    def _filters(self, grid_code, community_code, street_code, district_code, status, overdue, now):
+        clauses, params = [], []
+        for column, value in (("grid_code", grid_code), ("community_code", community_code),
+                              ("street_code", street_code), ("district_code", district_code)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise InputTypeError(f"{column} is a {type(value).__name__}; expected a code string")
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in STATES]
+            if bad or not statuses:
+                raise ParameterError(f"status={status!r}; expected one or more of {', '.join(STATES)}")
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+        if overdue is not None:
+            if not isinstance(overdue, (bool, np.bool_)):
+                raise InputTypeError(f"overdue is a {type(overdue).__name__}; expected True, False or None")
+            now = now_cst() if now is None else to_cst(now, "now")
+            open_list = ", ".join("?" * len(OPEN_STATES))
+            condition = f"(status IN ({open_list}) AND due_at < ?)"
+            clauses.append(condition if overdue else f"NOT {condition}")
+            params += list(OPEN_STATES) + [self._to_db(now)]
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def list_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
+                    street_code: str | None = None, district_code: str | None = None,
+                    status: str | Sequence[str] | None = None, overdue: bool | None = None,
+                    limit: int = 100, offset: int = 0, now: Any = None) -> list[dict]:
+        """Public records, newest first, filtered by place, status and overdue (open and past due)."""
+        for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+                    or (name == "limit" and value > 10_000):
+                raise ParameterError(f"{name}={value!r}; expected a whole number "
+                                     f"{'from 1 to 10000' if name == 'limit' else '>= 0'}")
+        where, params = self._filters(grid_code, community_code, street_code, district_code, status, overdue, now)
+        rows = self._execute(
+            self._conn(),
+            self._select_orders(f"{where} ORDER BY received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
+            params + [int(limit), int(offset)],
+        ).fetchall()
+        return [public_order(self._row_dict(row), now) for row in rows]
+
+    def count_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
+                     street_code: str | None = None, district_code: str | None = None,
+                     status: str | Sequence[str] | None = None, overdue: bool | None = None,
+                     now: Any = None) -> int:
+        """How many orders :meth:`list_orders` would page through."""
+        where, params = self._filters(grid_code, community_code, street_code, district_code, status, overdue, now)
+        return int(self._execute(self._conn(), f"SELECT count(*) FROM orders{where}", params).fetchone()[0])
+
+    def trail(self, order_id: str) -> list[dict]:
+        """The audit trail of one order, oldest first (order_id, action, from_state, to_state, who, at, note)."""
+        order_id = _order_id(order_id)
+        conn = self._conn()
+        rows = self._execute(conn, f"SELECT trail_id, {', '.join(_TRAIL_COLUMNS)} FROM trail "
+                                   "WHERE order_id = ? ORDER BY trail_id", (order_id,)).fetchall()
+        if not rows and self._execute(conn, "SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchone() is None:
+            raise NotFoundError(f"work order {order_id!r} does not exist")
+        out = []
+        for row in rows:
+            record = dict(zip(("trail_id",) + _TRAIL_COLUMNS, row))
+            record["at"] = self._from_db_time(record["at"])
+            out.append(record)
+        return out
+
+    def trail_frame(self) -> pd.DataFrame:
+        """The whole trail as a DataFrame, in the order it was written."""
+        rows = self._execute(self._conn(), f"SELECT trail_id, {', '.join(_TRAIL_COLUMNS)} FROM trail "
+                                           "ORDER BY trail_id").fetchall()
+        frame = pd.DataFrame(rows, columns=("trail_id",) + _TRAIL_COLUMNS)
+        frame["at"] = pd.to_datetime(frame["at"], format="ISO8601")
+        return frame
+
+    def orders_frame(self, public: bool = True, *, now: Any = None) -> gpd.GeoDataFrame:
+        """Every order as a GeoDataFrame in :attr:`crs` with a ``deadline`` column.
+
+        Columns: the public fields (``description`` only with
+        ``public=False``); never a caller's name or phone. Fits the
+        ``workorders`` layer schema, for ``grid_stats`` and tiles.
+        """
+        if not isinstance(public, (bool, np.bool_)):
+            raise InputTypeError(f"public is a {type(public).__name__}; expected True or False")
+        rows = self._execute(self._conn(), self._select_orders("ORDER BY received_at, order_id")).fetchall()
+        frame = pd.DataFrame(rows, columns=_ORDER_COLUMNS)
+        for column in _TIME_COLUMNS:
+            frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+        frame["satisfied"] = pd.array([None if v is None else bool(v) for v in frame["satisfied"]],
+                                      dtype="boolean")
+        frame["extended_days"] = pd.array(frame["extended_days"], dtype="Int64")
+        for column in _CODE_COLUMNS:
+            frame[column] = frame[column].astype(object)
+        frame["deadline"] = deadlines(frame, now)
+        columns = [c for c in PUBLIC_FIELDS if public is False or c != "description"]
+        return gpd.GeoDataFrame(frame[columns], geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=self.crs)
+
+    # -- bulk
+    def import_orders(self, rows: pd.DataFrame, *, who: str, progress: bool = False) -> ImportResult:
+        """Create many orders at once: every good row lands, in one transaction, or none does.
+
+        ``rows`` is the ``good`` table of
+        :func:`jngis.workorders.clean_order_rows` (WGS84 ``lon``/``lat``,
+        ``category``, optional ``description``, ``caller_name``,
+        ``caller_phone``, ``received_at``, ``order_id``; indexed by row
+        number). Rows outside every district, or whose ``order_id`` the store
+        already holds, are refused and reported in ``bad`` with their row
+        number. Ctrl-C rolls everything back.
+        """
+        started = time.perf_counter()
+        if not isinstance(rows, pd.DataFrame):
+            raise InputTypeError(f"import_orders: rows is a {type(rows).__name__}; expected a DataFrame")
+        missing = [c for c in ("lon", "lat", "category") if c not in rows.columns]
+        if missing:
+            raise SchemaError(f"import_orders: rows lack the columns {missing}; expected clean_order_rows output")
+        who = _optional_text(who, "who", 100)
+        if who is None:
+            raise ParameterError("who is missing; expected the name of the person or system importing")
+        rows = rows.copy()
+        for column in ("description", "caller_name", "caller_phone", "received_at", "order_id"):
+            if column not in rows.columns:
+                rows[column] = None
+        place = self.placer().place(rows["lon"].to_numpy(float), rows["lat"].to_numpy(float))
+        place.index = rows.index
+        outside = place["district_code"].isna().to_numpy()
+        bad = [pd.DataFrame({"row": rows.index[outside],
+                             "reason": [f"location lon={lo:.6f}, lat={la:.6f} (WGS84) is outside every district"
+                                        for lo, la in zip(rows["lon"][outside], rows["lat"][outside])]})]
+        rows, place = rows[~outside], place[~outside]
+        now = now_cst()
+        received = pd.to_datetime(rows["received_at"]).fillna(pd.Timestamp(now)).dt.floor("s")
+        due = self.calendar.add_working_days(pd.DatetimeIndex(received), RESOLVE_WORKING_DAYS)
+        warn = self.calendar.add_working_days(due, -WARNING_WORKING_DAYS)
+        frame = pd.DataFrame({
+            "order_id": rows["order_id"].astype(object).where(rows["order_id"].notna(), None),
+            "category": rows["category"], "description": rows["description"], "status": "received",
+            "received_at": received.to_numpy(), "dispatched_at": pd.NaT, "due_at": due, "warn_at": warn,
+            "resolved_at": pd.NaT, "closed_at": pd.NaT, "extended_days": None, "satisfied": None,
+            **{c: place[c] for c in _CODE_COLUMNS},
+            "lon": rows["lon"].to_numpy(float), "lat": rows["lat"].to_numpy(float),
+            "x": place["x"].to_numpy(float), "y": place["y"].to_numpy(float),
+            "updated_at": received.to_numpy(),
+        }, index=rows.index)
+        with self._write() as conn:
+            given = frame["order_id"].dropna()
+            existing = self._existing_ids(conn, given.tolist())
+            taken = frame["order_id"].isin(existing).to_numpy()
+            bad.append(pd.DataFrame({"row": frame.index[taken],
+                                     "reason": [f"order_id {i!r} is already in the store"
+                                                for i in frame["order_id"][taken]]}))
+            frame, rows = frame[~taken], rows[~taken]
+            self._bump_counters(conn, frame["order_id"].dropna())
+            need = frame["order_id"].isna().to_numpy()
+            if need.any():
+                days = frame["received_at"][need].dt.date
+                new_ids = pd.Series(index=frame.index[need], dtype=object)
+                for day, members in days.groupby(days).groups.items():
+                    new_ids[members] = self._next_ids(conn, day, len(members))
+                frame.loc[need, "order_id"] = new_ids
+            callers = pd.DataFrame({"order_id": frame["order_id"], "caller_name": rows["caller_name"],
+                                    "caller_phone": rows["caller_phone"]})
+            callers = callers[callers["caller_name"].notna() | callers["caller_phone"].notna()]
+            trail = pd.DataFrame({"order_id": frame["order_id"], "action": "received", "from_state": None,
+                                  "to_state": "received", "who": who, "at": frame["received_at"], "note": None})
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(frame), unit="order", desc="importing", leave=False)
+            try:
+                self._bulk_orders(conn, frame.reset_index(drop=True), callers, trail,
+                                  bar.update if bar is not None else None)
+            finally:
+                if bar is not None:
+                    bar.close()
+        bad_rows = pd.concat(bad, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+        return ImportResult(len(frame), frame["order_id"].tolist(), bad_rows, time.perf_counter() - started)
+
+    def _existing_ids(self, conn, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._execute(conn, f"SELECT order_id FROM orders WHERE order_id IN ({', '.join('?' * len(chunk))})",
+                                 chunk).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
+    def import_history(self, workorders: gpd.GeoDataFrame, *, who: str = "history",
+                       progress: bool = False) -> int:
+        """Import a historical ``workorders`` layer (states as given) with its synthetic trail.
+
+        Orders whose id the store already holds are skipped; returns how many
+        were added. Points are placed like new orders; those outside every
+        district keep no codes (history is kept, not refused).
+        """
+        validate(workorders, "workorders")
+        layer = workorders.to_crs(self.crs) if workorders.crs != self.crs else workorders
+        layer = layer[~layer["order_id"].astype(str).isin(self._existing_ids(self._conn(),
+                                                                              layer["order_id"].astype(str).tolist()))]
+        if layer.empty:
+            return 0
+        wgs = layer.geometry.to_crs("EPSG:4326")
+        lon, lat = wgs.x.to_numpy(), wgs.y.to_numpy()
+        place = self.placer().place(lon, lat)
+        frame = pd.DataFrame({"order_id": layer["order_id"].astype(str).to_numpy()})
+        for column in ("category", "status"):
+            frame[column] = layer[column].to_numpy()
+        frame["description"] = layer["description"].to_numpy() if "description" in layer else None
+        for column in _TIME_COLUMNS:
+            frame[column] = pd.to_datetime(layer[column]).to_numpy() if column in layer else pd.NaT
+        if "warn_at" not in layer:
+            frame["warn_at"] = self.calendar.add_working_days(pd.DatetimeIndex(frame["due_at"]), -WARNING_WORKING_DAYS)
+        frame["extended_days"] = None
+        frame["satisfied"] = None
+        if "satisfied" in layer:  # only a closed order has the citizen's answer
+            closed = (frame["status"] == "closed").to_numpy()
+            frame["satisfied"] = np.where(closed, layer["satisfied"].astype(object).to_numpy(), None)
+        for column in _CODE_COLUMNS:
+            frame[column] = place[column].to_numpy()
+        frame["lon"], frame["lat"] = lon, lat
+        frame["x"], frame["y"] = layer.geometry.x.to_numpy(), layer.geometry.y.to_numpy()
+        trail = synthetic_trail(frame, who=who)
+        last = trail.groupby("order_id", sort=False)["at"].max()
+        frame["updated_at"] = frame["order_id"].map(last).to_numpy()
+        frame = frame[list(_ORDER_COLUMNS)]
+        with self._write() as conn:
+            self._bump_counters(conn, frame["order_id"])
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(frame), unit="order", desc="history", leave=False)
+            try:
+                self._bulk_orders(conn, frame, pd.DataFrame(columns=["order_id", "caller_name", "caller_phone"]),
+                                  trail, bar.update if bar is not None else None)
+            finally:
+                if bar is not None:
+                    bar.close()
+        return len(frame)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def _optional_text(value: Any, parameter: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputTypeError(f"{parameter} is a {type(value).__name__} ({value!r}); expected a text")
+    value = value.strip()
+    if len(value) > limit:
+        raise ParameterError(f"{parameter} has {len(value)} characters; expected at most {limit}")
+    return value or None
+
+
+def _order_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputTypeError(f"order_id={value!r}; expected a non-empty string such as '20261009000001'")
+    return value.strip()
+
+
+# --------------------------------------------------------------------------- SQLite / GeoPackage
+
+_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+_GPKG_USER_VERSION = 10400
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_SQLITE_TIME = "%Y-%m-%dT%H:%M:%S"
+
+
+def _gpkg_wkb(blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (GeoPackage 1.2 §2.1.3)."""
+    if blob is None:
+        return None
+    flags = blob[3]
+    return bytes(blob[8 + _ENVELOPE_BYTES[(flags >> 1) & 7]:])
+
+
+def _gpkg_points(x: np.ndarray, y: np.ndarray, srs_id: int) -> list[bytes]:
+    """GeoPackage blobs of 2-D points, vectorised (little-endian header, no envelope, WKB point)."""
+    record = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs", "<i4"),
+                       ("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    out = np.zeros(len(x), dtype=record)
+    out["magic"], out["flags"], out["srs"], out["order"], out["type"] = b"GP", 1, srs_id, 1, 1
+    out["x"], out["y"] = x, y
+    raw = out.tobytes()
+    size = record.itemsize
+    return [raw[i * size:(i + 1) * size] for i in range(len(x))]
+
+
+class SQLiteStore(Store):
+    """The store in one GeoPackage / SQLite file (WAL mode), e.g. the sample city's file.
+
+    Parameters
+    ----------
+    path : path
+        A city GeoPackage (opened, tables added), or a new file to create.
+    calendar : WorkCalendar
+        Working days for deadlines.
+    import_history : bool
+        On first open, import the file's ``workorders`` layer into the orders (default).
+    progress : bool
+        Show a progress bar for that import.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, calendar: WorkCalendar = CALENDAR,
+                 import_history: bool = True, progress: bool = False) -> None:
+        super().__init__(calendar)
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputTypeError(f"SQLiteStore: path is a {type(path).__name__}; expected a file path")
+        self.path = Path(path)
+        self.url = str(self.path)
+        if self.path.suffix.lower() not in (".gpkg", ".sqlite", ".db"):
+            raise ParameterError(f"SQLiteStore: path {self.url!r} must end in .gpkg (a GeoPackage)")
+        if self.path.is_dir():
+            raise ParameterError(f"SQLiteStore: path {self.url!r} is a folder; expected a GeoPackage file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._srs_id = None
+        conn = self._conn()
+        if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+            raise SchemaError(f"SQLiteStore: {self.url!r} cannot be put in WAL mode (a network file system?)")
+        try:
+            self._initialise(conn)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise SchemaError(f"SQLiteStore: {self.url!r} is not a GeoPackage/SQLite file ({exc})") from None
+        if import_history:
+            self._import_layer_history(progress)
+
+    def _connect(self):
+        conn = sqlite3.connect(self.path, timeout=120, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 120000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _lock_order_sql(self) -> str:
+        return self._select_orders("WHERE order_id = ?")  # BEGIN IMMEDIATE already holds the write lock
+
+    def _insert_order_sql(self) -> str:
+        return (f"INSERT INTO orders({', '.join(_ORDER_COLUMNS)}, geom) "
+                f"VALUES ({', '.join('?' * (len(_ORDER_COLUMNS) + 1))})")
+
+    def _order_geometry_params(self, x: float, y: float) -> tuple:
+        return (_gpkg_points(np.array([x]), np.array([y]), self._srs_id)[0],)
+
+    def _to_db(self, value):
+        if isinstance(value, (dt.datetime, pd.Timestamp)):
+            return None if pd.isna(value) else value.strftime(_SQLITE_TIME)
+        if isinstance(value, (np.bool_, bool)):
+            return int(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        return value
+
+    def _from_db_time(self, value):
+        return None if value is None else dt.datetime.fromisoformat(value)
+
+    @property
+    def crs(self) -> pyproj.CRS:
+        return self._crs
+
+    # -- schema
+    def _tables(self, conn) -> set[str]:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+
+    def _srs_crs(self, conn, srs_id: int) -> pyproj.CRS:
+        row = conn.execute("SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys "
+                           "WHERE srs_id = ?", (srs_id,)).fetchone()
+        if row is None:
+            raise CRSError(f"SQLiteStore: srs_id {srs_id} is not in gpkg_spatial_ref_sys of {self.url!r}")
+        if row[0] and row[0].upper() == "EPSG":
+            return pyproj.CRS.from_epsg(int(row[1]))
+        return pyproj.CRS.from_wkt(row[2])
+
+    def _ensure_srs(self, conn, crs: pyproj.CRS) -> int:
+        epsg = crs.to_epsg()
+        if epsg is None:
+            raise CRSError(f"the store needs an EPSG CRS; got {crs.to_string()!r}, expected e.g. EPSG:4548")
+        conn.execute(
+            "INSERT OR IGNORE INTO gpkg_spatial_ref_sys(srs_name, srs_id, organization, organization_coordsys_id, "
+            "definition) VALUES (?, ?, 'EPSG', ?, ?)",
+            (crs.name, epsg, epsg, crs.to_wkt(pyproj.enums.WktVersion.WKT1_GDAL)))
+        return epsg
+
+    def _initialise(self, conn) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = self._tables(conn)
+            if "gpkg_contents" not in tables:
+                if tables - {"sqlite_sequence"}:
+                    raise SchemaError(f"SQLiteStore: {self.url!r} is an SQLite file but not a GeoPackage")
+                conn.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
+                _run_script(conn, """
+                    CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
+                        organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+                        definition TEXT NOT NULL, description TEXT);
+                    INSERT INTO gpkg_spatial_ref_sys VALUES
+                        ('Undefined Cartesian SRS', -1, 'NONE', -1, 'undefined', NULL),
+                        ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL);
+                    CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+                        identifier TEXT UNIQUE, description TEXT DEFAULT '',
+                        last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+                        min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+                        CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+                    CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+                        geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL,
+                        m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+                        CONSTRAINT uk_gc_table_name UNIQUE (table_name));
+                """)
+                tables = self._tables(conn)
+            if "orders" not in tables:
+                row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'districts'").fetchone()
+                crs = self._srs_crs(conn, row[0]) if row else pyproj.CRS.from_user_input(DEFAULT_CRS)
+                srs_id = self._ensure_srs(conn, crs)
+                columns = ", ".join(
+                    f"{c} {'DATETIME' if c in _TIME_COLUMNS else 'REAL' if c in ('lon', 'lat', 'x', 'y') else 'INTEGER' if c == 'extended_days' else 'BOOLEAN' if c == 'satisfied' else 'TEXT'}"
+                    + (" NOT NULL UNIQUE" if c == "order_id" else " NOT NULL" if c in ("category", "status", "received_at") else "")
+                    for c in _ORDER_COLUMNS)
+                conn.execute(f"CREATE TABLE orders (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, geom POINT, {columns})")
+                for column in ("status", "grid_code", "community_code", "street_code", "district_code", "due_at",
+                               "received_at"):
+                    conn.execute(f"CREATE INDEX orders_{column} ON orders({column})")
+                conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
+                             "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
+                             (srs_id,))
+                conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
+                _run_script(conn, """
+                    CREATE TABLE callers (order_id TEXT PRIMARY KEY REFERENCES orders(order_id),
+                        caller_name TEXT, caller_phone TEXT);
+                    CREATE TABLE trail (trail_id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL,
+                        action TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, who TEXT NOT NULL,
+                        at DATETIME NOT NULL, note TEXT);
+                    CREATE INDEX trail_order_id ON trail(order_id);
+                    CREATE TABLE order_counters (day TEXT PRIMARY KEY, last INTEGER NOT NULL);
+                    CREATE TABLE IF NOT EXISTS jngis_store (key TEXT PRIMARY KEY, value TEXT);
+                """)
+            row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'orders'").fetchone()
+            self._srs_id = int(row[0])
+            self._crs = self._srs_crs(conn, self._srs_id)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _import_layer_history(self, progress: bool) -> None:
+        conn = self._conn()
+        done = conn.execute("SELECT value FROM jngis_store WHERE key = 'history_imported'").fetchone()
+        if done is not None or "workorders" not in self._gpkg_layers(conn):
+            return
+        # one importer at a time: the others wait on the flag
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT value FROM jngis_store WHERE key = 'history_imported'").fetchone()
+        finally:
+            conn.execute("ROLLBACK")
+        if done is not None:
+            return
+        history = self._read_city_layer("workorders")
+        self.import_history(history, who="history", progress=progress)
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO jngis_store(key, value) VALUES ('history_imported', ?)",
+                         (now_cst().strftime(_SQLITE_TIME),))
+
+    def _gpkg_layers(self, conn) -> list[str]:
+        return [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'")]
+
+    def layer_names(self) -> list[str]:
+        conn = self._conn()
+        held = set(self._gpkg_layers(conn)) & set(_LAYER_KINDS)
+        if self._has_orders():
+            held.add("workorders")
+        return [k for k in KINDS if k in held]
+
+    def _read_city_layer(self, kind: str) -> gpd.GeoDataFrame:
+        conn = self._conn()
+        row = conn.execute("SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
+                           (kind,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"read_layer: the store {self.url!r} holds no {kind!r} layer")
+        geometry_column, srs_id = row
+        info = conn.execute(f'PRAGMA table_info("{kind}")').fetchall()
+        columns = [(name, (ctype or "").upper()) for _, name, ctype, _, _, pk in info
+                   if name != geometry_column and not pk]
+        rows = conn.execute(
+            f'SELECT "{geometry_column}", {", ".join(chr(34) + n + chr(34) for n, _ in columns)} FROM "{kind}"'
+            f' ORDER BY rowid').fetchall()
+        geoms = shapely.from_wkb([_gpkg_wkb(r[0]) for r in rows])
+        frame = pd.DataFrame([r[1:] for r in rows], columns=[n for n, _ in columns])
+        for name, ctype in columns:
+            if ctype in ("DATETIME", "DATE"):
+                stamps = pd.to_datetime(frame[name], format="ISO8601")
+                frame[name] = stamps.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None) \
+                    if stamps.dt.tz is not None else stamps
+            elif ctype == "BOOLEAN":
+                frame[name] = pd.array([None if v is None else bool(v) for v in frame[name]], dtype="boolean")
+            elif ctype in ("INTEGER", "INT", "MEDIUMINT", "SMALLINT", "TINYINT") and frame[name].isna().any():
+                frame[name] = pd.array(frame[name], dtype="Int64")
+        return gpd.GeoDataFrame(frame, geometry=geoms, crs=self._srs_crs(conn, srs_id))
+
+    def _write_city_layers(self, city: City) -> None:
+        """Write the layers with pyogrio into a scratch GeoPackage, then copy them in one transaction."""
+        import pyogrio
+
+        kinds = [kind for kind in city.kinds() if kind != "workorders"]
+        if not kinds:
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="jngis-store-")) / "city.gpkg"
+        try:
+            for kind in kinds:
+                pyogrio.write_dataframe(getattr(city, kind), scratch, layer=kind, driver="GPKG",
+                                        append=scratch.exists(), use_arrow=True)
+            conn = self._conn()
+            conn.execute("ATTACH DATABASE ? AS scratch", (str(scratch),))
+            try:
+                with self._write() as conn:
+                    self._copy_layers(conn, kinds)
+            finally:
+                conn.execute("DETACH DATABASE scratch")
+        finally:
+            for leftover in scratch.parent.glob("*"):
+                leftover.unlink()
+            scratch.parent.rmdir()
+
+    def _copy_layers(self, conn, kinds: list[str]) -> None:
+        main_tables = self._tables(conn)
+        for table, sql in conn.execute("SELECT name, sql FROM scratch.sqlite_master WHERE type = 'table' "
+                                       "AND name LIKE 'gpkg%'").fetchall():
+            if table not in main_tables:
+                conn.execute(sql)
+        conn.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM scratch.gpkg_spatial_ref_sys")
+        meta = [t for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+                if t in self._tables(conn)]
+        for kind in kinds:
+            # drop the old layer: its rtree, then the table (its triggers go with it)
+            for (name,) in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' AND "
+                                        "name = ? AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_geom",)):
+                conn.execute(f'DROP TABLE main."{name}"')
+            conn.execute(f'DROP TABLE IF EXISTS main."{kind}"')
+            for table in meta:
+                conn.execute(f"DELETE FROM main.{table} WHERE table_name = ?", (kind,))
+            objects = conn.execute("SELECT type, name, tbl_name, sql FROM scratch.sqlite_master WHERE "
+                                   "(tbl_name = ? OR name = ?) AND sql IS NOT NULL",
+                                   (kind, f"rtree_{kind}_geom")).fetchall()
+            for kind_, name, _, sql in objects:
+                if kind_ == "table":
+                    conn.execute(sql)
+                    conn.execute(f'INSERT INTO main."{name}" SELECT * FROM scratch."{name}"')
+            for kind_, _, _, sql in objects:
+                if kind_ in ("index", "trigger"):
+                    conn.execute(sql)
+            for table in meta:
+                if table in {r[0] for r in conn.execute("SELECT name FROM scratch.sqlite_master")}:
+                    conn.execute(f"INSERT INTO main.{table} SELECT * FROM scratch.{table} WHERE table_name = ?",
+                                 (kind,))
+
+    def _bulk_orders(self, conn, frame, callers, trail, progress) -> None:
+        chunk = 20_000
+        blobs = _gpkg_points(frame["x"].to_numpy(float), frame["y"].to_numpy(float), self._srs_id)
+        columns = []
+        for column in _ORDER_COLUMNS:  # column-wise conversion: no Python call per value
+            values = frame[column]
+            if column in _TIME_COLUMNS:
+                columns.append(_iso(values).tolist())
+            elif column in ("lon", "lat", "x", "y"):
+                columns.append(values.to_numpy(float).tolist())
+            elif column in ("satisfied", "extended_days"):
+                columns.append([None if v is None or pd.isna(v) else int(v) for v in values.astype(object)])
+            else:
+                columns.append(values.astype(object).where(values.notna(), None).tolist())
+        records = list(zip(*columns, blobs))
+        for start in range(0, len(records), chunk):
+            conn.executemany(self._insert_order_sql(), records[start:start + chunk])
+            if progress is not None:
+                progress(min(chunk, len(records) - start))
+        if len(callers):
+            conn.executemany("INSERT INTO callers(order_id, caller_name, caller_phone) VALUES (?, ?, ?)",
+                             callers[["order_id", "caller_name", "caller_phone"]].astype(object)
+                             .where(callers.notna(), None).itertuples(index=False, name=None))
+        trail = trail.astype(object)
+        trail["at"] = _iso(pd.to_datetime(trail["at"]))
+        conn.executemany("INSERT INTO trail(order_id, action, from_state, to_state, who, at, note) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         trail[list(_TRAIL_COLUMNS)].where(trail.notna(), None).itertuples(index=False, name=None))
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements inside the open transaction (executescript would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _iso(values) -> np.ndarray:
+    """Datetimes as ISO text (SQLite's storage), None for NaT."""
+    stamps = pd.to_datetime(pd.Series(values))
+    text = stamps.dt.strftime(_SQLITE_TIME).to_numpy(object)
+    text[stamps.isna().to_numpy()] = None
+    return text
+
+
+# --------------------------------------------------------------------------- PostGIS
+
+_PG_TYPES = {"code": "text", "id": "text", "str": "text", "count": "bigint", "number": "double precision",
+             "datetime": "timestamp"}
+_STORE_LOCK = 4_548_012_345  # advisory lock key serialising schema creation
+
+
+class PostGISStore(Store):
+    """The store in PostgreSQL + PostGIS (``postgresql://user@host:port/db``).
+
+    Layers are tables named after their kind with a ``geom`` column (SRID of
+    the layer's CRS) and a GiST index; orders likewise (``orders.geom``).
+    Each thread uses its own connection.
+    """
+
+    _paramstyle = "format"
+
+    def __init__(self, dsn: str, *, calendar: WorkCalendar = CALENDAR) -> None:
+        super().__init__(calendar)
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:  # pragma: no cover - the extra is installed in development
+            raise ParameterError('PostGISStore needs psycopg 3: pip install "psycopg[binary]" '
+                                 '(or pip install "jngis[postgis]")') from None
+        if not isinstance(dsn, str) or not re.match(r"postgres(ql)?://", dsn):
+            raise ParameterError(f"PostGISStore: dsn={dsn!r}; expected 'postgresql://user@host:port/database'")
+        self.url = re.sub(r"//([^:@/]+):[^@/]*@", r"//\1:***@", dsn)  # never show a password
+        self._dsn = dsn
+        conn = self._conn()
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_STORE_LOCK,))
+            has_postgis = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
+            if has_postgis is None:
+                try:
+                    with conn.transaction():
+                        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                except Exception as exc:
+                    raise SchemaError(f"PostGISStore: {self.url} has no PostGIS and it cannot be created ({exc}); "
+                                      "expected CREATE EXTENSION postgis by the database owner") from None
+            conn.execute("CREATE TABLE IF NOT EXISTS jngis_store (key text PRIMARY KEY, value text)")
+            row = conn.execute("SELECT value FROM jngis_store WHERE key = 'srid'").fetchone()
+            if row is None:
+                srid = self._layer_srid(conn, "districts") or pyproj.CRS.from_user_input(DEFAULT_CRS).to_epsg()
+                conn.execute("INSERT INTO jngis_store VALUES ('srid', %s)", (str(srid),))
+            else:
+                srid = int(row[0])
+            self._srid = int(srid)
+            self._crs = pyproj.CRS.from_epsg(self._srid)
+            columns = ", ".join(
+                f"{c} {'timestamp' if c in _TIME_COLUMNS else 'double precision' if c in ('lon', 'lat', 'x', 'y') else 'integer' if c == 'extended_days' else 'boolean' if c == 'satisfied' else 'text'}"
+                + (" NOT NULL UNIQUE" if c == "order_id" else " NOT NULL" if c in ("category", "status", "received_at") else "")
+                for c in _ORDER_COLUMNS)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS orders (fid bigserial PRIMARY KEY, {columns}, "
+                         f"geom geometry(Point, {self._srid}))")
+            for column in ("status", "grid_code", "community_code", "street_code", "district_code", "due_at",
+                           "received_at"):
+                conn.execute(f"CREATE INDEX IF NOT EXISTS orders_{column} ON orders({column})")
+            conn.execute("CREATE INDEX IF NOT EXISTS orders_geom ON orders USING gist(geom)")
+            conn.execute("CREATE TABLE IF NOT EXISTS callers (order_id text PRIMARY KEY REFERENCES orders(order_id), "
+                         "caller_name text, caller_phone text)")
+            conn.execute("CREATE TABLE IF NOT EXISTS trail (trail_id bigserial PRIMARY KEY, order_id text NOT NULL, "
+                         "action text NOT NULL, from_state text, to_state text NOT NULL, who text NOT NULL, "
+                         "at timestamp NOT NULL, note text)")
+            conn.execute("CREATE INDEX IF NOT EXISTS trail_order_id ON trail(order_id)")
+            conn.execute("CREATE TABLE IF NOT EXISTS order_counters (day text PRIMARY KEY, last bigint NOT NULL)")
+
+    def _connect(self):
+        import psycopg
+
+        try:
+            return psycopg.connect(self._dsn, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise NotFoundError(f"PostGISStore: cannot connect to {self.url} ({str(exc).strip()})") from None
+
+    @contextlib.contextmanager
+    def _write(self):
+        conn = self._conn()
+        with conn.transaction():
+            yield conn
+
+    def _lock_order_sql(self) -> str:
+        return self._select_orders("WHERE order_id = ? FOR UPDATE")
+
+    def _insert_order_sql(self) -> str:
+        return (f"INSERT INTO orders({', '.join(_ORDER_COLUMNS)}, geom) VALUES "
+                f"({', '.join('?' * len(_ORDER_COLUMNS))}, ST_SetSRID(ST_MakePoint(?, ?), {self._srid}))")
+
+    def _order_geometry_params(self, x: float, y: float) -> tuple:
+        return (x, y)
+
+    def _to_db(self, value):
+        if isinstance(value, pd.Timestamp):
+            return None if pd.isna(value) else value.to_pydatetime()
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        if isinstance(value, np.bool_):
+            return bool(value)
+        return value
+
+    @property
+    def crs(self) -> pyproj.CRS:
+        return self._crs
+
+    def _layer_srid(self, conn, kind: str) -> int | None:
+        row = conn.execute("SELECT srid FROM geometry_columns WHERE f_table_schema = current_schema() "
+                           "AND f_table_name = %s", (kind,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def layer_names(self) -> list[str]:
+        conn = self._conn()
+        held = {r[0] for r in conn.execute("SELECT f_table_name FROM geometry_columns "
+                                           "WHERE f_table_schema = current_schema()")}
+        held &= set(_LAYER_KINDS)
+        if self._has_orders():
+            held.add("workorders")
+        return [k for k in KINDS if k in held]
+
+    def _read_city_layer(self, kind: str) -> gpd.GeoDataFrame:
+        conn = self._conn()
+        srid = self._layer_srid(conn, kind)
+        if srid is None:
+            raise NotFoundError(f"read_layer: the store {self.url} holds no {kind!r} layer")
+        names = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (kind,))]
+        cursor = conn.execute(f'SELECT ST_AsBinary(geom), {", ".join(chr(34) + n + chr(34) for n in names)} '
+                              f'FROM "{kind}" ORDER BY fid')
+        rows = cursor.fetchall()
+        frame = pd.DataFrame([r[1:] for r in rows], columns=names)
+        for name in names:
+            if frame[name].map(lambda v: isinstance(v, dt.datetime)).any():
+                frame[name] = pd.to_datetime(frame[name])
+            elif frame[name].map(lambda v: isinstance(v, bool)).any():
+                frame[name] = pd.array(frame[name], dtype="boolean")
+            elif frame[name].map(lambda v: isinstance(v, int) and not isinstance(v, bool)).any() \
+                    and frame[name].isna().any():
+                frame[name] = pd.array(frame[name], dtype="Int64")
+        geoms = shapely.from_wkb([bytes(r[0]) for r in rows])
+        return gpd.GeoDataFrame(frame, geometry=geoms, crs=pyproj.CRS.from_epsg(srid))
+
+    def _pg_type(self, series: pd.Series, kind: str) -> str:
+        schema = {c.name: c for c in SCHEMAS[kind].columns}
+        if series.name in schema and schema[series.name].dtype in ("code", "id", "str"):
+            return "text"
+        if pd.api.types.is_bool_dtype(series.dtype):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(series.dtype):
+            return "bigint"
+        if pd.api.types.is_float_dtype(series.dtype):
+            return "double precision"
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            return "timestamp"
+        return "text"
+
+    def _write_city_layers(self, city: City) -> None:
+        conn = self._conn()
+        with conn.transaction():
+            for kind in [k for k in city.kinds() if k != "workorders"]:
+                layer = getattr(city, kind)
+                srid = layer.crs.to_epsg()
+                if srid is None:
+                    raise CRSError(f"write_city: {kind} is in {layer.crs.to_string()!r}; expected an EPSG CRS")
+                attributes = [c for c in layer.columns if c != layer.geometry.name]
+                types = {c: self._pg_type(layer[c], kind) for c in attributes}
+                conn.execute(f'DROP TABLE IF EXISTS "{kind}"')
+                columns = ", ".join(f'"{c}" {types[c]}' for c in attributes)
+                conn.execute(f'CREATE TABLE "{kind}" (fid bigserial PRIMARY KEY, {columns}'
+                             f'{", " if columns else ""}geom geometry(Geometry, {srid}))')
+                wkb = shapely.to_wkb(layer.geometry.values, hex=True, include_srid=False)
+                values = layer[attributes].astype(object).where(layer[attributes].notna(), None)
+                with conn.cursor().copy(f'COPY "{kind}" ({", ".join(chr(34) + c + chr(34) for c in attributes)}'
+                                        f'{", " if attributes else ""}geom) FROM STDIN') as copy:
+                    for row, geom in zip(values.itertuples(index=False, name=None), wkb):
+                        copy.write_row([_pg_value(v) for v in row] + [f"SRID={srid};{geom}"])
+                conn.execute(f'CREATE INDEX "{kind}_geom" ON "{kind}" USING gist(geom)')
+                key = SCHEMAS[kind].key
+                conn.execute(f'CREATE INDEX "{kind}_{key}" ON "{kind}" ("{key}")')
+            if not self._has_orders() and city.districts is not None:
+                srid = city.districts.crs.to_epsg()
+                if srid != self._srid:
+                    conn.execute(f"ALTER TABLE orders ALTER COLUMN geom TYPE geometry(Point, {srid}) "
+                                 f"USING ST_SetSRID(geom, {srid})")
+                    conn.execute("UPDATE jngis_store SET value = %s WHERE key = 'srid'", (str(srid),))
+                    self._srid, self._crs = srid, pyproj.CRS.from_epsg(srid)
+            conn.execute("ANALYZE")
+
+    def _bulk_orders(self, conn, frame, callers, trail, progress) -> None:
+        points = shapely.points(frame["x"].to_numpy(float), frame["y"].to_numpy(float))
+        wkb = shapely.to_wkb(points, hex=True)
+        table = frame[list(_ORDER_COLUMNS)].astype(object)
+        table = table.where(table.notna(), None)
+        step = 20_000
+        with conn.cursor().copy(f"COPY orders ({', '.join(_ORDER_COLUMNS)}, geom) FROM STDIN") as copy:
+            for n, (row, geom) in enumerate(zip(table.itertuples(index=False, name=None), wkb), 1):
+                copy.write_row([_pg_value(v) for v in row] + [f"SRID={self._srid};{geom}"])
+                if progress is not None and n % step == 0:
+                    progress(step)
+        if progress is not None and len(frame) % step:
+            progress(len(frame) % step)
+        if len(callers):
+            with conn.cursor().copy("COPY callers (order_id, caller_name, caller_phone) FROM STDIN") as copy:
+                for row in callers[["order_id", "caller_name", "caller_phone"]].astype(object) \
+                        .where(callers.notna(), None).itertuples(index=False, name=None):
+                    copy.write_row(row)
+        trail = trail[list(_TRAIL_COLUMNS)].astype(object)
+        with conn.cursor().copy(f"COPY trail ({', '.join(_TRAIL_COLUMNS)}) FROM STDIN") as copy:
+            for row in trail.where(trail.notna(), None).itertuples(index=False, name=None):
+                copy.write_row([_pg_value(v) for v in row])
+
+
+def _pg_value(value):
+    """A Python value COPY can write: Timestamps as ISO text, numpy scalars as Python ones."""
+    if value is None:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return None if pd.isna(value) else value.isoformat(sep=" ")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_store(url_or_path: str | os.PathLike, *, calendar: WorkCalendar = CALENDAR, **options) -> Store:
+    """Open a store: ``postgresql://...`` -> :class:`PostGISStore`, a path -> :class:`SQLiteStore`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "empty.gpkg")
+    >>> store.layer_names(), store.crs.to_epsg()
+    ([], 4548)
+    >>> store.close()
+    """
+    if isinstance(url_or_path, str) and re.match(r"postgres(ql)?://", url_or_path):
+        return PostGISStore(url_or_path, calendar=calendar, **options)
+    if not isinstance(url_or_path, (str, os.PathLike)):
+        raise InputTypeError(f"open_store: url_or_path is a {type(url_or_path).__name__}; "
+                             "expected a GeoPackage path or a postgresql:// URL")
+    return SQLiteStore(url_or_path, calendar=calendar, **options)

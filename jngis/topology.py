@@ -1,0 +1,326 @@
+"""Coverage checks: do polygons tile a whole with no gap and no overlap?
+
+A *coverage* is a set of polygons that do not overlap (grids of a community,
+communities of a 街道, units of a community). These functions measure how far
+a set of parts is from tiling a whole - the area left uncovered (gap), the
+area covered twice (overlap) and the area sticking out (outside) - and check
+whole layers at once, one tiling per parent code. They are built on shapely 2:
+``union_all`` for the measured unions (robust when the parts do overlap),
+``STRtree`` for pairwise overlaps, and ``coverage_is_valid`` /
+``coverage_invalid_edges`` / ``coverage_simplify`` for edge-level checks and
+simplification that keeps shared edges shared.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
+
+__all__ = [
+    "CoverageErrors",
+    "coverage_errors",
+    "overlaps",
+    "check_tiling",
+    "check_nesting",
+    "invalid_edges",
+    "simplify_coverage",
+]
+
+
+class CoverageErrors(NamedTuple):
+    """Areas (in squared CRS units) by which parts fail to tile a whole."""
+
+    gap: float
+    """Area of the whole covered by no part."""
+    overlap: float
+    """Area covered by more than one part (counted once per extra cover)."""
+    outside: float
+    """Area of the parts lying outside the whole."""
+
+    @property
+    def worst(self) -> float:
+        """The largest of the three errors."""
+        return max(self.gap, self.overlap, self.outside)
+
+
+def _geometries(value, parameter: str, function: str) -> np.ndarray:
+    if isinstance(value, gpd.GeoDataFrame):
+        value = value.geometry
+    if isinstance(value, gpd.GeoSeries):
+        if value.crs is not None and value.crs.is_geographic:
+            raise CRSError(
+                f"{function}: {parameter} is in {value.crs.to_string()} (degrees); expected a projected "
+                "CRS in metres (use jngis.crs.to_metric)"
+            )
+        return np.asarray(value.values, dtype=object)
+    if isinstance(value, shapely.Geometry):
+        return np.array([value], dtype=object)
+    try:
+        geoms = np.asarray(value, dtype=object).ravel()
+    except Exception:  # noqa: BLE001 - anything unconvertible is the wrong type
+        geoms = None
+    if geoms is None or not all(isinstance(g, shapely.Geometry) or g is None for g in geoms):
+        raise InputTypeError(
+            f"{function}: {parameter} is a {type(value).__name__}; expected a GeoSeries, "
+            "a GeoDataFrame or a sequence of shapely polygons"
+        )
+    return geoms
+
+
+def _whole(value, function: str):
+    if isinstance(value, (gpd.GeoSeries, gpd.GeoDataFrame)) or not isinstance(value, shapely.Geometry):
+        geoms = _geometries(value, "whole", function)
+        return shapely.union_all(geoms)
+    return value
+
+
+def coverage_errors(parts, whole) -> CoverageErrors:
+    """How far ``parts`` are from tiling ``whole`` exactly.
+
+    Parameters
+    ----------
+    parts : GeoSeries, GeoDataFrame or sequence of polygons
+        The pieces (e.g. the grids of one community).
+    whole : polygon, GeoSeries or GeoDataFrame
+        What they should tile (a sequence is unioned first).
+
+    Returns
+    -------
+    CoverageErrors
+        ``gap``, ``overlap`` and ``outside`` areas; all zero for an exact tiling.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> square = shapely.box(0, 0, 10, 10)
+    >>> coverage_errors([shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)], square)
+    CoverageErrors(gap=0.0, overlap=0.0, outside=0.0)
+    >>> coverage_errors([shapely.box(0, 0, 6, 10), shapely.box(5, 0, 9, 10)], square)
+    CoverageErrors(gap=10.0, overlap=10.0, outside=0.0)
+    """
+    geoms = _geometries(parts, "parts", "coverage_errors")
+    whole = _whole(whole, "coverage_errors")
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(geoms) == 0:
+        return CoverageErrors(float(shapely.area(whole)), 0.0, 0.0)
+    union = shapely.union_all(geoms)
+    overlap = float(shapely.area(geoms).sum() - shapely.area(union))
+    gap = float(shapely.area(shapely.difference(whole, union)))
+    outside = float(shapely.area(shapely.difference(union, whole)))
+    # Float noise of the overlay is ~1e-9 of the area: report it as zero.
+    noise = 1e-9 * max(float(shapely.area(whole)), 1.0)
+    return CoverageErrors(*(0.0 if v < noise else v for v in (gap, overlap, outside)))
+
+
+def overlaps(geometries, *, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of polygons whose interiors overlap by more than ``min_area``.
+
+    Parameters
+    ----------
+    geometries : GeoSeries, GeoDataFrame or sequence of polygons
+    min_area : float
+        Smallest overlap area that counts (squared CRS units).
+
+    Returns
+    -------
+    left, right, area : ndarray
+        Integer positions with ``left < right``, sorted, and the overlap areas.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> left, right, area = overlaps([shapely.box(0, 0, 2, 2), shapely.box(1, 0, 3, 2), shapely.box(3, 0, 4, 2)])
+    >>> left.tolist(), right.tolist(), area.tolist()
+    ([0], [1], [2.0])
+    """
+    geoms = _geometries(geometries, "geometries", "overlaps")
+    if not (np.isfinite(min_area) and min_area >= 0):
+        raise ParameterError(f"overlaps: min_area={min_area!r}; expected a non-negative number")
+    if len(geoms) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    keep = area > min_area
+    order = np.lexsort((right[keep], left[keep]))
+    return left[keep][order], right[keep][order], area[keep][order]
+
+
+def _check_layers(parts, wholes, key: str, function: str) -> None:
+    for name, layer in (("parts", parts), ("wholes", wholes)):
+        if not isinstance(layer, gpd.GeoDataFrame):
+            raise InputTypeError(f"{function}: {name} is a {type(layer).__name__}; expected a GeoDataFrame")
+        if key not in layer.columns:
+            raise SchemaError(f"{function}: {name} has no column {key!r}; it has {list(layer.columns)}")
+        if layer.crs is not None and layer.crs.is_geographic:
+            raise CRSError(
+                f"{function}: {name} is in {layer.crs.to_string()} (degrees); expected a projected "
+                "CRS in metres (use jngis.crs.to_metric)"
+            )
+    if parts.crs != wholes.crs:
+        raise CRSError(
+            f"{function}: parts are in {parts.crs} but wholes in {wholes.crs}; expected one CRS "
+            "(reproject with .to_crs)"
+        )
+    if wholes[key].duplicated().any():
+        dup = wholes.loc[wholes[key].duplicated(), key].iloc[0]
+        raise SchemaError(f"{function}: wholes has {key}={dup!r} more than once; expected each once")
+
+
+def check_tiling(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, *,
+                 tolerance: float = 1.0, raise_on_error: bool = False) -> pd.DataFrame:
+    """Check that the parts of each whole tile it exactly.
+
+    Parameters
+    ----------
+    parts : GeoDataFrame
+        E.g. grids, with a ``key`` column naming their whole.
+    wholes : GeoDataFrame
+        E.g. communities, one row per ``key``.
+    key : str
+        The column linking parts to wholes (e.g. ``"community_code"``).
+    tolerance : float
+        Largest acceptable gap, overlap or outside area per whole.
+    raise_on_error : bool
+        Raise :class:`~jngis.errors.GeometryError` naming the worst whole
+        instead of returning a failing table.
+
+    Returns
+    -------
+    DataFrame
+        One row per whole: ``key``, ``parts``, ``gap``, ``overlap``,
+        ``outside``, ``ok``. Parts whose key matches no whole get a row of
+        their own with their whole area as ``outside``, never ``ok``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> wholes = gpd.GeoDataFrame({"code": ["a"]}, geometry=[shapely.box(0, 0, 10, 10)], crs="EPSG:4548")
+    >>> parts = gpd.GeoDataFrame({"code": ["a", "a"]},
+    ...     geometry=[shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 9)], crs="EPSG:4548")
+    >>> check_tiling(parts, wholes, "code")[["code", "parts", "gap", "ok"]].to_dict("records")
+    [{'code': 'a', 'parts': 2, 'gap': 5.0, 'ok': False}]
+    """
+    _check_layers(parts, wholes, key, "check_tiling")
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ParameterError(f"check_tiling: tolerance={tolerance!r}; expected a non-negative number")
+    part_geoms = np.asarray(parts.geometry.values, dtype=object)
+    groups = pd.Series(np.arange(len(parts))).groupby(parts[key].to_numpy()).indices
+    rows = []
+    for code, geom in zip(wholes[key].to_numpy(), wholes.geometry.values):
+        members = groups.get(code, np.zeros(0, dtype=np.int64))
+        errors = coverage_errors(part_geoms[members], geom)
+        rows.append((code, len(members), *errors))
+    known = set(wholes[key].to_numpy().tolist())
+    for code, members in groups.items():
+        if code not in known:
+            rows.append((code, len(members), 0.0, 0.0, float(shapely.area(part_geoms[members]).sum())))
+    table = pd.DataFrame(rows, columns=[key, "parts", "gap", "overlap", "outside"])
+    table["ok"] = (table[["gap", "overlap", "outside"]].max(axis=1) <= tolerance) & table[key].isin(known)
+    if raise_on_error and not table["ok"].all():
+        bad = table[~table["ok"]]
+        worst = bad.loc[bad[["gap", "overlap", "outside"]].max(axis=1).idxmax()]
+        raise GeometryError(
+            f"check_tiling: {len(bad)} of {len(table)} wholes are not tiled by their parts; worst "
+            f"{key}={worst[key]!r}: gap {worst['gap']:.3f}, overlap {worst['overlap']:.3f}, "
+            f"outside {worst['outside']:.3f}; expected each at most tolerance={tolerance}"
+        )
+    return table
+
+
+def check_nesting(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, key: str, *,
+                  tolerance: float = 1.0, raise_on_error: bool = False) -> pd.DataFrame:
+    """Check that each child lies inside the parent its ``key`` names.
+
+    Returns one row per child with the ``outside`` area (the part of the
+    child not inside its parent, the whole child when the parent is missing)
+    and ``ok`` (``outside <= tolerance``).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> parents = gpd.GeoDataFrame({"code": ["a"]}, geometry=[shapely.box(0, 0, 10, 10)], crs="EPSG:4548")
+    >>> children = gpd.GeoDataFrame({"code": ["a", "a"]},
+    ...     geometry=[shapely.box(1, 1, 2, 2), shapely.box(9, 0, 11, 1)], crs="EPSG:4548")
+    >>> check_nesting(children, parents, "code")["outside"].tolist()
+    [0.0, 1.0]
+    """
+    _check_layers(children, parents, key, "check_nesting")
+    lookup = pd.Series(np.asarray(parents.geometry.values, dtype=object), index=parents[key].to_numpy())
+    parent = lookup.reindex(children[key].to_numpy()).to_numpy()
+    child = np.asarray(children.geometry.values, dtype=object)
+    missing = pd.isna(parent)
+    outside = shapely.area(child).astype(float)
+    present = ~missing
+    outside[present] = shapely.area(shapely.difference(child[present], parent[present].astype(object)))
+    table = pd.DataFrame({key: children[key].to_numpy(), "parent_found": present, "outside": outside},
+                         index=children.index)
+    table["ok"] = present & (table["outside"] <= tolerance)
+    if raise_on_error and not table["ok"].all():
+        first = table[~table["ok"]].iloc[0]
+        raise GeometryError(
+            f"check_nesting: {int((~table['ok']).sum())} children are not inside their parent; first "
+            f"{key}={first[key]!r} has {first['outside']:.3f} outside"
+            + ("" if first["parent_found"] else " (no parent with that code)")
+            + f"; expected at most tolerance={tolerance}"
+        )
+    return table
+
+
+def invalid_edges(geometries, *, gap_width: float = 0.0) -> gpd.GeoSeries | np.ndarray:
+    """Edges that break a coverage: for each polygon, the lines that do not match a neighbour.
+
+    Wraps :func:`shapely.coverage_invalid_edges`; empty lines mean the polygon
+    is fine. With ``gap_width > 0`` edges bordering narrow gaps are reported too.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> edges = invalid_edges([shapely.box(0, 0, 2, 2), shapely.box(1, 0, 3, 2)])
+    >>> [round(e.length, 1) for e in edges]
+    [6.0, 6.0]
+    """
+    geoms = _geometries(geometries, "geometries", "invalid_edges")
+    if not (np.isfinite(gap_width) and gap_width >= 0):
+        raise ParameterError(f"invalid_edges: gap_width={gap_width!r}; expected a non-negative number")
+    edges = shapely.coverage_invalid_edges(geoms, gap_width=gap_width)
+    if isinstance(geometries, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        return gpd.GeoSeries(edges, index=geometries.index, crs=geometries.crs)
+    return edges
+
+
+def simplify_coverage(gdf: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoDataFrame:
+    """A copy of ``gdf`` simplified as a coverage: shared edges stay shared, no gaps open.
+
+    ``tolerance`` is the Visvalingam-Whyatt area tolerance's square root, in
+    CRS units (metres), as in :func:`shapely.coverage_simplify`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)], crs="EPSG:4548")
+    >>> simplify_coverage(gdf, 1.0).area.tolist()
+    [50.0, 50.0]
+    """
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputTypeError(f"simplify_coverage: gdf is a {type(gdf).__name__}; expected a GeoDataFrame")
+    if gdf.crs is not None and gdf.crs.is_geographic:
+        raise CRSError(
+            f"simplify_coverage: gdf is in {gdf.crs.to_string()} (degrees); expected a projected CRS "
+            "in metres (use jngis.crs.to_metric)"
+        )
+    if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance >= 0):
+        raise ParameterError(f"simplify_coverage: tolerance={tolerance!r}; expected a non-negative number")
+    out = gdf.copy()
+    out.geometry = gpd.GeoSeries(shapely.coverage_simplify(np.asarray(gdf.geometry.values, dtype=object),
+                                                           tolerance), index=gdf.index, crs=gdf.crs)
+    return out

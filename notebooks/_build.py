@@ -1,0 +1,418 @@
+"""Write the planner notebooks (without outputs) from the cell lists below.
+
+Run ``python notebooks/_build.py`` after editing a cell here; never edit the
+.ipynb files by hand (they are generated and committed without outputs, and
+tests/test_notebooks.py executes them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = '''\
+%matplotlib inline
+from pathlib import Path
+
+import pandas as pd
+
+import jngis
+from jngis.viz import grid_map
+
+OUT = Path("output")  # files written by this notebook (not committed)
+OUT.mkdir(exist_ok=True)
+pd.set_option("display.max_columns", 20)'''
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
+
+NOTEBOOKS["01_sample_city.ipynb"] = [
+    ("md", """\
+# 01 济南示例城市 · The sample city
+
+本笔记本带您认识 jngis 的示例数据：济南市 12 个区县、132 个街道、850 个社区、约 4 万个居民楼栋单元，
+以及服务站点、网格党组织和 12345 热线工单。示例中的区县轮廓是真实的，其余细节为生成数据。
+
+You will: load the sample city, validate every layer, walk the hierarchy
+district → 街道 → community → grid, look at community sizes against the legal
+band of 1,000–3,000 households, and draw a map.
+
+To use your own data instead, replace `jngis.load_sample()` by `jngis.read_city("your_city.gpkg")`
+(a GeoPackage with one layer per kind: districts, streets, communities, units, stations, party_orgs, workorders)."""),
+    ("code", SETUP),
+    ("md", """\
+## 1. 读取并校验 · Load and validate
+
+`load_sample()` builds the sample once (about 20 s) and then reads it from the cache. `city.validate()`
+checks every layer against its schema (codes, columns, geometry, CRS) and raises an error that names the
+layer, the column and the rows when something is wrong."""),
+    ("code", """\
+city = jngis.load_sample()
+city.validate()
+city"""),
+    ("code", """\
+print("\\n".join(city.summary()))"""),
+    ("md", """\
+## 2. 层级关系 · The hierarchy
+
+Codes are nested: district 6 digits (GB/T 2260), 街道 9, community 12, grid 15. The table counts, per
+district, the 街道, communities, units and households. Grids do not exist yet in the sample: notebook 03
+draws them."""),
+    ("code", """\
+units = city.units
+hierarchy = pd.DataFrame({
+    "街道 streets": city.streets.groupby("district_code").size(),
+    "社区 communities": city.communities.groupby(city.communities["street_code"].str[:6]).size(),
+    "单元 units": units.groupby(units["street_code"].str[:6]).size(),
+    "户数 households": units.groupby(units["street_code"].str[:6])["households"].sum(),
+})
+hierarchy.index = city.districts.set_index("district_code").loc[hierarchy.index, "name"] + " " + hierarchy.index
+hierarchy.loc["合计 total"] = hierarchy.sum()
+hierarchy"""),
+    ("md", """\
+## 3. 社区规模 · Community sizes
+
+《城市居民委员会组织法》第三条：居民委员会一般在一千户至三千户的范围内设立。
+The figure shows how many communities fall below or above that band today."""),
+    ("code", """\
+from jngis.viz import size_figure
+
+households = city.households_by("communities")
+print(f"{(households < 1000).sum()} communities below 1,000 households, {(households > 3000).sum()} above 3,000")
+size_figure(households.to_numpy(), min_households=1000, max_households=3000)"""),
+    ("md", """\
+## 4. 地图 · A map of one district
+
+历下区 (370102): communities coloured by households, with the service stations and the party
+organisations as clustered markers (click a cluster to zoom in, a marker for its card). The layer
+control (top right) switches layers on and off."""),
+    ("code", """\
+district = "370102"
+communities = city.communities[city.communities["community_code"].str.startswith(district)]
+area = communities.union_all()
+stations = city.stations[city.stations.intersects(area)]
+party_orgs = city.party_orgs[city.party_orgs.intersects(area)]
+m = grid_map(communities, households, column="households", stations=stations, party_orgs=party_orgs,
+             title="历下区 社区户数")
+m.save(OUT / "01_lixia_communities.html")
+m"""),
+    ("md", """\
+## 5. 全市网格级地图需要地图服务器 · The whole city at block or grid level
+
+Drawing tens of thousands of polygons inside a notebook makes the browser crawl, so `grid_map` refuses and
+says how to do it: start the map server (`jngis serve`) and pass `server_url=`; the polygons then come as
+vector tiles."""),
+    ("code", """\
+try:
+    grid_map(city.units, column="households")
+except jngis.JngisError as error:
+    print(error)"""),
+]
+
+NOTEBOOKS["02_rebalance_communities.ipynb"] = [
+    ("md", """\
+# 02 社区规模调整 · Rebalancing communities
+
+法律规定社区（居委会）一般在 1,000–3,000 户之间。规模过大的社区管理不过来，过小的社区缺少人手和资源。
+本笔记本为一个区提出调整方案：每个社区都在规模范围内、保持连片、不跨街道、不拆分小区，
+并尽可能少地调整住户。
+
+You will: find the communities outside 1,000–3,000 households, run `rebalance`, read its report and
+metrics, look at the before/after map, and export the proposal as a GeoPackage (for GIS) and an Excel
+workbook (for the officials who approve it)."""),
+    ("code", SETUP + """
+from jngis import rebalance
+from jngis.viz import plan_figure, plan_map"""),
+    ("md", """\
+## 1. 找出超出范围的社区 · Communities outside the band
+
+We work on 历下区 (370102). Swap in your own district code, or your own `units` layer (each unit needs
+`unit_id`, `households`, `street_code`, `community_code`; optionally `compound_id` for gated compounds
+that must stay together)."""),
+    ("code", """\
+city = jngis.load_sample()
+district = "370102"
+units = city.units[city.units["street_code"].str.startswith(district)]
+sizes = units.groupby("community_code")["households"].sum()
+outside = sizes[(sizes < 1000) | (sizes > 3000)].rename("households").to_frame()
+outside["problem"] = ["低于下限 below" if h < 1000 else "超过上限 above" for h in outside["households"]]
+print(f"{len(units):,} units, {len(sizes)} communities, {len(outside)} outside 1,000-3,000 households")
+outside.sort_values("households")"""),
+    ("md", """\
+## 2. 生成调整方案 · Run the rebalance
+
+Each 街道 is solved on its own. Communities that are too large are split or give boundary blocks to
+neighbours; those too small gain blocks or merge. The report lists, per touched community, every unit
+that moves. A 街道 that cannot be brought within the band is listed in `plan.infeasible` with the reason
+(nothing is dropped silently)."""),
+    ("code", """\
+# one district is small: a single process is quicker than starting a pool of workers
+plan = rebalance(units, min_households=1000, max_households=3000, seed=0, progress=False, workers=1)
+plan"""),
+    ("code", """\
+print(plan.report(max_rows=5)[:3000])"""),
+    ("code", """\
+metrics = pd.Series(plan.metrics, name="value")
+metrics[["communities_before", "communities_after", "within_bounds_before", "within_bounds_after",
+         "moved_households", "moved_share", "lower_bound", "mean_polsby_popper_before",
+         "mean_polsby_popper_after", "contiguous_share_after"]]"""),
+    ("code", """\
+plan.changes[plan.changes["status"] != "kept"].head(15)"""),
+    ("code", """\
+plan.infeasible"""),
+    ("md", """\
+## 3. 调整前后对比 · Before and after
+
+Left: today; right: the proposal. Green communities are within the band, blue below, red above; the
+blocks that change community are outlined in orange (hover for their old and new code); a warning marker
+flags each community still outside the band. The two maps move together."""),
+    ("code", """\
+plan_figure(plan)"""),
+    ("code", """\
+m = plan_map(plan, units)
+m.save(OUT / "02_plan_before_after.html")
+m"""),
+    ("md", """\
+## 4. 导出 · Export
+
+- **GeoPackage** for GIS: the units with their new community code, and the new community polygons
+  (kept communities keep their name; new ones are marked 待命名 *to be named*).
+- **Excel** for the officials: one sheet per 街道 listing every block that moves, with Chinese headings,
+  plus a summary sheet and the list of community changes."""),
+    ("code", """\
+new_units = units.assign(community_code=units["unit_id"].map(plan.assignment).to_numpy())
+names = city.communities.set_index("community_code")["name"]
+new_communities = plan.communities.assign(
+    name=plan.communities["community_code"].map(names).fillna("新设社区(待命名)").to_numpy())
+path = OUT / "02_plan.gpkg"
+jngis.write_layer(new_units, path, "units")
+jngis.write_layer(new_communities[["community_code", "name", "street_code", "households", "geometry"]],
+                  path, "communities")
+jngis.read_layer(path, "communities").head()"""),
+    ("code", """\
+streets = dict(zip(city.streets["street_code"], city.streets["name"]))
+workbook = plan.to_excel(OUT / "02_plan.xlsx", street_names=streets)
+sheets = pd.read_excel(workbook, sheet_name=None)
+print(list(sheets))
+moved_rows = sum(len(table) for name, table in sheets.items() if name[:6] == district)
+assert moved_rows == len(plan.moves), "every move is in the workbook"
+sheets[list(sheets)[3]].head()"""),
+]
+
+NOTEBOOKS["03_make_grids.ipynb"] = [
+    ("md", """\
+# 03 网格划分 · Drawing grids
+
+社区划定后，网格办要把每个社区划分为若干网格（城市居民网格一般 300–500 户），每个网格配备
+“1+1+N+X” 力量：1 名网格长、1 名专职网格员、N 名兼职网格员、X 名执法人员。
+
+You will: take one 街道 after its communities were redrawn (notebook 02), divide every community into
+grids, check that the grids tile each community exactly (no gap, no overlap), check their sizes, compute
+the staffing needed, and draw the map."""),
+    ("code", SETUP + """
+from jngis import check_tiling, grid_quality, grid_summary, make_grids, rebalance
+from jngis.viz import grids_figure"""),
+    ("md", """\
+## 1. 调整后的街道 · A redrawn 街道
+
+We pick the 街道 of 历下区 with the most communities outside the band, redraw it with `rebalance`, and
+build the new communities layer (the union of their units)."""),
+    ("code", """\
+city = jngis.load_sample()
+sizes = city.units.groupby(["street_code", "community_code"])["households"].sum()
+outside = (~sizes.between(1000, 3000)).groupby(level="street_code").sum()
+street = outside[outside.index.str.startswith("370102")].idxmax()
+units = city.units[city.units["street_code"] == street]
+plan = rebalance(units, seed=0, progress=False)
+print(street, city.streets.set_index("street_code").loc[street, "name"], plan)
+new_units = units.assign(community_code=units["unit_id"].map(plan.assignment).to_numpy())
+names = city.communities.set_index("community_code")["name"]
+communities = plan.communities.assign(
+    name=plan.communities["community_code"].map(names).fillna("新设社区(待命名)").to_numpy())
+communities[["community_code", "name", "households", "status"]]"""),
+    ("md", """\
+## 2. 划分网格 · Make the grids
+
+`make_grids` splits each community into grids of 300–500 households (configurable), keeps blocks whole,
+numbers grids west → east, north → south inside their community (15-digit codes) and adds the staffing
+columns. Open land of a community joins the neighbouring grid (or becomes a dedicated grid with
+`dedicated_min_area=`)."""),
+    ("code", """\
+grids = make_grids(communities, new_units, min_households=300, max_households=500, seed=0)
+grids.drop(columns="geometry").head(10)"""),
+    ("md", """\
+## 3. 检查 · Checks
+
+Tiling: per community the gap, overlap and area outside (m²) must be ~0. Sizes: the share of residential
+grids within 300–500 households, and their compactness."""),
+    ("code", """\
+tiling = check_tiling(grids, communities, "community_code")
+print("every community tiled exactly:", bool(tiling["ok"].all()))
+tiling.head()"""),
+    ("code", """\
+pd.Series(grid_quality(grids, communities))"""),
+    ("code", """\
+grids_figure(grids, min_households=300, max_households=500)"""),
+    ("md", """\
+## 4. 人员配备 · Staffing summary
+
+One grid leader and one full-time grid worker per grid by default (“1+1”); pass `staffing=` to
+`make_grids` for your own N and X."""),
+    ("code", """\
+summary = grid_summary(grids, by="community")
+summary.loc["合计 total"] = summary.sum()
+summary"""),
+    ("md", """\
+## 5. 地图 · Map
+
+Grids coloured by households (hover for the grid card), community and 街道 outlines, service stations and
+party organisations."""),
+    ("code", """\
+area = grids.union_all()
+m = grid_map(grids, column="households", stations=city.stations[city.stations.intersects(area)],
+             party_orgs=city.party_orgs[city.party_orgs.intersects(area)], title=f"{street} 网格户数")
+m.save(OUT / "03_grids.html")
+m"""),
+]
+
+NOTEBOOKS["04_workorders.ipynb"] = [
+    ("md", """\
+# 04 12345 工单 · Work orders in the grids
+
+市民通过 12345 热线或手机地图（高德、腾讯）上报的问题带有位置。手机地图的坐标是 **GCJ-02**（“火星坐标”），
+在济南与 CGCS2000/WGS84 相差约 500–900 米，必须先转换，否则工单会落到错误的网格。
+
+You will: import a CSV of work orders whose coordinates are GCJ-02 (as exported from a consumer map),
+convert them, place each order in its grid, count open and overdue orders per grid, find the hot spots,
+and check how far households live from a service station — with suggested sites for new ones."""),
+    ("code", SETUP + """
+import warnings
+
+import geopandas as gpd
+
+from jngis import assign, coverage, grid_stats, make_grids, rollup, suggest_sites
+from jngis.viz import coverage_map
+from jngis.workorders import clean_order_rows, read_order_table"""),
+    ("md", """\
+## 1. 准备网格与导出文件 · Grids and the exported file
+
+We use one 街道 of the sample (the committed slice, so this runs in seconds), draw its grids, and write
+the CSV a consumer-map export would give: Chinese headings, coordinates in GCJ-02. With your own export,
+skip the cell that writes the file and point `read_order_table` at it."""),
+    ("code", """\
+from jngis.sample import REFERENCE_TIME, load_slice
+
+city = load_slice()
+grids = make_grids(city.communities, city.units, seed=0)
+now = REFERENCE_TIME  # "now" in the sample; use jngis.workorders.now_cst() with live data
+recent = city.workorders[city.workorders["received_at"] > now - pd.Timedelta(days=60)]
+exported = jngis.crs.to_gcj02(recent.to_crs("EPSG:4326"))
+pd.DataFrame({
+    "工单编号": recent["order_id"].to_numpy(),
+    "问题类别": recent["category"].to_numpy(),
+    "受理时间": recent["received_at"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+    "经度": exported.geometry.x.round(6).to_numpy(),
+    "纬度": exported.geometry.y.round(6).to_numpy(),
+}).to_csv(OUT / "04_orders_gcj02.csv", index=False, encoding="utf-8-sig")
+print(open(OUT / "04_orders_gcj02.csv", encoding="utf-8-sig").read()[:300])"""),
+    ("md", """\
+## 2. 导入并转换坐标 · Import and convert
+
+`read_order_table` matches the columns by their (Chinese or English) headings; `clean_order_rows` checks
+every row and converts GCJ-02 to WGS84. Bad rows are returned with the reason, never dropped silently."""),
+    ("code", """\
+table = read_order_table(OUT / "04_orders_gcj02.csv")
+good, bad = clean_order_rows(table, crs="gcj02")
+print(f"{len(good)} rows read, {len(bad)} refused")
+orders = jngis.crs.to_metric(
+    gpd.GeoDataFrame(good, geometry=gpd.points_from_xy(good["lon"], good["lat"]), crs="EPSG:4326"))
+orders.head()"""),
+    ("md", """\
+## 3. 定位到网格 · Place each order in its grid
+
+Why convert? Placing the raw GCJ-02 coordinates as if they were WGS84 puts many orders in the wrong grid."""),
+    ("code", """\
+orders["grid_code"] = assign(orders, grids, key="grid_code")
+raw = gpd.GeoDataFrame(geometry=gpd.points_from_xy(table["lon"].astype(float), table["lat"].astype(float)),
+                       crs="EPSG:4326", index=table.index)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # raw points off the 街道's edge fall in no grid: counted below
+    wrong = assign(raw, grids, key="grid_code")
+same = (wrong.reindex(orders.index) == orders["grid_code"]).fillna(False)
+print(f"converted: {orders['grid_code'].notna().mean():.0%} placed in a grid; "
+      f"unconverted GCJ-02 would put {1 - same.mean():.0%} of the orders in the wrong grid or none")"""),
+    ("md", """\
+## 4. 每个网格的未办结与超期工单 · Open and overdue per grid
+
+Status and due times live in the 12345 system (here: the sample's work-order layer, of which the CSV above
+is an export). `grid_stats` places every order, station and party organisation in its grid and counts, as
+of `now`, the open orders and the overdue ones (past their due time: 5 working days after dispatch,
+Shandong rule)."""),
+    ("code", """\
+table = grid_stats(grids, stations=city.stations, party_orgs=city.party_orgs,
+                   workorders=city.workorders, at=now)
+table[["households", "orders", "open_orders", "overdue_orders", "orders_30d", "stations",
+       "party_orgs"]].describe().round(1)"""),
+    ("md", """\
+## 5. 热点网格 · Hot spots
+
+Grids with the most orders in the last 30 days per 100 households, and the categories behind them."""),
+    ("code", """\
+table["orders_30d_per_100_households"] = (100 * table["orders_30d"] / table["households"]).round(2)
+hot = table.sort_values("orders_30d_per_100_households", ascending=False).head(5)
+hot[["community_code", "households", "orders_30d", "orders_30d_per_100_households", "open_orders"]]"""),
+    ("code", """\
+hot_orders = orders[orders["grid_code"].isin(hot.index)]
+pd.crosstab(hot_orders["grid_code"], hot_orders["category"])"""),
+    ("code", """\
+rollup(table, "community")[["grids", "households", "orders", "open_orders", "overdue_orders", "orders_30d"]]"""),
+    ("code", """\
+m = grid_map(grids, table, column="orders_30d", stations=city.stations, party_orgs=city.party_orgs,
+             title="近30天工单 orders in the last 30 days")
+m.save(OUT / "04_orders_map.html")
+m"""),
+    ("md", """\
+## 6. 服务站覆盖与建议新址 · Station coverage and suggested sites
+
+15-minute community life circle (GB 50180-2018): 5 minutes ≈ 300 m, 10 ≈ 500 m, 15 ≈ 1,000 m. The
+table gives, per community, the share of households within each distance of a service centre and the
+service floor area against the norm (30 m² per 100 households). `suggest_sites` then picks, among the
+blocks, the sites that would newly bring the most households within 500 m."""),
+    ("code", """\
+served = coverage(city.units, city.stations, radii=(300, 500, 1000))
+served.communities.round(2)"""),
+    ("code", """\
+candidates = city.units.set_geometry(city.units.representative_point())[["unit_id", "geometry"]]
+sites = suggest_sites(city.units, city.stations, candidates, 3, radius=500)
+sites[["unit_id", "rank", "new_households", "covered_households", "covered_share"]]"""),
+    ("code", """\
+m = coverage_map(served, city.units, stations=city.stations, suggested=sites,
+                 title="距服务中心距离 与 建议新址")
+m.save(OUT / "04_coverage.html")
+m"""),
+]
+
+
+def build() -> list[Path]:
+    written = []
+    for name, cells in NOTEBOOKS.items():
+        notebook = new_notebook(
+            cells=[new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in cells],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                      "language_info": {"name": "python"}},
+        )
+        for index, cell in enumerate(notebook.cells):  # stable ids: no diff noise on rebuild
+            cell["id"] = f"{Path(name).stem[:2]}-{index:02d}"
+        nbformat.validate(notebook)
+        path = HERE / name
+        nbformat.write(notebook, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(path.relative_to(HERE.parent))

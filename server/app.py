@@ -1,0 +1,148 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Run it with ``jngis serve`` or ``uvicorn jngis.server.app:create_app --factory``.
+Everything heavy (the store, the layers, the tile index) is loaded once, here,
+so the first page needs no more than reading the city.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from jngis import __version__
+from . import errors
+from .deps import Backend, static_dir
+from .routes import features, layers, stats, tiles, workorders
+from .settings import Settings
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        body = f'{{"detail": "request body is larger than {self.limit} bytes"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class SecurityHeaders:
+    """Standard hardening headers on every response; a strict CSP that keeps the page offline."""
+
+    def __init__(self, app, basemap_url: str | None) -> None:
+        self.app = app
+        extra = ""
+        if basemap_url:
+            parts = urlsplit(basemap_url.replace("{", "").replace("}", ""))
+            extra = f" {parts.scheme}://{parts.netloc}"
+        # MapLibre's UMD build starts its worker from a blob: URL and sets inline styles.
+        policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                  f"img-src 'self' data: blob:{extra}; connect-src 'self'{extra}; "
+                  "worker-src 'self' blob:; child-src blob:; object-src 'none'; "
+                  "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+        self.headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
+            (b"content-security-policy", policy.encode()),
+        ]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the server for ``settings`` (default: read from ``JNGIS_*`` variables).
+
+    Examples
+    --------
+    >>> from fastapi.testclient import TestClient  # doctest: +SKIP
+    >>> client = TestClient(create_app())  # doctest: +SKIP
+    >>> client.get("/healthz").json()["status"]  # doctest: +SKIP
+    'ok'
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="jngis 济南基层治理地图服务",
+        version=__version__,
+        description="Vector tiles, OGC API - Features, per-grid counts and 12345 work orders.",
+        # Swagger UI and ReDoc load their code from a CDN; this server sends nothing off-site.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.backend = Backend.open(settings)
+    errors.install(app)
+
+    for module in (layers, tiles, features, stats, workorders):
+        app.include_router(module.router, responses=errors.RESPONSES)
+
+    @app.get("/", name="root", include_in_schema=False)
+    def root(request: Request, f: str | None = None) -> Response:
+        """The viewer for browsers; the OGC API landing page for clients asking for JSON."""
+        accept = request.headers.get("accept", "")
+        if f in ("json", "geojson") or (f is None and "text/html" not in accept):
+            return features.landing_page(request)
+        return FileResponse(static_dir() / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/healthz", tags=["server"])
+    def healthz() -> dict:
+        backend = app.state.backend
+        return {"status": "ok", "version": __version__,
+                "layers": {kind: len(layer) for kind, layer in backend.layers.items()}}
+
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    # Outermost first: limits and headers apply to every response, errors included.
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["ETag"], max_age=600)
+    app.add_middleware(SecurityHeaders, basemap_url=settings.basemap_url)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,64 @@
+"""Per-grid counts (``jngis.stats.grid_stats``) and the grid card.
+
+The viewer joins ``/stats/grids`` to the grid tiles with feature-state, so
+counts change without a tile being rebuilt; the ETag lets it poll cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from jngis.errors import NotFoundError
+from ..deps import Backend, backend
+from .features import _plain
+
+router = APIRouter(tags=["statistics"])
+
+
+def _etagged(request: Request, body: bytes, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _encode(payload) -> tuple[bytes, str]:
+    body = json.dumps(payload, ensure_ascii=False, default=_plain, allow_nan=False).encode()
+    return body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+
+
+def _column(series) -> list:
+    """A column as JSON-ready values (missing -> None: JSON has no NaN)."""
+    return series.to_numpy(dtype=object, na_value=None).tolist()
+
+
+@router.get("/stats/grids", name="grid_stats")
+def grid_counts(request: Request, store: Backend = Depends(backend)) -> Response:
+    """Every grid's indicators, column-wise: ``{"at", "grid_code": [...], "columns": {name: [...]}}``.
+
+    ``grid_code[i]`` and ``columns[name][i]`` belong to the same grid.
+    """
+    current = store.grid_table()
+
+    def build():
+        table = current.table
+        return _encode({"at": current.at, "count": len(table), "grid_code": table.index.tolist(),
+                        "columns": {name: _column(table[name]) for name in table.columns}})
+
+    return _etagged(request, *store.memo("stats", current.version, build))
+
+
+@router.get("/grids/{grid_code}", name="grid_card")
+def grid_card(grid_code: str, request: Request, store: Backend = Depends(backend)) -> Response:
+    """The card of one grid: its place, households, staffing, stations, party organisations, orders."""
+    current = store.grid_table()
+    if grid_code not in current.table.index:
+        raise NotFoundError(f"grid_code={grid_code!r} is not a grid of this city")
+    row = current.table.loc[[grid_code]]
+    figures = {name: _column(row[name])[0] for name in row.columns}
+    return _etagged(request, *_encode({"grid_code": grid_code, "at": current.at,
+                                       **store.places(grid_code), **figures}))

@@ -1,0 +1,101 @@
+"""12345 work orders: report, list, read, move along the closed loop.
+
+Writes need ``Authorization: Bearer <JNGIS_WRITE_TOKEN>``. Reads return the
+store's public view of an order, never the caller's name or phone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..deps import Backend, backend, require_writer
+
+router = APIRouter(tags=["work orders"])
+
+
+class Caller(BaseModel):
+    """Who called: kept in the store for call-backs, never shown by a read."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=40)
+
+
+class Report(BaseModel):
+    """A citizen's report at a location."""
+
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(..., description="longitude in the system named by crs")
+    lat: float = Field(..., description="latitude in the system named by crs")
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="wgs84 (GPS, CGCS2000), gcj02 (Amap, Tencent) or bd09 (Baidu)")
+    category: str = Field(..., max_length=50, description="one of the 11 categories of grid matters")
+    description: str | None = Field(None, max_length=4000)
+    caller: Caller | None = None
+    who: str | None = Field(None, max_length=100, description="the operator taking the call")
+
+
+class Step(BaseModel):
+    """One step of an order along the closed loop."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(..., description="dispatched, in_progress, resolved, closed, returned, reopened, extended")
+    note: str | None = Field(None, max_length=4000, description="the reason (needed to return, reopen, extend)")
+    days: int | None = Field(None, description="working days of an extension (1-10, default 10)")
+    satisfied: bool | None = Field(None, description="the citizen's answer when closing")
+    who: str | None = Field(None, max_length=100)
+
+
+def _encoded(payload, status_code: int = 200, headers=None) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(payload), status_code=status_code, headers=headers)
+
+
+@router.post("/workorders", status_code=201, name="create_workorder")
+def create(report: Report, request: Request, writer: str = Depends(require_writer),
+           store: Backend = Depends(backend)) -> JSONResponse:
+    """Place a report in its grid, community, 街道 and district at once; 201 with its due time."""
+    caller = report.caller or Caller()
+    order = store.store.create_order(
+        report.lon, report.lat, crs=report.crs, category=report.category,
+        description=report.description, caller_name=caller.name, caller_phone=caller.phone,
+        who=report.who or writer)
+    store.orders_changed()
+    location = str(request.url_for("get_workorder", order_id=order["order_id"]))
+    return _encoded(order, 201, headers={"Location": location})
+
+
+@router.get("/workorders", name="list_workorders")
+def list_orders(
+    grid: str | None = Query(None, description="grid_code"),
+    status: str | None = Query(None, description="received, dispatched, in_progress, returned, resolved, closed"),
+    overdue: bool | None = Query(None, description="only open orders past (true) or within (false) their due time"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    store: Backend = Depends(backend),
+) -> JSONResponse:
+    """Orders, newest first, filtered by grid, status and overdue: ``{"total", "orders", ...}``."""
+    filters = {"grid_code": grid, "status": status, "overdue": overdue}
+    orders = store.store.list_orders(**filters, limit=limit, offset=offset)
+    return _encoded({"total": store.store.count_orders(**filters), "limit": limit, "offset": offset,
+                     "orders": orders})
+
+
+@router.get("/workorders/{order_id}", name="get_workorder")
+def get_order(order_id: str, store: Backend = Depends(backend)) -> JSONResponse:
+    """One order (public fields only)."""
+    return _encoded(store.store.get_order(order_id))
+
+
+@router.post("/workorders/{order_id}/transitions", name="transition_workorder")
+def transition(order_id: str, step: Step, writer: str = Depends(require_writer),
+               store: Backend = Depends(backend)) -> JSONResponse:
+    """Move an order one step; 409 with the allowed steps when the step is not allowed."""
+    order = store.store.transition(order_id, step.to, who=step.who or writer, note=step.note,
+                                   days=step.days, satisfied=step.satisfied)
+    store.orders_changed()
+    return _encoded(order)

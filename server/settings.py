@@ -1,0 +1,75 @@
+"""Server settings, read from ``JNGIS_*`` environment variables (pydantic-settings).
+
+Tests build a :class:`Settings` by hand and pass it to ``create_app``, so they
+never depend on the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told.
+
+    Attributes
+    ----------
+    store : str or None
+        A GeoPackage path or a ``postgresql://`` DSN (``JNGIS_STORE``).
+        ``None`` means the sample city GeoPackage (built once if missing).
+    write_token : SecretStr or None
+        The bearer token writes need (``JNGIS_WRITE_TOKEN``). ``None`` turns
+        every write off (403).
+    cors_origins : list of str
+        Origins allowed to call the API from a browser (``JNGIS_CORS_ORIGINS``,
+        comma separated or a JSON list). Empty (the default) means CORS is closed.
+    tile_cache_mb : int
+        Memory for warm tiles (``JNGIS_TILE_CACHE_MB``).
+    basemap_url : str or None
+        An optional raster tile URL template for a basemap
+        (``JNGIS_BASEMAP_URL``, e.g. ``https://tiles.example/{z}/{x}/{y}.png``).
+        Default none: the viewer draws district and 街道 outlines instead and
+        sends no request beyond this server.
+    max_body_bytes : int
+        Requests with a larger body are refused with 413.
+    calendar_beyond : {"weekends", "raise"}
+        Due dates past the last year the official holiday calendar knows
+        (``JNGIS_CALENDAR_BEYOND``): ``"weekends"`` (the default) counts
+        weekends only and logs a CalendarWarning, so the hotline keeps taking
+        reports; ``"raise"`` refuses such orders until the calendar is updated.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JNGIS_", extra="ignore")
+
+    store: str | None = None
+    write_token: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tile_cache_mb: int = Field(default=256, ge=0, le=65536)
+    basemap_url: str | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    calendar_beyond: Literal["weekends", "raise"] = "weekends"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("write_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("store", "basemap_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value

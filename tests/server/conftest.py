@@ -1,0 +1,159 @@
+"""Server fixtures: a small city GeoPackage with grids, apps on it, a live uvicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TOKEN = "test-token-3f9a"
+
+
+@pytest.fixture(scope="session")
+def city_file(tmp_path_factory, slice_city) -> Path:
+    """The committed slice (one 街道) plus its grids, as one GeoPackage."""
+    import dataclasses
+
+    from jngis.grids import make_grids
+    from jngis.layers import write_city
+
+    grids = make_grids(slice_city.communities, slice_city.units, seed=0)
+    city = dataclasses.replace(slice_city, grids=grids)
+    return write_city(city, tmp_path_factory.mktemp("city") / "slice.gpkg")
+
+
+@pytest.fixture
+def store_file(city_file, tmp_path) -> Path:
+    """A private copy of the city for a test that writes."""
+    copy = tmp_path / "city.gpkg"
+    shutil.copy(city_file, copy)
+    return copy
+
+
+def make_settings(store: Path, **overrides):
+    from jngis.server.settings import Settings
+
+    return Settings(**{"store": str(store), "write_token": TOKEN, **overrides})
+
+
+@pytest.fixture(scope="module")
+def module_store(city_file, tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("store") / "city.gpkg"
+    shutil.copy(city_file, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def app(module_store):
+    from jngis.server.app import create_app
+
+    return create_app(make_settings(module_store))
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth() -> dict:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def require_tool(pytestconfig):
+    """``require_tool`` of tests/conftest.py (skip locally, fail under CI=true)."""
+    for plugin in pytestconfig.pluginmanager.get_plugins():
+        found = getattr(plugin, "require_tool", None)
+        if callable(found) and str(getattr(plugin, "__file__", "")).endswith(os.path.join("tests", "conftest.py")):
+            return found
+    raise RuntimeError("tests/conftest.py with require_tool was not loaded")
+
+
+@pytest.fixture(scope="session")
+def token() -> str:
+    return TOKEN
+
+
+@pytest.fixture(scope="session")
+def settings_for():
+    """``settings_for(store, **overrides)`` -> Settings with the test token."""
+    return make_settings
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """``with live_server(store) as live:`` a real uvicorn process; ``live.url``."""
+    return LiveServer
+
+
+@pytest.fixture(scope="session")
+def port_finder():
+    return free_port
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``uvicorn jngis.server.app:create_app --factory`` in its own process on a free loopback port.
+
+    A separate process, not a thread: GDAL's HTTP client holds the GIL while
+    it waits, which would starve a server running in the test's own process.
+    """
+
+    def __init__(self, store: Path, **environment: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.environment = {**os.environ, "JNGIS_STORE": str(store), "JNGIS_WRITE_TOKEN": TOKEN,
+                            **environment}
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "LiveServer":
+        import httpx
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+            env=self.environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {self.process.stdout.read()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.time() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"uvicorn did not answer on {self.url} within 60 s")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live(module_store):
+    """A real uvicorn serving the module's store."""
+    with LiveServer(module_store) as server:
+        yield server

@@ -1,0 +1,138 @@
+"""/tiles: MVT tiles and TileJSON over HTTP, decoded by GDAL's MVT driver (a client nobody here wrote)."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from jngis.crs import WEB_MERCATOR, WGS84
+
+ZOOM = 14
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def tile_box(z: int, x: int, y: int) -> shapely.Polygon:
+    """The tile's square in EPSG:3857 metres."""
+    half, size = 20037508.342789244, 2 * 20037508.342789244 / 2**z
+    return shapely.box(-half + x * size, half - (y + 1) * size, -half + (x + 1) * size, half - y * size)
+
+
+@pytest.fixture(scope="module")
+def grids(city_file):
+    from jngis.layers import read_layer
+
+    # the pristine file: GDAL's own SQLite must never open the store file the app holds open
+    return read_layer(city_file, "grids")
+
+
+@pytest.fixture(scope="module")
+def centre_tile(grids):
+    lon, lat = grids.to_crs(WGS84).union_all().representative_point().coords[0]
+    return (ZOOM, *tile_of(lon, lat, ZOOM))
+
+
+def test_tilejson_describes_the_layer(client, grids):
+    doc = client.get("/tiles/grids.json").json()
+    assert doc["tilejson"] == "3.0.0"
+    assert doc["tiles"][0].endswith("/tiles/grids/{z}/{x}/{y}.mvt")
+    assert doc["vector_layers"][0]["id"] == "grids"
+    assert "grid_code" in doc["vector_layers"][0]["fields"]
+    west, south, east, north = grids.to_crs(WGS84).total_bounds
+    assert doc["bounds"] == pytest.approx([west, south, east, north], abs=1e-6)
+    assert doc["minzoom"] <= 10 and doc["maxzoom"] >= 16
+
+
+def test_a_tile_decodes_in_gdal_to_the_grids_it_covers(client, grids, centre_tile, tmp_path):
+    z, x, y = centre_tile
+    response = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    path = tmp_path / f"{z}-{x}-{y}.mvt"
+    path.write_bytes(response.content)
+    decoded = pyogrio.read_dataframe(path, layer="grids", X=x, Y=y, Z=z, CLIP="NO")
+    assert len(decoded) > 0
+    # the MVT feature id (GDAL's mvt_id) is the grid code, and the code is also a property
+    assert [int(code) for code in decoded["grid_code"]] == decoded["mvt_id"].tolist()
+    square = tile_box(z, x, y)
+    metric = grids.to_crs(WEB_MERCATOR)
+    inside = set(metric.grid_code[metric.intersects(square.buffer(-1))])
+    near = set(metric.grid_code[metric.intersects(square.buffer(square.length / 4 / 4096 * 64 + 1))])
+    assert inside <= set(decoded["grid_code"]) <= near
+
+
+def test_gzip_when_asked_and_the_same_bytes(client, centre_tile):
+    z, x, y = centre_tile
+    plain = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    # httpx undoes the gzip: the payload is the same tile
+    assert zipped.content == plain.content
+    assert len(gzip.compress(plain.content)) < len(plain.content)
+
+
+def test_etag_and_cache_control(client, centre_tile):
+    z, x, y = centre_tile
+    first = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt")
+    etag = first.headers["etag"]
+    assert "max-age" in first.headers["cache-control"]
+    again = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(f"/tiles/grids/{z}/{x + 1}/{y}.mvt", headers={"If-None-Match": etag})
+    assert other.status_code == 200
+
+
+def test_an_empty_tile_is_an_empty_200(client):
+    response = client.get("/tiles/grids/10/0/0.mvt")  # the far north-west corner of the world
+    assert response.status_code == 200 and response.content == b""
+
+
+def test_feature_ids_are_the_same_at_every_zoom(client, grids, tmp_path):
+    lon, lat = grids.to_crs(WGS84).union_all().representative_point().coords[0]
+    seen = {}
+    for z in (11, 13, 15):
+        x, y = tile_of(lon, lat, z)
+        path = tmp_path / f"{z}.mvt"
+        path.write_bytes(client.get(f"/tiles/grids/{z}/{x}/{y}.mvt").content)
+        decoded = pyogrio.read_dataframe(path, layer="grids", X=x, Y=y, Z=z, CLIP="NO")
+        for fid, code in zip(decoded["mvt_id"], decoded["grid_code"]):
+            assert seen.setdefault(code, fid) == fid
+    assert len(seen) > 0
+
+
+@pytest.mark.parametrize("url, status, message", [
+    ("/tiles/grids/12/4096/1598.mvt", 422, "x=4096 is outside zoom 12"),
+    ("/tiles/grids/12/3380/-1.mvt", 422, "greater than or equal to 0"),
+    ("/tiles/grids/25/0/0.mvt", 422, "z=25"),
+    ("/tiles/grids/twelve/1/1.mvt", 422, "valid integer"),
+    ("/tiles/grids/1.5/1/1.mvt", 422, "valid integer"),
+    ("/tiles/units/5/26/12.mvt", 404, "zooms 13 to 16"),
+    ("/tiles/rivers/5/26/12.mvt", 404, "rivers"),
+    ("/tiles/rivers.json", 404, "rivers"),
+])
+def test_bad_tile_addresses_are_4xx_with_a_message(client, url, status, message):
+    response = client.get(url)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_every_tiled_layer_serves_the_centre(client, centre_tile):
+    z, x, y = centre_tile
+    layers = client.get("/layers").json()["layers"]
+    tiled = [layer["id"] for layer in layers if "tilejson" in layer]
+    assert {"districts", "streets", "communities", "grids", "units", "stations", "party_orgs"} <= set(tiled)
+    sizes = {name: len(client.get(f"/tiles/{name}/{z}/{x}/{y}.mvt").content) for name in tiled}
+    assert all(size > 0 for name, size in sizes.items() if name not in ("stations", "party_orgs")), sizes
+    assert np.mean(list(sizes.values())) > 0
