@@ -58,6 +58,7 @@ __all__ = [
     "load_sample",
     "load_slice",
     "sample_path",
+    "cache_dir",
     "districts",
 ]
 
@@ -629,7 +630,8 @@ def _category_weights() -> np.ndarray:
 # --------------------------------------------------------------------------- cache
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """The jngis cache folder: ``$JNGIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/jngis`` or ``~/.cache/jngis``."""
     root = os.environ.get("JNGIS_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jngis")
     return Path(root)
@@ -639,7 +641,7 @@ def sample_path(seed: int = SAMPLE_SEED) -> Path:
     """Where the cached sample city GeoPackage lives (``$JNGIS_CACHE_DIR`` or ``~/.cache/jngis``)."""
     from jngis import __version__
 
-    return _cache_dir() / f"jinan-sample-{__version__}-g{GENERATOR_VERSION}-s{seed}.gpkg"
+    return cache_dir() / f"jinan-sample-{__version__}-g{GENERATOR_VERSION}-s{seed}.gpkg"
 
 
 def load_sample(*, seed: int = SAMPLE_SEED, rebuild: bool = False,

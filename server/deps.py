@@ -279,8 +279,12 @@ def _vector_tiles(layers: dict[str, gpd.GeoDataFrame], settings: Settings):
     tiled = {kind: layers[kind] for kind in TILED if kind in layers}
     if not tiled:
         return None
+    from jngis.sample import cache_dir
+
+    geometry_dir = Path(settings.tile_geometry_dir) if settings.tile_geometry_dir else cache_dir() / "tiles"
+    geometry_dir.mkdir(parents=True, exist_ok=True)  # restarts reuse the per-zoom geometry
     return VectorTiles(tiled, minzoom={k: v for k, v in MINZOOM.items() if k in tiled},
-                       maxzoom=16, cache_mb=settings.tile_cache_mb)
+                       maxzoom=16, cache_mb=settings.tile_cache_mb, cache_dir=geometry_dir)
 
 
 def backend(request: Request) -> Backend:

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         sends no request beyond this server.
     max_body_bytes : int
         Requests with a larger body are refused with 413.
+    tile_geometry_dir : str or None
+        Where per-zoom tile geometry is kept between restarts
+        (``JNGIS_TILE_GEOMETRY_DIR``; default ``tiles/`` in the jngis cache
+        folder). Files are keyed by the layers' content, so a changed layer
+        never reuses stale geometry.
     calendar_beyond : {"weekends", "raise"}
         Due dates past the last year the official holiday calendar knows
         (``JNGIS_CALENDAR_BEYOND``): ``"weekends"`` (the default) counts
@@ -50,6 +55,7 @@ class Settings(BaseSettings):
     tile_cache_mb: int = Field(default=256, ge=0, le=65536)
     basemap_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    tile_geometry_dir: str | None = None
     calendar_beyond: Literal["weekends", "raise"] = "weekends"
 
     @field_validator("cors_origins", mode="before")

@@ -11,6 +11,29 @@ import shapely
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _import_anyio_eagerly() -> None:
+    """Import anyio's lazily-loaded modules now, in the main thread.
+
+    anyio is a pytest plugin, so pytest rewrites its modules' AST on import,
+    and CPython 3.11.7's ast is not thread-safe ("AST constructor recursion
+    depth mismatch"): a server under test would otherwise import them from
+    several threads at once (starlette's FileResponse -> anyio.open_file).
+    """
+    import importlib
+    import pkgutil
+
+    import anyio
+
+    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # optional backends (trio) that are not installed
+            pass
+
+
+_import_anyio_eagerly()
+
+
 def require_tool(found: bool, what: str, how: str) -> None:
     """Skip when a system tool is missing locally; under CI=true fail instead."""
     if found:
