@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import patch
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +26,10 @@ from jngis.errors import (
     SchemaError,
     UnassignedPointsWarning,
 )
+
+# The module itself (jngis.assign is also re-exported as a function), for its
+# size thresholds.
+ASSIGN_MODULE = importlib.import_module("jngis.assign")
 
 CRS = "EPSG:4548"
 X0, Y0 = 500_000.0, 4_060_000.0
@@ -89,8 +95,9 @@ def _quiet_assign(*args, **kwargs) -> pd.Series:
     n_cells=st.integers(2, 25),
     cell_size=st.sampled_from([None, 3.0, 17.0, 120.0]),
     overlap=st.booleans(),
+    dense=st.booleans(),
 )
-def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap):
+def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap, dense):
     polygons = _voronoi_cells(seed, n_cells)
     rng = np.random.default_rng(seed)
     if overlap:  # overlapping polygons: interior beats boundary, then lowest key
@@ -101,7 +108,11 @@ def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap):
     bx, by = _boundary_points(polygons, rng, 60)
     x = np.r_[rng.uniform(-100, 1100, 200) + X0, bx]
     y = np.r_[rng.uniform(-100, 1100, 200) + Y0, by]
-    index = PolygonIndex(polygons, cell_size=cell_size)
+    # dense=False: edges marked in two passes (coarse, then fine blocks), as
+    # for large extents; dense=True: one boolean grid of fine cells.
+    limit = ASSIGN_MODULE._DENSE_FINE_CELLS if dense else 0
+    with patch.object(ASSIGN_MODULE, "_DENSE_FINE_CELLS", limit):
+        index = PolygonIndex(polygons, cell_size=cell_size)
     got = index.locate_xy(x, y).tolist()
     assert got == _brute_force(polygons, "grid_code", x, y)
     # the STRtree-only path (used by one-off assign() calls with few points) agrees
@@ -109,6 +120,10 @@ def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap):
     assert plain.locate_xy(x, y).tolist() == got
     one_off = _quiet_assign(_points(x, y), polygons)
     assert [None if pd.isna(v) else v for v in one_off] == got
+    # enough points for the one-off call to build its raster, sized from the points
+    repeat = -(-ASSIGN_MODULE._RASTER_POINTS_PER_POLYGON * len(polygons) // x.size)
+    many = _quiet_assign(_points(np.tile(x, repeat), np.tile(y, repeat)), polygons)
+    assert [None if pd.isna(v) else v for v in many] == got * repeat
 
 
 def test_every_assigned_point_lies_in_its_polygon(slice_city):
