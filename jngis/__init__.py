@@ -19,7 +19,7 @@ from jngis.rebalance import RebalancePlan, rebalance
 from jngis.sample import load_sample
 from jngis.store import open_store
 from jngis.stats import coverage, grid_stats, rollup, suggest_sites
-from jngis.topology import check_tiling, coverage_errors
+from jngis.topology import check_tiling, coverage_errors, polsby_popper
 
 # Heavy modules (folium/matplotlib, numba) load on first use, so `import jngis`
 # and the CLI stay quick. Their names differ from the functions above, so a
@@ -62,6 +62,7 @@ __all__ = [
     "load_sample",
     "open_store",
     "make_grids",
+    "polsby_popper",
     "read_city",
     "read_layer",
     "rebalance",

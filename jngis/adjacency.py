@@ -68,16 +68,25 @@ def shared_edges(
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
+    # The boundaries' intersection is the shared edge (lines) plus touching points.
+    return measured_pairs(geoms, lambda a, b: shapely.length(
+        shapely.intersection(shapely.boundary(a), shapely.boundary(b))), above=min_length)
+
+
+def measured_pairs(geoms: np.ndarray, measure, *, above: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``left < right`` of intersecting geometries whose ``measure(a, b)`` exceeds ``above``.
+
+    One STRtree bulk query, then ``measure`` vectorised over all candidate
+    pairs; returned sorted by (left, right) with the measured values.
+    """
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
     left, right = left[keep], right[keep]
-    # The boundaries' intersection is the shared edge (lines) plus touching points.
-    shared = shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
-    length = shapely.length(shared)
-    keep = length > min_length
+    value = measure(geoms[left], geoms[right])
+    keep = value > above
     order = np.lexsort((right[keep], left[keep]))
-    return left[keep][order], right[keep][order], length[keep][order]
+    return left[keep][order], right[keep][order], value[keep][order]
 
 
 def island_links(

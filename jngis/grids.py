@@ -55,7 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from jngis.adjacency import shared_edges
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 from jngis.layers import validate
-from jngis.topology import coverage_errors, overlaps
+from jngis.topology import coverage_errors, overlaps, polsby_popper
 
 __all__ = ["Staffing", "make_grids", "grid_summary", "grid_quality", "regular_grid", "polsby_popper"]
 
@@ -891,23 +891,6 @@ def make_grids(
         result = fresh
     result = result.sort_values("grid_code", kind="stable").reset_index(drop=True)
     return validate(result, "grids")
-
-
-def polsby_popper(geometries) -> np.ndarray:
-    """Polsby-Popper compactness ``4πA / P²`` (1 for a circle, ~0.785 for a square).
-
-    Examples
-    --------
-    >>> import shapely
-    >>> polsby_popper([shapely.box(0, 0, 10, 10)]).round(3).tolist()
-    [0.785]
-    """
-    if isinstance(geometries, (gpd.GeoSeries, gpd.GeoDataFrame)):
-        geometries = geometries.geometry.values if isinstance(geometries, gpd.GeoDataFrame) else geometries.values
-    geoms = np.asarray(geometries, dtype=object)
-    perimeter = shapely.length(geoms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(perimeter > 0, 4 * np.pi * shapely.area(geoms) / perimeter ** 2, 0.0)
 
 
 def grid_quality(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None = None, *,

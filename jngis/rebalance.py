@@ -95,6 +95,7 @@ from jngis._rebalance_search import NO_HOME, StreetProblem, lower_bound, solve
 from jngis.adjacency import island_links, shared_edges
 from jngis.crs import to_metric
 from jngis.errors import GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
+from jngis.topology import polsby_popper
 
 __all__ = ["RebalancePlan", "rebalance", "polsby_popper"]
 
@@ -105,22 +106,6 @@ POOL_MIN_UNITS = 5000
 
 _STATUS_ZH = {"kept": "不变", "adjusted": "边界调整", "split": "拆分", "merged": "合并",
               "new": "新设", "dissolved": "撤销"}
-
-
-def polsby_popper(geometries) -> np.ndarray:
-    """Polsby-Popper compactness 4πA/P² of each polygon (1 for a disc).
-
-    Examples
-    --------
-    >>> import shapely
-    >>> polsby_popper([shapely.box(0, 0, 10, 10)]).round(3).tolist()
-    [0.785]
-    """
-    geoms = np.asarray(geometries.values if hasattr(geometries, "values") else geometries, dtype=object)
-    area = shapely.area(geoms)
-    perimeter = shapely.length(geoms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(perimeter > 0, 4 * np.pi * area / perimeter**2, 0.0)
 
 
 @dataclass

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from jngis.adjacency import measured_pairs
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = [
+    "polsby_popper",
     "CoverageErrors",
     "coverage_errors",
     "overlaps",
@@ -145,14 +147,7 @@ def overlaps(geometries, *, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarr
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
-    keep = area > min_area
-    order = np.lexsort((right[keep], left[keep]))
-    return left[keep][order], right[keep][order], area[keep][order]
+    return measured_pairs(geoms, lambda a, b: shapely.area(shapely.intersection(a, b)), above=min_area)
 
 
 def _check_layers(parts, wholes, key: str, function: str) -> None:
@@ -324,3 +319,20 @@ def simplify_coverage(gdf: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoDataFra
     out.geometry = gpd.GeoSeries(shapely.coverage_simplify(np.asarray(gdf.geometry.values, dtype=object),
                                                            tolerance), index=gdf.index, crs=gdf.crs)
     return out
+
+
+def polsby_popper(geometries) -> np.ndarray:
+    """Polsby-Popper compactness ``4πA / P²`` (1 for a circle, ~0.785 for a square).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> polsby_popper([shapely.box(0, 0, 10, 10)]).round(3).tolist()
+    [0.785]
+    """
+    if isinstance(geometries, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        geometries = geometries.geometry.values if isinstance(geometries, gpd.GeoDataFrame) else geometries.values
+    geoms = np.asarray(geometries, dtype=object)
+    perimeter = shapely.length(geoms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(perimeter > 0, 4 * np.pi * shapely.area(geoms) / perimeter ** 2, 0.0)
