@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo sample test test-fast benchmarks clean
+.PHONY: install demo sample test test-fast benchmarks reliability clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ test-fast: $(STAMP)
 
 benchmarks: sample
 	$(BIN)/python -m pip install --quiet -e ".[dev,postgis,bench]"
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in benchmarks/*.py; do \
+	    case $$script in benchmarks/load.py) continue;; esac; \
+	    $(BIN)/python $$script || exit 1; done
+
+# Longer reliability runs: more fuzz examples, several kill/restart cycles, the 100,000-request load test.
+reliability: sample
+	JNGIS_FUZZ_EXAMPLES=300 JNGIS_CRASH_ROUNDS=5 $(BIN)/python -m pytest -q tests/test_fuzz_library.py \
+	    tests/server/test_fuzz_api.py tests/server/test_security.py tests/server/test_crash.py tests/server/test_load.py
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

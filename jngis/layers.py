@@ -377,6 +377,13 @@ def _check_crs(gdf: gpd.GeoDataFrame, kind: str) -> None:
             f"degrees, but the CRS is geographic ({gdf.crs.to_string()}); "
             "expected the layer's real CRS (metres need a projected CRS such as EPSG:4548)"
         )
+    # No place on Earth lies farther than ~2e7 m from a projected CRS's origin.
+    if gdf.crs.is_projected and max(abs(minx), abs(miny), abs(maxx), abs(maxy)) > 1e8:
+        raise CRSError(
+            f"{kind}: coordinates ({minx:.3g}, {miny:.3g}) - ({maxx:.3g}, {maxy:.3g}) lie farther than "
+            f"100,000 km from the origin of the layer's CRS ({gdf.crs.to_string()}); "
+            "expected metres of a place on Earth, or the layer's real CRS"
+        )
 
 
 def guess_kind(gdf: pd.DataFrame) -> str:

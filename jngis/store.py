@@ -247,7 +247,7 @@ class Store(abc.ABC):
             raise InputTypeError(f"calendar is a {type(calendar).__name__}; expected a jngis.workorders.WorkCalendar")
         self.calendar = calendar
         self._local = threading.local()
-        self._connections: list[Any] = []
+        self._connections: list[tuple[threading.Thread, Any]] = []  # (owner thread, connection)
         self._lock = threading.RLock()
         self._placer: _Placer | None = None
         self._closed = False
@@ -296,7 +296,14 @@ class Store(abc.ABC):
             conn = self._connect()
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                # Servers retire idle worker threads: close the connections of threads
+                # that have ended, or every retired thread would keep a file handle open.
+                ended = [(thread, old) for thread, old in self._connections if not thread.is_alive()]
+                for _, old in ended:
+                    with contextlib.suppress(Exception):
+                        old.close()
+                self._connections = [pair for pair in self._connections if pair[0].is_alive()]
+                self._connections.append((threading.current_thread(), conn))
         return conn
 
     def _sql(self, query: str) -> str:
@@ -314,7 +321,7 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Close every connection the store opened (in any thread)."""
         with self._lock:
-            for conn in self._connections:
+            for _, conn in self._connections:
                 with contextlib.suppress(Exception):
                     conn.close()
             self._connections.clear()

@@ -1,0 +1,364 @@
+"""Load test of the map server on loopback: a realistic mix, requests/s, p50/p99, errors, memory.
+
+Starts ``uvicorn jngis.server.app:create_app`` on a free 127.0.0.1 port (a
+process of its own, on a private copy of the city), then sends a fixed
+number of requests from an async httpx client with a bounded number in
+flight. The mix is what the web map and the hotline send:
+
+========  ======  =====================================================
+kind      share   request
+========  ======  =====================================================
+tile      0.55    ``/tiles/{layer}/{z}/{x}/{y}.mvt`` near a random community, z 8-16,
+                  a layer drawn at that zoom, gzip
+stats     0.08    ``/stats/grids`` (half with ``If-None-Match``: the viewer's poll)
+card      0.14    ``/grids/{grid_code}``
+create    0.05    ``POST /workorders`` at a community's label point, with a caller
+list      0.05    ``/workorders?grid=...``
+items     0.08    ``/collections/{layer}/items?bbox=...&limit=50``
+meta      0.05    ``/layers``, ``/tiles/{layer}.json``, ``/search``
+========  ======  =====================================================
+
+Reports requests/s, p50 / p99 latency and the error rate (any 5xx / 4xx or
+transport error) per kind and overall, and the server's resident memory
+(RSS) before, after a warm-up share of the run, and at the end: once every
+zoom has been visited, memory may grow by at most the warm-tile cache's
+bound (``JNGIS_TILE_CACHE_MB``).
+
+Run: ``.venv/bin/python benchmarks/load.py`` (100,000 requests on the full
+sample city with grids, built once and cached in ~/.cache/jngis),
+``--city slice`` (the committed 街道), ``--requests N``, or ``--quick`` (the
+slice, 3,000 requests). Only loopback, only a server this script started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TOKEN = "load-test-token"
+MIX = {"tile": 0.55, "stats": 0.08, "card": 0.14, "create": 0.05, "list": 0.05, "items": 0.08, "meta": 0.05}
+TILED = ("districts", "streets", "communities", "grids", "units", "stations", "party_orgs")
+
+
+# -- the server --------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``with Server(store, tile_cache_mb=64) as server:`` a uvicorn process on 127.0.0.1."""
+
+    def __init__(self, store: str | Path, *, tile_cache_mb: int = 64, startup_timeout: float = 300) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tile_cache_mb = tile_cache_mb
+        self.startup_timeout = startup_timeout
+        self.environment = {**os.environ, "JNGIS_STORE": str(store), "JNGIS_WRITE_TOKEN": TOKEN,
+                            "JNGIS_TILE_CACHE_MB": str(tile_cache_mb)}
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        import httpx
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+            env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {self.process.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"uvicorn did not answer on {self.url} in {self.startup_timeout:.0f} s")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.process.pid)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB."""
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+# -- the mix -----------------------------------------------------------------------------
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
+@dataclass
+class City:
+    """What the mix needs to know about the served city (read over HTTP)."""
+
+    places: list[tuple[float, float]]
+    grid_codes: list[str]
+    zooms: dict[str, tuple[int, int]]
+    kinds: list[str]
+
+    @classmethod
+    def discover(cls, url: str) -> "City":
+        import httpx
+
+        with httpx.Client(base_url=url, timeout=120) as client:
+            listing = client.get("/layers").json()
+            places = [tuple(f["geometry"]["coordinates"])
+                      for f in client.get("/layers/communities/labels").json()["features"]]
+            grid_codes = client.get("/stats/grids").json()["grid_code"]
+            zooms = {}
+            for entry in listing["layers"]:
+                if "tilejson" in entry:
+                    document = client.get(f"/tiles/{entry['id']}.json").json()
+                    zooms[entry["id"]] = (document["minzoom"], document["maxzoom"])
+        return cls(places, grid_codes, zooms, [entry["id"] for entry in listing["layers"]])
+
+
+def requests_for(city: City, count: int, seed: int = 0) -> list[tuple[str, str, str, dict]]:
+    """``count`` requests ``(kind, method, path, extra)`` drawn from MIX, reproducibly."""
+    rng = random.Random(seed)
+    kinds = list(MIX)
+    weights = [MIX[k] for k in kinds]
+    out: list[tuple[str, str, str, dict]] = []
+    while len(out) < count:
+        kind = rng.choices(kinds, weights)[0]
+        place = rng.choice(city.places)
+        lon, lat = place[0] + rng.uniform(-0.01, 0.01), place[1] + rng.uniform(-0.008, 0.008)
+        if kind == "tile":
+            z = rng.randint(8, 16)
+            x, y = tile_of(lon, lat, z)
+            layer = rng.choice([name for name, (low, high) in city.zooms.items() if low <= z <= high])
+            out.append(("tile", "GET", f"/tiles/{layer}/{z}/{x}/{y}.mvt", {"headers": {"Accept-Encoding": "gzip"}}))
+        elif kind == "stats":
+            out.append(("stats", "GET", "/stats/grids", {"poll": rng.random() < 0.5}))
+        elif kind == "card":
+            out.append(("card", "GET", f"/grids/{rng.choice(city.grid_codes)}", {}))
+        elif kind == "create":
+            out.append(("create", "POST", "/workorders", {"json": {
+                # at a community's label point: a place in the city, as the hotline's are
+                "lon": place[0] + rng.uniform(-1e-4, 1e-4), "lat": place[1] + rng.uniform(-1e-4, 1e-4), "category": rng.choice(["市容环境", "物业管理", "噪音扰民"]),
+                "description": "负载测试", "caller": {"name": "负载测试来电人", "phone": "13500000000"}},
+                "headers": {"Authorization": f"Bearer {TOKEN}"}}))
+        elif kind == "list":
+            out.append(("list", "GET", f"/workorders?grid={rng.choice(city.grid_codes)}&limit=20", {}))
+        elif kind == "items":
+            layer = rng.choice([k for k in city.kinds if k != "workorders"])
+            box = f"{lon - 0.005:.6f},{lat - 0.004:.6f},{lon + 0.005:.6f},{lat + 0.004:.6f}"
+            out.append(("items", "GET", f"/collections/{layer}/items?bbox={box}&limit=50", {}))
+        else:
+            out.append(("meta", "GET", rng.choice(["/layers", "/tiles/grids.json", "/healthz",
+                                                    f"/search?q={rng.choice(city.grid_codes)[:9]}"]), {}))
+    return out[:count]
+
+
+# -- the client --------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
+    rss_mb: list[tuple[int, float]] = field(default_factory=list)   # (requests done, MiB)
+    transport_errors: dict[str, int] = field(default_factory=dict)  # status 0: exception name -> count
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def summary(self) -> dict:
+        every = np.concatenate([np.asarray(v) for v in self.latencies.values()]) if self.latencies else np.zeros(0)
+        return {"requests": self.count, "seconds": self.seconds, "rps": self.count / self.seconds,
+                "p50_ms": float(np.percentile(every, 50) * 1e3), "p99_ms": float(np.percentile(every, 99) * 1e3),
+                "error_rate": self.error_count / max(self.count, 1)}
+
+    def table(self) -> str:
+        lines = ["| kind | requests | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
+        for kind, values in sorted(self.latencies.items(), key=lambda kv: -len(kv[1])):
+            values = np.asarray(values)
+            lines.append(f"| {kind} | {len(values):,} | {np.percentile(values, 50) * 1e3:.1f} | "
+                         f"{np.percentile(values, 99) * 1e3:.1f} | {self.errors.get(kind, 0)} |")
+        s = self.summary()
+        lines.append(f"| **all** | {s['requests']:,} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
+                     f"{self.error_count} ({s['error_rate']:.2%}) |")
+        return "\n".join(lines)
+
+
+async def _run(url: str, plan, concurrency: int, pid: int | None, samples: int, time_limit: float) -> Result:
+    import httpx
+
+    result = Result()
+    etag: dict[str, str] = {}
+    position = 0
+    done = 0
+    every = max(1, len(plan) // samples)
+    started = time.perf_counter()
+    stop_at = started + time_limit
+    if pid is not None:
+        result.rss_mb.append((0, rss_mb(pid)))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal position, done
+        while position < len(plan) and time.perf_counter() < stop_at:
+            kind, method, path, extra = plan[position]
+            position += 1
+            headers = dict(extra.get("headers", {}))
+            if extra.get("poll") and path in etag:
+                headers["If-None-Match"] = etag[path]
+            began = time.perf_counter()
+            try:
+                response = await client.request(method, path, headers=headers, json=extra.get("json"))
+                await response.aread()
+                status = response.status_code
+                if "etag" in response.headers:
+                    etag[path] = response.headers["etag"]
+            except httpx.HTTPError as exc:
+                status = 0
+                name = type(exc).__name__
+                result.transport_errors[name] = result.transport_errors.get(name, 0) + 1
+            result.latencies.setdefault(kind, []).append(time.perf_counter() - began)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if not (200 <= status < 400):
+                result.errors[kind] = result.errors.get(kind, 0) + 1
+            done += 1
+            if pid is not None and done % every == 0:
+                result.rss_mb.append((done, rss_mb(pid)))
+                print(f"  {done:,} requests, {time.perf_counter() - started:.0f} s, "
+                      f"RSS {result.rss_mb[-1][1]:.0f} MiB", file=sys.stderr, flush=True)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    if pid is not None:
+        result.rss_mb.append((done, rss_mb(pid)))
+    return result
+
+
+def run_load(url: str, requests: int, *, concurrency: int = 16, seed: int = 0, pid: int | None = None,
+             samples: int = 20, time_limit: float = 3600.0) -> Result:
+    """Send ``requests`` requests of the mix to ``url`` (loopback only) and measure them."""
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise ValueError(f"url={url!r}: the load test only targets a server on this machine's loopback")
+    city = City.discover(url)
+    plan = requests_for(city, requests, seed)
+    return asyncio.run(_run(url, plan, concurrency, pid, samples, time_limit))
+
+
+# -- the city ----------------------------------------------------------------------------
+
+def sample_with_grids() -> Path:
+    """The full sample city plus its grids (make_grids, default bounds), built once and cached."""
+    from jngis import __version__
+    from jngis.grids import make_grids
+    from jngis.layers import read_city, write_city
+    from jngis.sample import load_sample, sample_path
+
+    cached = sample_path().with_name(f"{sample_path().stem}-grids-{__version__}.gpkg")
+    if cached.exists():
+        return cached
+    load_sample()
+    city = read_city(sample_path())
+    started = time.perf_counter()
+    grids = make_grids(city.communities, city.units, progress=True)
+    print(f"make_grids: {len(grids):,} grids in {time.perf_counter() - started:.0f} s", flush=True)
+    city.grids = grids
+    partial = cached.with_suffix(".partial.gpkg")
+    write_city(city, partial)
+    partial.rename(cached)
+    return cached
+
+
+def slice_with_grids(folder: Path) -> Path:
+    from jngis.grids import make_grids
+    from jngis.layers import write_city
+    from jngis.sample import load_slice
+
+    city = load_slice()
+    city.grids = make_grids(city.communities, city.units, seed=0)
+    return write_city(city, folder / "slice.gpkg")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--tile-cache-mb", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=0.2, help="share of the run before the memory baseline")
+    parser.add_argument("--city", choices=("sample", "slice"), default="sample",
+                        help="the full sample city with grids (default) or the committed slice (one 街道)")
+    parser.add_argument("--quick", action="store_true", help="the committed slice, 3,000 requests")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests, args.city = min(args.requests, 3_000), "slice"
+    with tempfile.TemporaryDirectory(prefix="jngis-load-") as folder:
+        folder = Path(folder)
+        if args.city == "slice":
+            store = slice_with_grids(folder)
+        else:
+            store = folder / "city.gpkg"
+            shutil.copy(sample_with_grids(), store)
+        with Server(store, tile_cache_mb=args.tile_cache_mb) as server:
+            started = server.rss_mb()
+            result = run_load(server.url, args.requests, concurrency=args.concurrency, pid=server.process.pid)
+            ended = server.rss_mb()
+        summary = result.summary()
+        warm_index = next(i for i, (done, _) in enumerate(result.rss_mb) if done >= args.warmup * result.count)
+        warm = result.rss_mb[warm_index][1]
+        peak = max(mb for _, mb in result.rss_mb)
+        print(f"city: {'the slice (one 街道)' if args.city == 'slice' else 'the full sample'}; {result.count:,} requests, "
+              f"{args.concurrency} in flight, one async httpx client on the same machine")
+        print(result.table())
+        print(f"\nrequests/s: {summary['rps']:.0f}  p50: {summary['p50_ms']:.1f} ms  p99: {summary['p99_ms']:.1f} ms  "
+              f"errors: {summary['error_rate']:.3%}  statuses: {dict(sorted(result.statuses.items()))}"
+              + (f"  transport errors (status 0): {result.transport_errors}" if result.transport_errors else ""))
+        print(f"server RSS MiB: start {started:.0f}, after {args.warmup:.0%} (warm) {warm:.0f}, "
+              f"peak {peak:.0f}, end {ended:.0f}; growth after warm-up {ended - warm:+.0f} "
+              f"(tile cache bound {args.tile_cache_mb})")
+        print("RSS by requests done: " + ", ".join(f"{done:,}:{mb:.0f}" for done, mb in result.rss_mb))
+        ok = summary["error_rate"] == 0 and ended - warm <= args.tile_cache_mb
+        print("PASS" if ok else "FAIL: errors, or memory grew beyond the tile cache bound after warm-up")
+        sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
