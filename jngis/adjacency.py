@@ -15,7 +15,7 @@ import shapely
 
 from jngis.errors import CRSError, InputTypeError, ParameterError
 
-__all__ = ["shared_edges", "island_links"]
+__all__ = ["shared_edges", "metric_geometries", "island_links"]
 
 
 def shared_edges(
@@ -47,22 +47,7 @@ def shared_edges(
     >>> left.tolist(), right.tolist(), length.tolist()
     ([0], [1], [10.0])
     """
-    if isinstance(geometries, gpd.GeoDataFrame):
-        geometries = geometries.geometry
-    if isinstance(geometries, gpd.GeoSeries):
-        if geometries.crs is not None and geometries.crs.is_geographic:
-            raise CRSError(
-                f"shared_edges: geometries are in {geometries.crs.to_string()} (degrees); "
-                "expected a projected CRS in metres (use jngis.crs.to_metric)"
-            )
-        geoms = np.asarray(geometries.values, dtype=object)
-    else:
-        geoms = np.asarray(geometries, dtype=object)
-        if geoms.ndim != 1 or not all(isinstance(g, shapely.Geometry) for g in geoms):
-            raise InputTypeError(
-                f"shared_edges: geometries is a {type(geometries).__name__}; expected a GeoSeries "
-                "or a sequence of shapely polygons"
-            )
+    geoms = metric_geometries(geometries, "geometries", "shared_edges")
     if not (isinstance(min_length, (int, float)) and np.isfinite(min_length) and min_length >= 0):
         raise ParameterError(f"shared_edges: min_length={min_length!r}; expected a non-negative number")
     if len(geoms) == 0:
@@ -201,3 +186,28 @@ def island_links(
     order = np.lexsort((np.asarray(out_right, dtype=np.int64), np.asarray(out_left, dtype=np.int64)))
     return (np.asarray(out_left, dtype=np.int64)[order], np.asarray(out_right, dtype=np.int64)[order],
             np.asarray(out_gap, dtype=float)[order])
+
+
+def metric_geometries(value, parameter: str, function: str) -> np.ndarray:
+    """The geometries of a GeoSeries/GeoDataFrame/sequence as an array; refuses degrees and non-geometries."""
+    if isinstance(value, gpd.GeoDataFrame):
+        value = value.geometry
+    if isinstance(value, gpd.GeoSeries):
+        if value.crs is not None and value.crs.is_geographic:
+            raise CRSError(
+                f"{function}: {parameter} is in {value.crs.to_string()} (degrees); expected a projected "
+                "CRS in metres (use jngis.crs.to_metric)"
+            )
+        return np.asarray(value.values, dtype=object)
+    if isinstance(value, shapely.Geometry):
+        return np.array([value], dtype=object)
+    try:
+        geoms = np.asarray(value, dtype=object).ravel()
+    except Exception:  # noqa: BLE001 - anything unconvertible is the wrong type
+        geoms = None
+    if geoms is None or not all(isinstance(g, shapely.Geometry) or g is None for g in geoms):
+        raise InputTypeError(
+            f"{function}: {parameter} is a {type(value).__name__}; expected a GeoSeries, "
+            "a GeoDataFrame or a sequence of shapely polygons"
+        )
+    return geoms

@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from jngis.adjacency import measured_pairs
+from jngis.adjacency import metric_geometries as _geometries
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = [
@@ -49,30 +50,6 @@ class CoverageErrors(NamedTuple):
     def worst(self) -> float:
         """The largest of the three errors."""
         return max(self.gap, self.overlap, self.outside)
-
-
-def _geometries(value, parameter: str, function: str) -> np.ndarray:
-    if isinstance(value, gpd.GeoDataFrame):
-        value = value.geometry
-    if isinstance(value, gpd.GeoSeries):
-        if value.crs is not None and value.crs.is_geographic:
-            raise CRSError(
-                f"{function}: {parameter} is in {value.crs.to_string()} (degrees); expected a projected "
-                "CRS in metres (use jngis.crs.to_metric)"
-            )
-        return np.asarray(value.values, dtype=object)
-    if isinstance(value, shapely.Geometry):
-        return np.array([value], dtype=object)
-    try:
-        geoms = np.asarray(value, dtype=object).ravel()
-    except Exception:  # noqa: BLE001 - anything unconvertible is the wrong type
-        geoms = None
-    if geoms is None or not all(isinstance(g, shapely.Geometry) or g is None for g in geoms):
-        raise InputTypeError(
-            f"{function}: {parameter} is a {type(value).__name__}; expected a GeoSeries, "
-            "a GeoDataFrame or a sequence of shapely polygons"
-        )
-    return geoms
 
 
 def _whole(value, function: str):

@@ -34,7 +34,7 @@ def test_units_of_the_slice_share_exact_edges(slice_city):
 
 
 def test_errors(slice_city):
-    with pytest.raises(CRSError, match=r"shared_edges: geometries are in EPSG:4490 \(degrees\)"):
+    with pytest.raises(CRSError, match=r"shared_edges: geometries is in EPSG:4490 \(degrees\)"):
         shared_edges(slice_city.units.to_crs(4490))
     with pytest.raises(ParameterError, match=r"min_length=-1; expected a non-negative number"):
         shared_edges(slice_city.units, min_length=-1)
