@@ -556,6 +556,32 @@ def _zoom_value(name: str) -> Callable[[Any], int]:
     return check
 
 
+_WARM_LOCK = threading.Lock()
+_WARMED = False
+
+
+def _warm_encoder() -> None:
+    """Compile the numba encoder once per process, in the thread that builds the first VectorTiles.
+
+    numba parses the source with ``ast`` when it compiles, and CPython 3.11.7's
+    ``ast`` is not thread-safe ("AST constructor recursion depth mismatch"):
+    first tiles requested from several server threads at once would compile
+    concurrently and could break every later parse in the process.
+    """
+    global _WARMED
+    if _WARMED:
+        return
+    with _WARM_LOCK:
+        if _WARMED:
+            return
+        _WARMED = True  # the VectorTiles built below must not warm again
+        polygons = gpd.GeoDataFrame({"code": ["1"]}, geometry=[shapely.box(0, 0, 1000, 1000)], crs=3857)
+        points = gpd.GeoDataFrame({"code": ["2"]}, geometry=[shapely.Point(500, 500)], crs=3857)
+        tiles = VectorTiles({"polygons": polygons, "points": points}, cache_mb=0)
+        for layer in tiles.layers:  # the z14 tile north-east of the origin holds both
+            tiles.tile(layer, 14, 8192, 8191)
+
+
 class VectorTiles:
     """Mapbox Vector Tiles of several layers, cut on demand and cached.
 
@@ -672,6 +698,7 @@ class VectorTiles:
         self._cache_bytes = 0
         self._hits = self._misses = 0
         self._cache_lock = threading.Lock()
+        _warm_encoder()
 
     # -- public API -------------------------------------------------------
     @property

@@ -11,27 +11,28 @@ import shapely
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _import_anyio_eagerly() -> None:
-    """Import anyio's lazily-loaded modules now, in the main thread.
+def _import_plugins_eagerly(*packages: str) -> None:
+    """Import every module of these pytest-plugin packages now, in the main thread.
 
-    anyio is a pytest plugin, so pytest rewrites its modules' AST on import,
-    and CPython 3.11.7's ast is not thread-safe ("AST constructor recursion
-    depth mismatch"): a server under test would otherwise import them from
-    several threads at once (starlette's FileResponse -> anyio.open_file).
+    pytest rewrites the AST of plugin packages (anyio, schemathesis) when they
+    are imported, and CPython 3.11.7's ast is not thread-safe ("AST constructor
+    recursion depth mismatch"): a lazy import from a server thread under test
+    (starlette's FileResponse -> anyio.open_file, schemathesis' loaders) racing
+    another parse would break every later parse in the worker.
     """
     import importlib
     import pkgutil
 
-    import anyio
+    for package in packages:
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+            try:
+                importlib.import_module(module.name)
+            except ImportError:  # optional backends (trio, ...) that are not installed
+                pass
 
-    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
-        try:
-            importlib.import_module(module.name)
-        except ImportError:  # optional backends (trio) that are not installed
-            pass
 
-
-_import_anyio_eagerly()
+_import_plugins_eagerly("anyio", "schemathesis")
 
 
 def require_tool(found: bool, what: str, how: str) -> None:
