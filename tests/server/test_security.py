@@ -17,9 +17,9 @@ from __future__ import annotations
 import gzip
 import hmac
 import inspect
-import os
 import json
 import math
+import os
 import re
 import shutil
 from urllib.parse import quote
