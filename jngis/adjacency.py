@@ -119,17 +119,7 @@ def island_links(
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    if isinstance(geometries, gpd.GeoDataFrame):
-        geometries = geometries.geometry
-    if isinstance(geometries, gpd.GeoSeries):
-        if geometries.crs is not None and geometries.crs.is_geographic:
-            raise CRSError(
-                f"island_links: geometries are in {geometries.crs.to_string()} (degrees); "
-                "expected a projected CRS in metres (use jngis.crs.to_metric)"
-            )
-        geoms = np.asarray(geometries.values, dtype=object)
-    else:
-        geoms = np.asarray(geometries, dtype=object)
+    geoms = metric_geometries(geometries, "geometries", "island_links")
     n = len(geoms)
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
