@@ -10,23 +10,24 @@ How it works
 ------------
 Two steps, both exact:
 
-1. A two-level raster pre-pass settles most points with two array lookups.
-   Every polygon ring is cut into pieces no longer than half a fine cell, and
-   each fine cell that lies within a tiny margin of a piece is marked
-   "near an edge". A cell that is not marked is a closed square that no
-   polygon boundary touches, so all of its points lie in the same polygons;
-   connected unmarked cells (scipy.ndimage.label) form regions whose answer
-   is computed once, exactly, at one representative point. Coarse cells
-   (``refine`` x ``refine`` fine cells) with no marked fine cell are stored
-   as one value; only coarse cells with an edge in them keep their fine cells,
-   so memory follows the length of the boundaries, not the area.
-2. Points in marked cells (near an edge) go through shapely's STRtree and
-   prepared-geometry ``intersects_xy`` / ``contains_xy`` (GEOS' indexed point
-   locator), which is exact in floating point.
+1. A grid pre-pass (numba kernels in :mod:`jngis._pip`). The polygons'
+   bounding box is cut into square cells; every ring edge is listed in the
+   cells it comes near, and the polygons containing each cell's centre are
+   found once by a scanline. A point in a cell without edges gets the
+   centre's answer; otherwise it walks the straight segment from the centre
+   to itself, and each of the cell's edges it crosses toggles that edge's
+   polygon. The side tests use Shewchuk's orientation filter: a sign is
+   trusted only beyond the determinant's proven rounding bound.
+2. Points the pre-pass cannot decide with certainty — on an edge or an
+   edge's line, a walk through a vertex, a centre next to a crossing or
+   inside overlapping polygons — go through shapely's STRtree with the
+   ``intersects`` predicate (GEOS, exact in floating point), then
+   ``contains_xy`` for points several polygons claim.
 
-The margin (a millionth of a cell, and many ulps of the coordinates) covers
-the rounding of ``floor((x - x0) / cell)``, so the pre-pass never settles a
-point differently from the exact test.
+Measured alternatives (benchmarks/RESULTS.md): the previous two-level raster
+(scipy.ndimage regions, fine cells near edges, GEOS for every near-edge
+point) built the sample's grids in 2.6-3.5 s and answered a one-off million
+points at 1.1-1.5x sjoin; the STRtree path alone is about half sjoin's speed.
 
 Boundary rule
 -------------
@@ -70,15 +71,15 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy import ndimage
 
+from jngis import _pip
 from jngis import crs as jcrs
 from jngis.errors import (
     CRSError,
@@ -94,30 +95,23 @@ __all__ = ["assign", "PolygonIndex", "COORDS"]
 COORDS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 """Values of ``coords=``: what the points' longitude/latitude really are."""
 
-# Values stored in the raster cells besides polygon positions (>= 0).
-_OUTSIDE = -1  # settled: the cell lies in no polygon
-_NEAR_EDGE = -2  # fine cell: an edge passes near it, test each point exactly
-# A coarse cell holding value v <= _FIRST_BLOCK refers to fine block _FIRST_BLOCK - v.
-_FIRST_BLOCK = -2
-
-_DEFAULT_MAX_FINE_CELLS = 24_000_000  # ~96 MB of int32 at most for the fine blocks
-# Up to this many fine cells the edges are marked in one dense boolean grid.
-_DENSE_FINE_CELLS = 32_000_000
-_SEGMENT_CHUNK = 2_000_000  # ring pieces marked per batch (bounds peak memory)
-# assign() builds the raster when there are at least this many points per polygon.
-_RASTER_POINTS_PER_POLYGON = 64
-# assign(): fine cells per point in its one-off raster (see _build_raster).
-_FINE_CELLS_PER_POINT = 8
+# The default grid has about this many cells per polygon edge (see _build_grid).
+_CELLS_PER_EDGE = 8.0
+# Largest grid (cells) built: 8 bytes a cell, so about 400 MB.
+_MAX_CELLS = 50_000_000
+# assign() builds the grid when there are at least this many points per polygon edge;
+# with fewer it tests the points' own geometries through the STRtree.
+_GRID_POINTS_PER_EDGE = 0.25
 
 
 class PolygonIndex:
     """Polygons prepared for repeated point-in-polygon lookups.
 
-    Build it once (about a second for a city's 40,000 blocks) and call
+    Build it once (a fraction of a second for a city's 40,000 blocks) and call
     :meth:`assign` or :meth:`locate_xy` as often as needed. A single-point
     lookup takes some microseconds. The index is read-only after
-    construction and safe to share between threads (the STRtree and the
-    prepared geometries' point locators are built eagerly in ``__init__``).
+    construction and safe to share between threads (the STRtree is built
+    eagerly in ``__init__``; the grid's arrays are never written again).
 
     Parameters
     ----------
@@ -129,16 +123,11 @@ class PolygonIndex:
         Column whose value is returned for each point. Need not be unique
         (e.g. units located by ``community_code``); must not be missing.
     cell_size : float, optional
-        Side of a fine raster cell in the polygons' CRS units. By default an
-        eighth of the side of a small polygon (10 % quantile of the areas),
-        enlarged if the fine blocks would exceed ``max_fine_cells``.
-    refine : int, default 16
-        Fine cells per coarse cell side.
-    max_fine_cells : int, default 24,000,000
-        Memory cap for the fine blocks (4 bytes per cell).
+        Side of a grid cell in the polygons' CRS units. By default sized so
+        that the grid has about eight cells per polygon edge.
     raster : bool, default True
-        Build the raster pre-pass. Without it every point goes through the
-        STRtree and prepared geometries: no build time, for a few points.
+        Build the grid pre-pass. Without it every point goes through the
+        STRtree (as geopandas.sjoin does): no build time, for a few points.
 
     Attributes
     ----------
@@ -149,9 +138,10 @@ class PolygonIndex:
     keys : numpy.ndarray
         The key of each polygon, in row order (object array).
     cell_size : float
-        The fine cell side used.
+        The grid cell side used (NaN without the grid).
     stats : dict
-        Build figures: cells, blocks, regions, memory in bytes, seconds.
+        Build figures: cells, edges, listed edges, undecided cells, memory in
+        bytes, seconds.
 
     Raises
     ------
@@ -165,8 +155,8 @@ class PolygonIndex:
         If a geometry is missing, empty, invalid or not a (Multi)Polygon, or
         has non-finite coordinates.
     ParameterError
-        If `polygons` is empty or `cell_size`, `refine`, `max_fine_cells` is
-        out of range.
+        If `polygons` is empty or `cell_size` is not positive or makes a
+        grid of more than 50,000,000 cells.
 
     Examples
     --------
@@ -186,19 +176,13 @@ class PolygonIndex:
         *,
         key: str = "grid_code",
         cell_size: float | None = None,
-        refine: int = 16,
-        max_fine_cells: int = _DEFAULT_MAX_FINE_CELLS,
         raster: bool = True,
-        _shared: bool = True,
-        _n_points: int | None = None,
     ) -> None:
         import time
 
         started = time.perf_counter()
         func = "PolygonIndex"
         geoms, keys, crs = _check_polygons(func, polygons, key)
-        refine = _check_int(func, "refine", refine, low=1, high=256)
-        max_fine_cells = _check_int(func, "max_fine_cells", max_fine_cells, low=1)
         if cell_size is not None:
             cell_size = _check_positive_float(func, "cell_size", cell_size)
 
@@ -209,10 +193,8 @@ class PolygonIndex:
         self._geoms = geoms
         # Rank of each polygon under the boundary rule: lowest key first, then row.
         self._rank = _key_ranks(func, keys, key)
-        shapely.prepare(self._geoms)
         self._tree = shapely.STRtree(self._geoms)
-        if _shared:  # a one-off index from assign() is never shared between threads
-            self._warm_up()
+        self._tree.query(shapely.points(shapely.total_bounds(self._geoms)[:2]))  # built now
         self._transformers = threading.local()
 
         if not isinstance(raster, bool):
@@ -221,8 +203,7 @@ class PolygonIndex:
             )
         self.raster = raster
         if raster:
-            self._build_raster(shapely.total_bounds(self._geoms), cell_size, refine,
-                               max_fine_cells, _n_points)
+            self._build_grid(func, cell_size)
         else:
             self.cell_size = float("nan")
             self.stats = {"bytes": 0}
@@ -315,37 +296,13 @@ class PolygonIndex:
         y = np.asarray(y, dtype=np.float64)
         if not self.raster:
             return self._exact(x, y)
-        result = np.full(x.shape, _OUTSIDE, dtype=np.int64)
-        with np.errstate(invalid="ignore"):
-            fx = np.floor((x - self._x0) / self.cell_size)
-            fy = np.floor((y - self._y0) / self.cell_size)
-            inside = (fx >= 0) & (fx < self._nx) & (fy >= 0) & (fy < self._ny)
-        if not inside.all():
-            rows = np.flatnonzero(inside)
-            fx, fy = fx[rows], fy[rows]
-        else:
-            rows = None
-        ix = fx.astype(np.int64)
-        iy = fy.astype(np.int64)
-        cx, cy = ix // self._refine, iy // self._refine
-        value = self._coarse[cy, cx].astype(np.int64)
-        blocky = value <= _FIRST_BLOCK
-        if blocky.any():
-            sel = np.flatnonzero(blocky)
-            block = _FIRST_BLOCK - value[sel]
-            value[sel] = self._fine[
-                block,
-                iy[sel] - cy[sel] * self._refine,
-                ix[sel] - cx[sel] * self._refine,
-            ]
-            near = sel[value[sel] <= _NEAR_EDGE]
-            if near.size:
-                near_rows = near if rows is None else rows[near]
-                value[near] = self._exact_in_cells(
-                    x[near_rows], y[near_rows], _NEAR_EDGE - value[near])
-        if rows is None:
-            return value
-        result[rows] = value
+        g = self._grid
+        result = np.empty(x.shape, dtype=np.int64)
+        _pip.locate(x, y, g.x0, g.y0, g.cell, g.nx, g.ny, g.state, g.start, g.seg, g.segside,
+                    g.segpoly, self._rank, result)
+        undecided = np.flatnonzero(result == _pip.FALLBACK)
+        if undecided.size:
+            result[undecided] = self._exact(x[undecided], y[undecided])
         return result
 
     def assign(self, points: gpd.GeoDataFrame | gpd.GeoSeries, *, coords: str | None = None,
@@ -474,58 +431,33 @@ class PolygonIndex:
             tx, ty = transformer.transform(x, y, errcheck=False)
         return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
-    def _warm_up(self) -> None:
-        """Build the lazy parts of GEOS structures now, so reads never race."""
-        corner = shapely.get_point(
-            shapely.get_exterior_ring(shapely.get_geometry(self._geoms, 0)), 0)
-        first = np.column_stack([shapely.get_x(corner), shapely.get_y(corner)])
-        shapely.intersects_xy(self._geoms, first[:, 0], first[:, 1])
-        shapely.contains_xy(self._geoms, first[:, 0], first[:, 1])
-        self._tree.query(shapely.points(first[:1]))
-
     def _exact(self, x: np.ndarray, y: np.ndarray, geoms: np.ndarray | None = None
                ) -> np.ndarray:
         """The boundary rule for any points, with STRtree candidates.
 
         `geoms`, if given, are the points as geometries (saves building them).
+        The tree tests ``intersects`` with each point prepared (as
+        ``geopandas.sjoin`` does); only points claimed by several polygons
+        are tested again, for their interior.
         """
-        answer = np.full(x.shape, _OUTSIDE, dtype=np.int64)
+        answer = np.full(x.shape, -1, dtype=np.int64)
         finite = np.isfinite(x) & np.isfinite(y)
         if not finite.any():
             return answer
         rows = np.flatnonzero(finite)
         query = shapely.points(x[rows], y[rows]) if geoms is None else geoms[rows]
-        point_idx, poly_idx = self._tree.query(query)
+        point_idx, poly_idx = self._tree.query(query, predicate="intersects")
         answer[rows] = self._decide(point_idx, poly_idx, x[rows], y[rows])
         return answer
-
-    def _exact_in_cells(self, x: np.ndarray, y: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """The boundary rule for points in near-edge cells, with the cells' candidates."""
-        start = self._cell_start[cells]
-        counts = self._cell_start[cells + 1] - start
-        point_idx = np.repeat(np.arange(cells.size), counts)
-        offsets = np.arange(point_idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        poly_idx = self._cell_polygons[np.repeat(start, counts) + offsets]
-        return self._decide(point_idx, poly_idx, x, y)
 
     def _decide(
         self, point_idx: np.ndarray, poly_idx: np.ndarray, x: np.ndarray, y: np.ndarray
     ) -> np.ndarray:
-        """Apply the boundary rule to candidate pairs (point, polygon).
+        """Apply the boundary rule to the pairs (point, polygon that covers it).
 
         Returns, for each of the ``len(x)`` points, the chosen polygon or -1.
         """
-        answer = np.full(x.shape, _OUTSIDE, dtype=np.int64)
-        if point_idx.size == 0:
-            return answer
-        # Grouping the tests by polygon keeps each polygon's locator in cache
-        # (2-3x faster on a city's small blocks).
-        order = _order_by_polygon(poly_idx, len(self._geoms))
-        point_idx, poly_idx = point_idx[order], poly_idx[order]
-        px, py = x[point_idx], y[point_idx]
-        covers = shapely.intersects_xy(self._geoms[poly_idx], px, py)
-        point_idx, poly_idx, px, py = (point_idx[covers], poly_idx[covers], px[covers],
-                                       py[covers])
+        answer = np.full(x.shape, -1, dtype=np.int64)
         if point_idx.size == 0:
             return answer
         hits = np.bincount(point_idx, minlength=x.size)
@@ -535,7 +467,7 @@ class PolygonIndex:
         if contested.any():
             # Claimed by several polygons: interior beats boundary, then rank.
             point_idx, poly_idx = point_idx[contested], poly_idx[contested]
-            interior = shapely.contains_xy(self._geoms[poly_idx], px[contested], py[contested])
+            interior = shapely.contains_xy(self._geoms[poly_idx], x[point_idx], y[point_idx])
             score = interior.astype(np.int64) * (len(self._geoms) + 1) - self._rank[poly_idx]
             best = np.lexsort((-score, point_idx))
             first = np.ones(best.size, dtype=bool)
@@ -544,204 +476,55 @@ class PolygonIndex:
             answer[point_idx[chosen]] = poly_idx[chosen]
         return answer
 
-    def _build_raster(
-        self, bounds: np.ndarray, cell_size: float | None, refine: int, max_fine_cells: int,
-        n_points: int | None = None,
-    ) -> None:
-        minx, miny, maxx, maxy = (float(v) for v in bounds)
-        span = max(maxx - minx, maxy - miny)
+    def _build_grid(self, func: str, cell_size: float | None) -> None:
+        """The cell grid of the pre-pass (see the module docstring)."""
+        ax, ay, bx, by, poly = _ring_edges(self._geoms)
+        minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(self._geoms))
+        width, height = maxx - minx, maxy - miny
         if cell_size is None:
-            areas = shapely.area(self._geoms)
-            small = float(np.quantile(areas, 0.1))
-            cell_size = max(np.sqrt(small) / 16.0, span / 40_000.0)
-            if not np.isfinite(cell_size) or cell_size <= 0:
-                cell_size = max(span, 1.0) / 1024.0
-            if n_points:
-                # A one-off index (assign()) for n_points: the build costs
-                # about one unit of work per fine cell, the lookup one per
-                # point, so keep about _FINE_CELLS_PER_POINT fine cells per
-                # point. Coarser cells send more points to the exact test,
-                # which costs less than building cells nobody looks up.
-                area = max((maxx - minx) * (maxy - miny), span * span * 1e-6, 1e-12)
-                cell_size = max(cell_size, np.sqrt(area / (_FINE_CELLS_PER_POINT * n_points)))
-        coarse_size = cell_size * refine
-        # Keep the coarse grid itself modest (~16M cells at most).
-        coarse_size = max(coarse_size, span / 4096.0)
-        cell_size = coarse_size / refine
-        segments = _ring_segments(self._geoms)
-        while True:
-            marked = self._mark_cells(segments, bounds, cell_size, refine, max_fine_cells)
-            if isinstance(marked, tuple):
-                break
-            # Edge blocks scale between 1 / cell size (sparse edges) and
-            # 1 / cell size² (edges everywhere): grow by the gentler root.
-            cell_size *= max(1.25, 1.1 * np.sqrt(marked * refine * refine / max_fine_cells))
-        (x0, y0, nx, ny), blocks_ids, block_fine = marked
-        coarse_size = cell_size * refine
+            # About _CELLS_PER_EDGE cells per edge: with the edges spread over a
+            # city's built-up part, a cell then lists a few to a few dozen
+            # edges, and the grid costs about as much memory as the edges.
+            area = max(width * height, 1e-300)
+            cell_size = np.sqrt(area / (_CELLS_PER_EDGE * max(ax.size, 1)))
+            cell_size = max(cell_size, np.sqrt(area / _MAX_CELLS) * 1.01,
+                            max(width, height) * 1e-9)
+        # The origin sits at an odd fraction of a cell below the polygons, so
+        # that cell centres do not fall on round coordinates (where edges are).
+        x0 = minx - 0.3183098861837907 * cell_size
+        y0 = miny - 0.2718281828459045 * cell_size
+        nx = int(np.floor((maxx - x0) / cell_size)) + 1
+        ny = int(np.floor((maxy - y0) / cell_size)) + 1
+        if nx * ny > _MAX_CELLS:
+            raise ParameterError(
+                f"{func}: cell_size={cell_size!r} cuts the polygons' {width:.6g} x {height:.6g} "
+                f"bounding box into {nx * ny:,} cells; expected at most {_MAX_CELLS:,} "
+                "(use a larger cell_size, or None for the default)"
+            )
+        scale = max(abs(minx), abs(maxx), abs(miny), abs(maxy))
+        # Covers the rounding of floor((x - x0) / cell) and of the clipping
+        # (a few ulps of the coordinates) many times over.
+        margin = 1e-6 * cell_size + 1e-12 * scale
+        _pip.warm()
+        start, edges = _pip.bin_edges(ax, ay, bx, by, x0, y0, cell_size, nx, ny, margin)
+        state = _pip.centre_states(ax, ay, bx, by, poly, x0, y0, cell_size, nx, ny,
+                                   len(self._geoms), margin)
+        # each cell's edges in one contiguous block (what a lookup reads)
+        seg = np.column_stack([ax, ay, bx, by])[edges]
+        side = _pip.centre_sides(seg, start, x0, y0, cell_size, nx)
+        self._grid = _Grid(x0, y0, float(cell_size), nx, ny, state, start, seg, side,
+                           poly[edges])
         self.cell_size = float(cell_size)
-        self._x0, self._y0 = x0, y0
-        self._nx, self._ny = nx * refine, ny * refine
-        self._refine = refine
-
-        # Coarse cells without a marked fine cell: label connected regions.
-        coarse_marked = np.zeros(ny * nx, dtype=bool)
-        coarse_marked[blocks_ids] = True
-        coarse_marked = coarse_marked.reshape(ny, nx)
-        labels, n_regions = ndimage.label(~coarse_marked)
-        coarse = np.empty((ny, nx), dtype=np.int32)
-        self._coarse_shape = (ny, nx)
-        if n_regions:
-            present, first = _region_cells(labels, n_regions)
-            cyr, cxr = np.divmod(first, nx)
-            owner = self._exact(x0 + (cxr + 0.5) * coarse_size, y0 + (cyr + 0.5) * coarse_size)
-            region_owner = np.zeros(n_regions + 1, dtype=np.int32)
-            region_owner[present] = owner
-            coarse[:] = region_owner[labels]
-        # Coarse cells with an edge: point at their fine block.
-        block_cy, block_cx = np.divmod(blocks_ids, nx)
-        coarse[block_cy, block_cx] = _FIRST_BLOCK - np.arange(blocks_ids.size, dtype=np.int32)
-
-        # Fine cells: label unmarked regions inside each block (never across blocks).
-        structure = np.zeros((3, 3, 3), dtype=bool)
-        structure[1] = ndimage.generate_binary_structure(2, 1)
-        fine_labels, n_fine = ndimage.label(~block_fine, structure=structure)
-        fine = np.full(block_fine.shape, _NEAR_EDGE, dtype=np.int32)
-        if n_fine:
-            present, first = _region_cells(fine_labels, n_fine)
-            b, rem = np.divmod(first, refine * refine)
-            fy, fx = np.divmod(rem, refine)
-            cx = block_cx[b] * refine + fx
-            cy = block_cy[b] * refine + fy
-            owner = self._exact(x0 + (cx + 0.5) * cell_size, y0 + (cy + 0.5) * cell_size)
-            region_owner = np.full(n_fine + 1, _NEAR_EDGE, dtype=np.int32)
-            region_owner[present] = owner
-            fine = region_owner[fine_labels]
-        # Near-edge fine cells get ids (stored as _NEAR_EDGE - id) and the
-        # list of polygons whose (margin-grown) bounding box touches them.
-        near_flat = np.flatnonzero(fine.ravel() == _NEAR_EDGE)
-        fine.ravel()[near_flat] = _NEAR_EDGE - np.arange(near_flat.size, dtype=np.int32)
-        self._cell_start, self._cell_polygons = self._cell_candidates(
-            near_flat, blocks_ids, nx, refine, x0, y0, cell_size)
-        self._coarse = coarse
-        self._fine = fine
         self.stats = {
             "cell_size": float(cell_size),
-            "coarse_cells": int(coarse.size),
-            "edge_blocks": int(blocks_ids.size),
-            "fine_cells": int(fine.size),
-            "near_edge_cells": int(block_fine.sum()),
-            "regions": int(n_regions + n_fine),
-            "candidates": int(self._cell_polygons.size),
-            "bytes": int(coarse.nbytes + fine.nbytes + self._cell_start.nbytes
-                         + self._cell_polygons.nbytes),
+            "cells": int(nx * ny),
+            "edges": int(ax.size),
+            "listed_edges": int(edges.size),
+            "cells_with_edges": int(np.count_nonzero(np.diff(start))),
+            "undecided_cells": int(np.count_nonzero(state <= _pip.MULTI)),
+            "bytes": int(state.nbytes + start.nbytes + seg.nbytes + side.nbytes + 4 * edges.nbytes),
         }
 
-    def _cell_candidates(
-        self, near_flat: np.ndarray, block_ids: np.ndarray, nx: int, refine: int,
-        x0: float, y0: float, cell_size: float,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """CSR lists: the polygons whose bounding box touches each near-edge cell.
-
-        Pure integer work: each polygon's bounding box (grown by the margin and
-        a cell) is cut into the edge blocks it overlaps, and each block's
-        near-edge cells inside the box are its candidates.
-        """
-        per_block = refine * refine
-        near_block = near_flat // per_block
-        near_fy, near_fx = np.divmod(near_flat % per_block, refine)
-        block_cy, block_cx = np.divmod(block_ids, nx)
-        near_ix = block_cx[near_block] * refine + near_fx
-        near_iy = block_cy[near_block] * refine + near_fy
-        block_start = np.searchsorted(near_block, np.arange(block_ids.size + 1))
-        block_lookup = np.full(self._coarse_shape, -1, dtype=np.int64)
-        block_lookup.ravel()[block_ids] = np.arange(block_ids.size)
-
-        bounds = shapely.bounds(self._geoms)
-        # Grown by the marking margin (which covers the rounding of floor(),
-        # as in _mark_cells), not by whole cells: fewer candidates per cell.
-        margin = self._margin
-        lo_x = np.floor((bounds[:, 0] - margin - x0) / cell_size).astype(np.int64)
-        hi_x = np.floor((bounds[:, 2] + margin - x0) / cell_size).astype(np.int64)
-        lo_y = np.floor((bounds[:, 1] - margin - y0) / cell_size).astype(np.int64)
-        hi_y = np.floor((bounds[:, 3] + margin - y0) / cell_size).astype(np.int64)
-        ny_coarse, nx_coarse = self._coarse_shape
-        blo_x = np.clip(lo_x // refine, 0, nx_coarse - 1)
-        bhi_x = np.clip(hi_x // refine, 0, nx_coarse - 1)
-        blo_y = np.clip(lo_y // refine, 0, ny_coarse - 1)
-        bhi_y = np.clip(hi_y // refine, 0, ny_coarse - 1)
-        wide = bhi_x - blo_x + 1
-        n_blocks = wide * (bhi_y - blo_y + 1)
-        poly = np.repeat(np.arange(len(self._geoms)), n_blocks)
-        k = np.arange(poly.size) - np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
-        by, bx = np.divmod(k, wide[poly])
-        block = block_lookup[blo_y[poly] + by, blo_x[poly] + bx]
-        keep = block >= 0
-        poly, block = poly[keep], block[keep]
-        counts = block_start[block + 1] - block_start[block]
-        pair_poly = np.repeat(poly, counts)
-        cell = (np.repeat(block_start[block], counts)
-                + np.arange(pair_poly.size) - np.repeat(np.cumsum(counts) - counts, counts))
-        inside = ((near_ix[cell] >= lo_x[pair_poly]) & (near_ix[cell] <= hi_x[pair_poly])
-                  & (near_iy[cell] >= lo_y[pair_poly]) & (near_iy[cell] <= hi_y[pair_poly]))
-        cell, pair_poly = cell[inside], pair_poly[inside]
-        order = np.argsort(cell)  # order inside a cell does not matter
-        cell_start = np.searchsorted(cell[order], np.arange(near_flat.size + 1)).astype(np.int64)
-        return cell_start, pair_poly[order].astype(np.int32)
-
-    def _mark_cells(
-        self, segments: tuple[np.ndarray, ...], bounds: np.ndarray, cell_size: float, refine: int,
-        max_fine_cells: int,
-    ) -> tuple[tuple[float, float, int, int], np.ndarray, np.ndarray] | int:
-        """Fine cells within a margin of a ring piece, grouped in coarse blocks.
-
-        Returns ``((x0, y0, nx, ny), block_ids, block_fine)``: the sorted flat
-        ids of the coarse cells an edge comes near, and their
-        (blocks, refine, refine) fine marks; or just the number of edge blocks
-        if they would hold more than `max_fine_cells` fine cells.
-        """
-        minx, miny, maxx, maxy = (float(v) for v in bounds)
-        coarse_size = cell_size * refine
-        # A margin of a full coarse cell: the grid's outer ring is edge-free.
-        x0, y0 = minx - coarse_size, miny - coarse_size
-        nx = int(np.ceil((maxx - x0) / coarse_size)) + 1
-        ny = int(np.ceil((maxy - y0) / coarse_size)) + 1
-        magnitude = max(abs(minx), abs(maxx), abs(miny), abs(maxy), 1.0)
-        margin = max(cell_size * 1e-6, 256 * np.spacing(magnitude))
-        self._margin = margin
-        if ny * nx * refine * refine <= _DENSE_FINE_CELLS:
-            # Small enough for one boolean grid of fine cells (<= 32 MB): mark
-            # it in one pass, then cut it into coarse blocks.
-            dense = np.zeros((ny * refine, nx * refine), dtype=bool)
-            width = nx * refine
-            for ix, iy in _piece_cells(segments, x0, y0, cell_size, margin):
-                dense.ravel()[iy * width + ix] = True
-            blocks = dense.reshape(ny, refine, nx, refine).transpose(0, 2, 1, 3)
-            has_edge = blocks.any(axis=(2, 3))
-            block_ids = np.flatnonzero(has_edge.ravel())
-            if block_ids.size * refine * refine > max_fine_cells:
-                return int(block_ids.size)
-            return (x0, y0, nx, ny), block_ids, blocks[has_edge]
-        # Pass 1, at the coarse size: which coarse cells an edge comes near.
-        # The margin grown by a fine cell makes it a superset of the coarse
-        # cells holding a marked fine cell, whatever the rounding.
-        coarse_marked = np.zeros((ny, nx), dtype=bool)
-        for ix, iy in _piece_cells(segments, x0, y0, coarse_size, margin + cell_size):
-            coarse_marked[iy, ix] = True
-        block_ids = np.flatnonzero(coarse_marked.ravel())
-        if block_ids.size * refine * refine > max_fine_cells:
-            return int(block_ids.size)
-        block_of = np.full(ny * nx, -1, dtype=np.int64)
-        block_of[block_ids] = np.arange(block_ids.size)
-        # Pass 2, at the fine size: mark fine cells inside those blocks.
-        block_fine = np.zeros((block_ids.size, refine, refine), dtype=bool)
-        for ix, iy in _piece_cells(segments, x0, y0, cell_size, margin):
-            cy, fy = np.divmod(iy, refine)
-            cx, fx = np.divmod(ix, refine)
-            block = block_of[cy * nx + cx]
-            if (block < 0).any():  # pragma: no cover - excluded by the superset margin
-                raise RuntimeError("PolygonIndex: fine edge cell outside every edge block")
-            block_fine[block, fy, fx] = True
-        return (x0, y0, nx, ny), block_ids, block_fine
 
 
 def assign(
@@ -756,11 +539,10 @@ def assign(
     Exact and deterministic (see the boundary rule in :mod:`jngis.assign`):
     interior beats boundary, then the lowest key, with the same answer as
     ``geopandas.sjoin(points, polygons, predicate="within")`` wherever sjoin
-    finds exactly one polygon. With many points per polygon (at least 64) the
-    call builds a raster pre-pass sized from the number of points (about 2x
-    sjoin's speed for a million points on the sample city's grids); with
-    fewer it tests the points' own geometries through an STRtree (about
-    sjoin's speed). To place points against the same polygons many times,
+    finds exactly one polygon. Unless the points are few against the
+    polygons' edges (fewer than one per four edges) the call builds the grid
+    pre-pass; otherwise it tests the points' own geometries through an STRtree
+    (about sjoin's speed). To place points against the same polygons many times,
     build a :class:`PolygonIndex` once (several times faster per call).
 
     Parameters
@@ -816,14 +598,13 @@ def assign(
     (True, True)
     """
     xy = _point_coordinates("assign", points)  # type errors first, before the build
-    # A one-off call pays for the index build: the raster pays off only with
-    # many more points than polygons (measured crossover on the sample's
-    # 4,622 grids: between 100k and 1M points), and its cells are sized from
-    # the number of points so that the build stays proportional to the work.
-    n_points = len(points)
-    raster = n_points >= _RASTER_POINTS_PER_POLYGON * max(len(polygons), 1)
-    index = PolygonIndex(polygons, key=key, raster=raster, _shared=False,
-                         _n_points=n_points)
+    # A one-off call pays for the grid: it is worth it unless the points are
+    # few against the polygons' edges (then the STRtree over the points' own
+    # geometries is quicker than listing every edge in its cells).
+    n_edges = int(shapely.get_num_coordinates(np.asarray(polygons.geometry.values)).sum()) \
+        if isinstance(polygons, gpd.GeoDataFrame) else 0
+    raster = len(points) >= _GRID_POINTS_PER_EDGE * n_edges
+    index = PolygonIndex(polygons, key=key, raster=raster)
     return index._assign("assign", points, coords=coords, warn=True, xy=xy)
 
 
@@ -832,77 +613,43 @@ def assign(
 # ----------------------------------------------------------------------------
 
 
-def _piece_cells(
-    segments: tuple[np.ndarray, ...], x0: float, y0: float, size: float, margin: float
-):
-    """Yield (ix, iy) of the cells within `margin` of the pieces of `segments`.
+class _Grid(NamedTuple):
+    """The arrays of the grid pre-pass (read-only once built)."""
 
-    Each segment is cut into pieces no longer than ``size / 2``; the bounding
-    box of a piece grown by `margin` spans at most 2 x 2 cells, all of which are
-    yielded (so every cell the segment comes within `margin` of is yielded).
-    Works in batches of about ``_SEGMENT_CHUNK`` pieces to bound memory.
+    x0: float
+    y0: float
+    cell: float
+    nx: int
+    ny: int
+    state: np.ndarray  # int32 per cell: polygon at the centre, or _pip.NONE/MULTI/UNKNOWN
+    start: np.ndarray  # int64, ncells + 1: each cell's rows in seg
+    seg: np.ndarray  # float64 (listed, 4): ends ax, ay, bx, by of the edges listed per cell
+    segside: np.ndarray  # int8: side of each listed edge its cell's centre lies on (0: unsure)
+    segpoly: np.ndarray  # int32: the polygon position of each listed edge
+
+
+def _ring_edges(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Both ends of every non-degenerate edge of every ring, and its polygon's position.
+
+    Read through ``shapely.to_ragged_array`` (coordinates plus ring and part
+    offsets), not ``get_rings``, which builds a geometry per ring (5x slower).
     """
-    ax, ay, bx, by = segments
-    if ax.size == 0:
-        return
-    lengths = np.hypot(bx - ax, by - ay)
-    pieces = np.maximum(np.ceil(lengths / (size / 2.0)), 1).astype(np.int64)
-    total = np.cumsum(pieces)
-    cuts = np.searchsorted(total, np.arange(_SEGMENT_CHUNK, total[-1], _SEGMENT_CHUNK))
-    splits = np.unique(np.r_[0, cuts, len(pieces)])
-    for start, stop in zip(splits[:-1], splits[1:]):
-        k = pieces[start:stop]
-        seg = np.repeat(np.arange(start, stop), k)
-        k_of = k[seg - start]
-        step = np.arange(seg.size) - np.repeat(np.cumsum(k) - k, k)
-        dx, dy = bx[seg] - ax[seg], by[seg] - ay[seg]
-        px0, py0 = ax[seg] + (step / k_of) * dx, ay[seg] + (step / k_of) * dy
-        last = step + 1 == k_of
-        px1 = np.where(last, bx[seg], ax[seg] + ((step + 1) / k_of) * dx)
-        py1 = np.where(last, by[seg], ay[seg] + ((step + 1) / k_of) * dy)
-        lox = np.floor((np.minimum(px0, px1) - margin - x0) / size).astype(np.int64)
-        hix = np.floor((np.maximum(px0, px1) + margin - x0) / size).astype(np.int64)
-        loy = np.floor((np.minimum(py0, py1) - margin - y0) / size).astype(np.int64)
-        hiy = np.floor((np.maximum(py0, py1) + margin - y0) / size).astype(np.int64)
-        yield np.concatenate([lox, hix, lox, hix]), np.concatenate([loy, loy, hiy, hiy])
-
-
-def _order_by_polygon(poly_idx: np.ndarray, n_polygons: int) -> np.ndarray:
-    """A permutation grouping `poly_idx` (values in ``[0, n_polygons)``) by value.
-
-    The order inside a group does not matter to the callers, so no stable
-    sort is needed; below 65,536 polygons the values fit 16 bits and numpy's
-    radix sort does it in linear time (5-15x faster than a stable sort of
-    int64 on a million pairs).
-    """
-    if n_polygons <= 1 << 16:
-        return np.argsort(poly_idx.astype(np.uint16), kind="stable")
-    return np.argsort(poly_idx)
-
-
-def _region_cells(labels: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    """One cell (flat index) of each region 1..n_labels of an ndimage label array.
-
-    Any cell of a region will do (all points of an edge-free region lie in the
-    same polygons), so a scatter replaces ``np.unique(..., return_index=True)``
-    (a stable sort of every cell).
-    """
-    flat = labels.ravel()
-    cell = np.full(n_labels + 1, -1, dtype=np.int64)
-    cell[flat] = np.arange(flat.size)
-    present = np.flatnonzero(cell[1:] >= 0) + 1
-    return present, cell[present]
-
-
-def _ring_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Start and end coordinates of every edge of every ring of `geoms`."""
-    parts = shapely.get_parts(geoms)
-    rings = shapely.get_rings(parts)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    same_ring = ring_of[1:] == ring_of[:-1]
+    kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    ring_start = offsets[0]
+    n_rings = ring_start.size - 1
+    if kind == shapely.GeometryType.POLYGON:
+        ring_geom = np.repeat(np.arange(len(geoms)), np.diff(offsets[1]))
+    else:  # MULTIPOLYGON: rings -> parts -> geometries
+        part_geom = np.repeat(np.arange(len(geoms)), np.diff(offsets[2]))
+        ring_geom = part_geom[np.repeat(np.arange(offsets[1].size - 1), np.diff(offsets[1]))]
+    coord_ring = np.repeat(np.arange(n_rings), np.diff(ring_start))
+    same_ring = coord_ring[1:] == coord_ring[:-1]
     start = coords[:-1][same_ring]
     end = coords[1:][same_ring]
-    return start[:, 0], start[:, 1], end[:, 0], end[:, 1]
+    poly = ring_geom[coord_ring[:-1][same_ring]].astype(np.int32)
+    keep = (start != end).any(axis=1)
+    return (np.ascontiguousarray(start[keep, 0]), np.ascontiguousarray(start[keep, 1]),
+            np.ascontiguousarray(end[keep, 0]), np.ascontiguousarray(end[keep, 1]), poly[keep])
 
 
 def _key_ranks(func: str, keys: np.ndarray, key: str) -> np.ndarray:
@@ -1023,17 +770,6 @@ def _as_float_array(func: str, name: str, value: Any) -> np.ndarray:
             f"{func}: {name}={value!r} has type {type(value).__name__}; expected a "
             "number or an array of numbers"
         ) from None
-
-
-def _check_int(func: str, name: str, value: Any, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(
-            f"{func}: {name}={value!r} has type {type(value).__name__}; expected an int"
-        )
-    if value < low or (high is not None and value > high):
-        upper = f" and <= {high}" if high is not None else ""
-        raise ParameterError(f"{func}: {name}={value!r}; expected an int >= {low}{upper}")
-    return int(value)
 
 
 def _check_positive_float(func: str, name: str, value: Any) -> float:

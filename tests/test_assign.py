@@ -6,7 +6,6 @@ import importlib
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from unittest.mock import patch
 
 import geopandas as gpd
 import numpy as np
@@ -95,9 +94,8 @@ def _quiet_assign(*args, **kwargs) -> pd.Series:
     n_cells=st.integers(2, 25),
     cell_size=st.sampled_from([None, 3.0, 17.0, 120.0]),
     overlap=st.booleans(),
-    dense=st.booleans(),
 )
-def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap, dense):
+def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap):
     polygons = _voronoi_cells(seed, n_cells)
     rng = np.random.default_rng(seed)
     if overlap:  # overlapping polygons: interior beats boundary, then lowest key
@@ -108,11 +106,13 @@ def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap, dense):
     bx, by = _boundary_points(polygons, rng, 60)
     x = np.r_[rng.uniform(-100, 1100, 200) + X0, bx]
     y = np.r_[rng.uniform(-100, 1100, 200) + Y0, by]
-    # dense=False: edges marked in two passes (coarse, then fine blocks), as
-    # for large extents; dense=True: one boolean grid of fine cells.
-    limit = ASSIGN_MODULE._DENSE_FINE_CELLS if dense else 0
-    with patch.object(ASSIGN_MODULE, "_DENSE_FINE_CELLS", limit):
-        index = PolygonIndex(polygons, cell_size=cell_size)
+    index = PolygonIndex(polygons, cell_size=cell_size)
+    # the grid's own cell centres and cell corners: where its walks start and turn
+    g = index._grid
+    ci = rng.integers(0, g.nx, 40)
+    cj = rng.integers(0, g.ny, 40)
+    x = np.r_[x, g.x0 + (ci + 0.5) * g.cell, g.x0 + ci * g.cell]
+    y = np.r_[y, g.y0 + (cj + 0.5) * g.cell, g.y0 + cj * g.cell]
     got = index.locate_xy(x, y).tolist()
     assert got == _brute_force(polygons, "grid_code", x, y)
     # the STRtree-only path (used by one-off assign() calls with few points) agrees
@@ -120,10 +120,34 @@ def test_assign_matches_brute_force(seed, n_cells, cell_size, overlap, dense):
     assert plain.locate_xy(x, y).tolist() == got
     one_off = _quiet_assign(_points(x, y), polygons)
     assert [None if pd.isna(v) else v for v in one_off] == got
-    # enough points for the one-off call to build its raster, sized from the points
-    repeat = -(-ASSIGN_MODULE._RASTER_POINTS_PER_POLYGON * len(polygons) // x.size)
+    # enough points for the one-off call to build its grid
+    edges = int(shapely.get_num_coordinates(np.asarray(polygons.geometry.values)).sum())
+    repeat = -(-int(ASSIGN_MODULE._GRID_POINTS_PER_EDGE * edges) // x.size) + 1
     many = _quiet_assign(_points(np.tile(x, repeat), np.tile(y, repeat)), polygons)
     assert [None if pd.isna(v) else v for v in many] == got * repeat
+
+
+@pytest.mark.parametrize("seed", [3, 11, 2026])
+def test_walks_through_vertices_match_brute_force(seed):
+    """Points whose walk from their cell's centre passes through (or next to) a vertex.
+
+    The grid walks each point from its cell's centre: a walk through a
+    polygon vertex, or one that grazes it by rounding, must still get the
+    exact answer (the orientation filter sends such points to GEOS).
+    """
+    polygons = _voronoi_cells(seed, 30)
+    index = PolygonIndex(polygons, cell_size=40.0)
+    g = index._grid
+    vx, vy = shapely.get_coordinates(np.asarray(polygons.geometry.values)).T
+    ci = np.floor((vx - g.x0) / g.cell)
+    cj = np.floor((vy - g.y0) / g.cell)
+    rx, ry = g.x0 + (ci + 0.5) * g.cell, g.y0 + (cj + 0.5) * g.cell
+    steps = np.array([0.0, 1e-12, 1e-9, 1e-6, 1e-3, 0.05, -1e-9, -0.05, -0.5])
+    x = (vx[:, None] + steps[None, :] * (vx - rx)[:, None]).ravel()
+    y = (vy[:, None] + steps[None, :] * (vy - ry)[:, None]).ravel()
+    got = index.locate_xy(x, y).tolist()
+    assert got == _brute_force(polygons, "grid_code", x, y)
+    assert any(v is not None for v in got)
 
 
 def test_every_assigned_point_lies_in_its_polygon(slice_city):
@@ -403,10 +427,9 @@ def test_index_errors(four_squares):
         PolygonIndex(four_squares, cell_size=-1.0)
     with pytest.raises(InputTypeError, match="cell_size='5' has type str"):
         PolygonIndex(four_squares, cell_size="5")
-    with pytest.raises(ParameterError, match="refine=0; expected an int >= 1"):
-        PolygonIndex(four_squares, refine=0)
-    with pytest.raises(InputTypeError, match="max_fine_cells=1.5 has type float"):
-        PolygonIndex(four_squares, max_fine_cells=1.5)
+    with pytest.raises(ParameterError, match=r"cell_size=1e-06 cuts .* into [\d,]+ cells; "
+                       r"expected at most 50,000,000"):
+        PolygonIndex(four_squares, cell_size=1e-6)
     with pytest.raises(InputTypeError, match="raster=1 has type int"):
         PolygonIndex(four_squares, raster=1)
     index = PolygonIndex(four_squares)
