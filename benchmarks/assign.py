@@ -7,7 +7,7 @@ households (where work orders come from: dense, small polygons), 5 % uniform
 over the city's bounding box (many outside). Prints points/s and the ratio,
 and checks that the answers are identical wherever sjoin finds exactly one
 polygon. Also timed: the STRtree + prepared-geometry path alone (what the
-raster pre-pass saves) and a reused PolygonIndex.
+grid pre-pass saves) and a reused PolygonIndex.
 
     .venv/bin/python benchmarks/assign.py [--sizes 10000 100000 1000000]
         [--sets communities grids units] [--rounds 3]

@@ -13,18 +13,23 @@ import importlib
 from jngis import crs, errors, store, workorders
 from jngis.assign import PolygonIndex, assign
 from jngis.errors import JngisError
-from jngis.grids import Staffing, grid_quality, grid_summary, make_grids, regular_grid
 from jngis.layers import City, read_city, read_layer, validate, write_city, write_layer
 from jngis.rebalance import RebalancePlan, rebalance
-from jngis.sample import load_sample
 from jngis.store import open_store
 from jngis.stats import coverage, grid_stats, rollup, suggest_sites
 from jngis.topology import check_tiling, coverage_errors, polsby_popper
 
-# Heavy modules (folium/matplotlib, numba) load on first use, so `import jngis`
-# and the CLI stay quick. Their names differ from the functions above, so a
-# lazy import never shadows a function with its module.
+# Heavy modules (folium/matplotlib, numba tiles, networkx for the sample city)
+# load on first use, so `import jngis`, the CLI and the server start quickly.
+# Their module names differ from the names they give, so importing a module
+# (which binds it on the package) never shadows a function.
 _LAZY = {
+    "make_grids": ("jngis.grids", "make_grids"),
+    "grid_summary": ("jngis.grids", "grid_summary"),
+    "grid_quality": ("jngis.grids", "grid_quality"),
+    "regular_grid": ("jngis.grids", "regular_grid"),
+    "Staffing": ("jngis.grids", "Staffing"),
+    "load_sample": ("jngis.sample", "load_sample"),
     "viz": ("jngis.viz", None),
     "tiles": ("jngis.tiles", None),
     "VectorTiles": ("jngis.tiles", "VectorTiles"),

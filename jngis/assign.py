@@ -69,7 +69,6 @@ Examples
 
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Any, NamedTuple
 
@@ -195,7 +194,6 @@ class PolygonIndex:
         self._rank = _key_ranks(func, keys, key)
         self._tree = shapely.STRtree(self._geoms)
         self._tree.query(shapely.points(shapely.total_bounds(self._geoms)[:2]))  # built now
-        self._transformers = threading.local()
 
         if not isinstance(raster, bool):
             raise InputTypeError(
@@ -420,15 +418,8 @@ class PolygonIndex:
             ) from None
         if source_crs == self.crs:
             return x, y
-        cache = self._transformers.__dict__
-        transformer = cache.get(source_crs.srs)
-        if transformer is None:
-            # pyproj Transformers are cached per thread: sharing one across
-            # threads is not guaranteed safe.
-            transformer = pyproj.Transformer.from_crs(source_crs, self.crs, always_xy=True)
-            cache[source_crs.srs] = transformer
         with np.errstate(invalid="ignore"):
-            tx, ty = transformer.transform(x, y, errcheck=False)
+            tx, ty = jcrs.transformer(source_crs, self.crs).transform(x, y, errcheck=False)
         return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
     def _exact(self, x: np.ndarray, y: np.ndarray, geoms: np.ndarray | None = None

@@ -87,7 +87,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -665,6 +664,8 @@ def rebalance(
     unit_group = atom_group[atom]
 
     # ---- codes: one-to-one matching of old to new by household overlap
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize costs 0.3 s to import
+
     overlap = pd.DataFrame({"st": st, "old": cm, "new": unit_group, "hh": hh})
     new_code_of: dict[str, str] = {}
     for name, frame in overlap.groupby("st", sort=False):

@@ -36,12 +36,10 @@ from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from scipy.cluster.vq import kmeans2
 
 from jngis import crs as jcrs
 from jngis.adjacency import shared_edges
@@ -150,6 +148,8 @@ def _random_points(polygon, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _seeds(polygon, k: int, density, rng: np.random.Generator) -> np.ndarray:
     """``k`` well-spread seeds following ``density``: k-means of density-weighted samples."""
+    from scipy.cluster.vq import kmeans2  # the generator only: not for `import jngis`
+
     candidates = _random_points(polygon, max(40 * k, 400), rng)
     weight = density(candidates[:, 0], candidates[:, 1])
     chosen = rng.choice(len(candidates), size=max(8 * k, 200), p=weight / weight.sum())
@@ -375,6 +375,8 @@ def _street_detail(street_code, street, k, density, rng, community_rows, unit_ro
 
 def _community_labels(seeds, cells, k, rng) -> np.ndarray:
     """Cluster cells into ``k`` contiguous communities (k-means, then contiguity repair)."""
+    import networkx as nx
+    from scipy.cluster.vq import kmeans2
     if k == 1:
         return np.zeros(len(seeds), dtype=int)
     _, labels = kmeans2(seeds, k, minit="++", seed=rng, iter=20)
@@ -409,6 +411,7 @@ def _community_labels(seeds, cells, k, rng) -> np.ndarray:
 
 def _open_cells(members, left, right, rng) -> np.ndarray:
     """Choose ~10% of a community's cells as open land, keeping its units connected."""
+    import networkx as nx
     is_open = np.zeros(len(members), dtype=bool)
     if len(members) < 5:
         return is_open

@@ -49,6 +49,9 @@ TILED = ("districts", "streets", "communities", "grids", "units", "stations", "p
 #: process and for deadlines passing as time goes on).
 STATS_SECONDS = 60.0
 
+#: The work-order columns grid_stats reads (the rest is not fetched for the table).
+STATS_COLUMNS = ("status", "received_at", "due_at", "resolved_at", "closed_at", "satisfied")
+
 #: Lowest zoom each layer is tiled at: below it, its features are too small to see.
 MINZOOM = {"districts": 0, "streets": 0, "communities": 0, "grids": 0, "units": 13,
            "stations": 8, "party_orgs": 10}
@@ -106,14 +109,17 @@ class Backend:
         held = store.layer_names()
         layers = {kind: store.read_layer(kind) for kind in PUBLISHED
                   if kind in held and kind != "workorders"}
+        backend = cls(settings=settings, store=store, layers=layers, tiles=None)
+        # What the first page needs is built while the server starts and the page
+        # loads, in two threads: the per-grid table (the map's colours, the longest
+        # wait: 100,000 orders read and placed) from now on, and the city-view tile
+        # geometry once the tiles exist.
+        threading.Thread(target=backend._warm_table, name="jngis-warm-stats", daemon=True).start()
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
             # (building it holds the store's lock, which every request thread needs once)
             store.placer()
-        backend = cls(settings=settings, store=store, layers=layers, tiles=_vector_tiles(layers, settings))
-        # What the first page needs is built while it loads, in two threads: the
-        # per-grid table (for the colours) and the city-view tile geometry.
-        threading.Thread(target=backend._warm_table, name="jngis-warm-stats", daemon=True).start()
+        backend.tiles = _vector_tiles(layers, settings)
         threading.Thread(target=backend._warm_tiles, name="jngis-warm-tiles", daemon=True).start()
         return backend
 
@@ -187,7 +193,7 @@ class Backend:
         at = now_cst()
         table = grid_stats(self.layers["grids"], stations=self.layers.get("stations"),
                            party_orgs=self.layers.get("party_orgs"),
-                           workorders=self.store.orders_frame(now=at), at=at)
+                           workorders=self.store.orders_frame(now=at, columns=STATS_COLUMNS), at=at)
         # grid_stats keeps every order's resolve time in attrs (for rollup), and pandas deep-copies
         # attrs on every selection: the server never rolls up, so it drops them (1 s -> 1 ms a card)
         table.attrs = {}
