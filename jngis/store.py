@@ -45,6 +45,7 @@ Interface (what the map server calls)
 ``store.count_orders(...same filters...) -> int``            for paging
 ``store.trail(order_id) -> list[dict]``                      trail rows, oldest first
 ``store.trail_frame() -> DataFrame``                         the whole trail
+``store.orders_version() -> tuple``                          changes with every write (cache keys)
 ``store.orders_frame(public=True, now=None,``                 orders in ``store.crs``, public columns +
 ``  columns=None) -> GeoDataFrame``                           ``deadline`` (for grid_stats and tiles)
 ``store.import_orders(rows, *, who, progress=False)``        bulk create from
@@ -386,6 +387,18 @@ class Store(abc.ABC):
                 if self._placer is None:
                     self._placer = _Placer(self._layers_for_placement())
         return self._placer
+
+    def orders_version(self) -> tuple[str, str, str]:
+        """A value that changes whenever an order is created or moves along.
+
+        ``(orders, trail rows, latest updated_at)`` read in one statement (one
+        snapshot): every write adds a trail row, so two states of the store
+        with the same version hold the same orders. Used to tell whether a
+        saved per-grid table is still the table of the store.
+        """
+        row = self._execute(self._conn(), "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM trail), "
+                                          "(SELECT max(updated_at) FROM orders)").fetchone()
+        return tuple(str(value) for value in row)
 
     def _has_orders(self) -> bool:
         row = self._execute(self._conn(), "SELECT 1 FROM orders LIMIT 1").fetchone()

@@ -7,9 +7,13 @@ heavy indexes (vector tiles) so no request pays for them. Routes get it with
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import itertools
+import json
 import logging
+import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +22,7 @@ from typing import Iterator, NamedTuple
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -49,12 +54,20 @@ TILED = ("districts", "streets", "communities", "grids", "units", "stations", "p
 #: process and for deadlines passing as time goes on).
 STATS_SECONDS = 60.0
 
+#: Saved per-grid tables kept in the stats cache (one per state of a store's data), and their format.
+STATS_CACHE_KEEP = 8
+STATS_CACHE_FORMAT = 1
+
 #: The work-order columns grid_stats reads (the rest is not fetched for the table).
 STATS_COLUMNS = ("status", "received_at", "due_at", "resolved_at", "closed_at", "satisfied")
 
 #: Lowest zoom each layer is tiled at: below it, its features are too small to see.
 MINZOOM = {"districts": 0, "streets": 0, "communities": 0, "grids": 0, "units": 13,
            "stations": 8, "party_orgs": 10}
+
+#: Zoom from which tiles carry every column of a layer; the city and district views carry the
+#: key and name only (the viewer joins counts by key and fetches cards by key).
+DETAIL_ZOOM = 12
 
 #: Zooms whose tile geometry is built at startup: the city view (a whole city fits z8-z9
 #: on a desktop screen); the others are built on first use, not to compete with requests.
@@ -82,6 +95,8 @@ class Backend:
     store: object
     layers: dict[str, gpd.GeoDataFrame]
     tiles: object | None
+    store_url: str = ""
+    stats_dir: Path = field(default_factory=lambda: Path("."))
     _wgs84: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
     _labels: dict[str, gpd.GeoSeries] = field(default_factory=dict, repr=False)
     _name_tables: dict[str, dict] = field(default_factory=dict, repr=False)
@@ -109,7 +124,12 @@ class Backend:
         held = store.layer_names()
         layers = {kind: store.read_layer(kind) for kind in PUBLISHED
                   if kind in held and kind != "workorders"}
-        backend = cls(settings=settings, store=store, layers=layers, tiles=None)
+        backend = cls(settings=settings, store=store, layers=layers, tiles=None, store_url=url,
+                      stats_dir=_cache_subdir(settings.stats_cache_dir, "stats"))
+        if "grids" in layers:
+            # The table the last run saved, if the orders and layers are still the same:
+            # the first page is coloured at once, and a fresh table follows in the background.
+            backend._table = backend._saved_table()
         # What the first page needs is built while the server starts and the page
         # loads, in two threads: the per-grid table (the map's colours, the longest
         # wait: 100,000 orders read and placed) from now on, and the city-view tile
@@ -132,6 +152,9 @@ class Backend:
 
     def _warm_tiles(self) -> None:
         try:
+            for kind in LABELLED:  # the page's label sources, asked for with the first tiles
+                if kind in self.layers:
+                    self.label_points(kind)
             if self.tiles is not None:
                 for z in WARM_ZOOMS:
                     self.tiles.prepare(zooms=[z])
@@ -190,6 +213,7 @@ class Backend:
         from jngis.stats import grid_stats
         from jngis.workorders import now_cst
 
+        fingerprint = self._fingerprint()  # before reading: a write meanwhile makes it outdated
         at = now_cst()
         table = grid_stats(self.layers["grids"], stations=self.layers.get("stations"),
                            party_orgs=self.layers.get("party_orgs"),
@@ -197,7 +221,61 @@ class Backend:
         # grid_stats keeps every order's resolve time in attrs (for rollup), and pandas deep-copies
         # attrs on every selection: the server never rolls up, so it drops them (1 s -> 1 ms a card)
         table.attrs = {}
-        return GridTable(table, at.isoformat(), version, time.monotonic())
+        fresh = GridTable(table, at.isoformat(), version, time.monotonic())
+        self._save_table(fresh, fingerprint)
+        return fresh
+
+    # -- the saved table: what a restart colours the first page with
+    def _fingerprint(self) -> str:
+        """What the grid table is computed from: the store, its orders, the grids and the points."""
+        import jngis
+
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(f"{STATS_CACHE_FORMAT} {jngis.__version__} {self.store_url}".encode())
+        digest.update(repr(self.store.orders_version()).encode())
+        for kind in ("grids", "stations", "party_orgs"):
+            layer = self.layers.get(kind)
+            if layer is None:
+                continue
+            digest.update(kind.encode())
+            digest.update(pd.util.hash_pandas_object(pd.DataFrame(layer.drop(columns=layer.geometry.name)),
+                                                     index=False).to_numpy().tobytes())
+            digest.update(b"".join(shapely.to_wkb(layer.geometry.values)))
+        return digest.hexdigest()
+
+    def _table_path(self, fingerprint: str) -> Path:
+        return self.stats_dir / f"grid-table-{fingerprint}.parquet"
+
+    def _saved_table(self) -> "GridTable | None":
+        """The saved table whose fingerprint is the store's now (stale at once: refreshed on first read)."""
+        try:
+            path = self._table_path(self._fingerprint())
+            if not path.exists():
+                return None
+            table = pd.read_parquet(path)
+            at = json.loads(path.with_suffix(".json").read_text())["at"]
+        except Exception:  # a missing, partial or foreign file: compute the table instead
+            log.warning("could not read the saved grid table; computing it", exc_info=True)
+            return None
+        return GridTable(table, at, next(self._versions), -math.inf)
+
+    def _save_table(self, table: "GridTable", fingerprint: str) -> None:
+        """Write the table for the next start (atomically) and keep the few newest ones."""
+        try:
+            self.stats_dir.mkdir(parents=True, exist_ok=True)
+            path = self._table_path(fingerprint)
+            for target, write in ((path.with_suffix(".json"),
+                                   lambda f: f.write_text(json.dumps({"at": table.at}))),
+                                  (path, lambda f: table.table.to_parquet(f))):
+                partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+                write(partial)
+                os.replace(partial, target)
+            saved = sorted(self.stats_dir.glob("grid-table-*.parquet"), key=lambda p: p.stat().st_mtime)
+            for old in saved[:-STATS_CACHE_KEEP]:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+        except Exception:  # the cache only saves time; serving goes on without it
+            log.warning("could not save the grid table for the next start", exc_info=True)
 
     def _request_refresh(self) -> None:
         """Ask for a recomputation (the caller holds ``_table_lock``); one runs at a time."""
@@ -285,12 +363,18 @@ def _vector_tiles(layers: dict[str, gpd.GeoDataFrame], settings: Settings):
     tiled = {kind: layers[kind] for kind in TILED if kind in layers}
     if not tiled:
         return None
-    from jngis.sample import cache_dir
-
-    geometry_dir = Path(settings.tile_geometry_dir) if settings.tile_geometry_dir else cache_dir() / "tiles"
+    geometry_dir = _cache_subdir(settings.tile_geometry_dir, "tiles")
     geometry_dir.mkdir(parents=True, exist_ok=True)  # restarts reuse the per-zoom geometry
     return VectorTiles(tiled, minzoom={k: v for k, v in MINZOOM.items() if k in tiled},
-                       maxzoom=16, cache_mb=settings.tile_cache_mb, cache_dir=geometry_dir)
+                       maxzoom=16, cache_mb=settings.tile_cache_mb, cache_dir=geometry_dir,
+                       detail_zoom={k: DETAIL_ZOOM for k in tiled})
+
+
+def _cache_subdir(setting: str | None, name: str) -> Path:
+    """The directory a setting names, or ``name`` in the jngis cache."""
+    from jngis.sample import cache_dir
+
+    return Path(setting) if setting else cache_dir() / name
 
 
 def backend(request: Request) -> Backend:

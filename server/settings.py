@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         (``JNGIS_TILE_GEOMETRY_DIR``; default ``tiles/`` in the jngis cache
         folder). Files are keyed by the layers' content, so a changed layer
         never reuses stale geometry.
+    stats_cache_dir : str or None
+        Where the last per-grid table is kept between restarts
+        (``JNGIS_STATS_CACHE_DIR``; default ``stats/`` in the jngis cache
+        folder), keyed by the store and a fingerprint of its orders and
+        layers: a restart colours the first page with it at once and
+        recomputes it in the background.
     calendar_beyond : {"weekends", "raise"}
         Due dates past the last year the official holiday calendar knows
         (``JNGIS_CALENDAR_BEYOND``): ``"weekends"`` (the default) counts
@@ -56,6 +62,7 @@ class Settings(BaseSettings):
     basemap_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     tile_geometry_dir: str | None = None
+    stats_cache_dir: str | None = None
     calendar_beyond: Literal["weekends", "raise"] = "weekends"
 
     @field_validator("cors_origins", mode="before")

@@ -105,6 +105,29 @@ def test_history_is_imported_with_a_consistent_trail(fresh_store, slice_city):
     validate(store.read_layer("workorders"), "workorders")
 
 
+def test_orders_frame_columns_and_version(fresh_store, inside):
+    store = fresh_store
+    whole = store.orders_frame()
+    some = store.orders_frame(columns=["status", "deadline"])
+    assert list(some.columns) == ["status", "deadline", "geometry"]
+    assert some["deadline"].tolist() == whole["deadline"].tolist()
+    assert some.geometry.equals(whole.geometry) and some.crs == whole.crs
+    with pytest.raises(ParameterError, match=r"names \['description'\], which orders_frame \(public=True\)"):
+        store.orders_frame(columns=["status", "description"])
+    assert "description" in store.orders_frame(public=False, columns=["description"]).columns
+    with pytest.raises(InputTypeError, match="expected a list of column names"):
+        store.orders_frame(columns="status")
+    # the version moves with every write: a create, then a transition
+    before = store.orders_version()
+    assert before == store.orders_version() and before[0] == str(len(whole))
+    lon, lat, _ = inside[0]
+    order = store.create_order(lon, lat, category="市容环境", who="test")
+    created = store.orders_version()
+    assert created != before and created[0] == str(len(whole) + 1)
+    store.transition(order["order_id"], "dispatched", who="test")
+    assert store.orders_version() not in (before, created)
+
+
 def test_layers_round_trip(store, slice_city):
     units = store.read_layer("units").sort_values("unit_id").reset_index(drop=True)
     expected = slice_city.units.sort_values("unit_id").reset_index(drop=True)

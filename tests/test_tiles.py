@@ -338,6 +338,23 @@ def test_columns_restrict_the_properties(city):
     assert set(feature["properties"]) == {"unit_id", "households"}  # the key is always there
 
 
+def test_detail_zoom_keeps_only_key_and_name_below_it(city):
+    tiles = VectorTiles({"communities": city.communities, "units": city.units}, minzoom=10,
+                        maxzoom=16, detail_zoom={"communities": 13})
+    for z, expected in ((12, {"community_code", "name"}), (13, set(city.communities.columns) - {"geometry"})):
+        x, y = tiles.tiles_at("communities", z)[0].tolist()
+        features = decode(tiles.tile("communities", z, x, y), "communities")
+        assert features and all(set(f["properties"]) == expected for f in features), z
+    # layers the option leaves out carry every column at every zoom
+    x, y = tiles.tiles_at("units", 10)[0].tolist()
+    properties = decode(tiles.tile("units", 10, x, y), "units")[0]["properties"]
+    assert {"unit_id", "households", "community_code"} <= set(properties)  # missing values are left out
+    with pytest.raises(ParameterError, match=r"detail_zoom=-1; expected an integer zoom from 0 to"):
+        VectorTiles({"units": city.units}, detail_zoom=-1)
+    with pytest.raises(NotFoundError, match=r"detail_zoom names unknown layers \['roads'\]"):
+        VectorTiles({"units": city.units}, detail_zoom={"roads": 12})
+
+
 def test_tilejson(tiles, city):
     doc = tiles.tilejson("units", "http://h/tiles/units/{z}/{x}/{y}.mvt")
     assert doc["tilejson"] == "3.0.0" and doc["tiles"] == ["http://h/tiles/units/{z}/{x}/{y}.mvt"]

@@ -151,38 +151,54 @@
   }
 
   // Fetch per-grid counts and join them to the tiles with feature-state.
-  function refreshStats() {
+  // The per-grid counts: fetched (fetchStats) and painted as feature-state (applyStats).
+  // The first fetch starts with the page, not after the map has loaded.
+  function fetchStats() {
     if (!state.config || !state.config.grids || state.fillSource !== "grids") {
-      $("stats-status").textContent = "本城市尚无网格图层";
-      return Promise.resolve(false);
+      return Promise.resolve({ missing: true });
     }
     var headers = { Accept: "application/json" };
     if (state.statsEtag) headers["If-None-Match"] = state.statsEtag;
     return fetch("/stats/grids", { headers: headers, cache: "no-store" }).then(function (response) {
-      if (response.status === 304) return false;
+      if (response.status === 304) return { unchanged: true };
       if (!response.ok) throw new Error("/stats/grids: " + response.status);
-      state.statsEtag = response.headers.get("ETag");
-      return response.json().then(function (body) {
-        var map = state.map;
-        var total = 0;
-        var opens = body.columns.open_orders;
-        body.grid_code.forEach(function (code, i) {
-          var open = Number(opens[i] || 0);
-          total += open;
-          state.counts[code] = open;
-          map.setFeatureState({ source: "grids", sourceLayer: "grids", id: code }, { open: open });
-        });
-        state.statsLoaded += 1;
-        $("stats-status").textContent = body.count.toLocaleString("zh-CN") + " 个网格，未办结 " +
-          total.toLocaleString("zh-CN") + " 件（" + formatTime(body.at) + "）";
-        if (state.selected) showCard(state.selected);
-        return true;
-      });
-    }).catch(function (error) {
-      $("stats-status").textContent = "统计读取失败：" + error.message;
-      return false;
-    });
+      var etag = response.headers.get("ETag");
+      return response.json().then(function (body) { return { body: body, etag: etag }; });
+    }).catch(function (error) { return { error: error }; });
   }
+
+  function applyStats(result) {
+    if (result.missing) {
+      $("stats-status").textContent = "本城市尚无网格图层";
+      return false;
+    }
+    if (result.error) {
+      $("stats-status").textContent = "统计读取失败：" + result.error.message;
+      return false;
+    }
+    if (result.unchanged) return false;
+    var body = result.body;
+    state.statsEtag = result.etag;
+    var map = state.map;
+    var total = 0;
+    var opens = body.columns.open_orders;
+    body.grid_code.forEach(function (code, i) {
+      var open = Number(opens[i] || 0);
+      total += open;
+      state.counts[code] = open;
+      map.setFeatureState({ source: "grids", sourceLayer: "grids", id: code }, { open: open });
+    });
+    state.statsLoaded += 1;
+    $("stats-status").textContent = body.count.toLocaleString("zh-CN") + " 个网格，未办结 " +
+      total.toLocaleString("zh-CN") + " 件（" + formatTime(body.at) + "）";
+    if (state.selected) showCard(state.selected);
+    return true;
+  }
+
+  function refreshStats() {
+    return fetchStats().then(applyStats);
+  }
+
   state.refreshStats = refreshStats;
 
   function formatTime(value) {
@@ -348,9 +364,10 @@
     state.map = map;
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "bottom-right");
     map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+    var firstStats = fetchStats();
     map.on("load", function () {
       wireControls();
-      refreshStats().then(function () { state.ready = true; });
+      firstStats.then(applyStats).then(function () { state.ready = true; });
       setInterval(refreshStats, POLL_MS);
     });
     if (state.fillSource) {

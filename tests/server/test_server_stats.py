@@ -134,3 +134,44 @@ def test_a_postgis_store_serves_the_same_city(postgis_dsn, city_file, settings_f
         assert body["count"] == len(read_city(city_file).grids)
         assert client.get("/collections/communities/items").json()["numberMatched"] == 5
         assert client.get("/tiles/grids/14/13340/6389.mvt").status_code == 200
+
+
+def test_a_restart_colours_the_first_page_with_the_saved_table(store_file, settings_for, auth, tmp_path):
+    """The table a server computed is saved; a restart on the same data serves it at once."""
+    settings = settings_for(store_file, stats_cache_dir=str(tmp_path / "stats"))
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/stats/grids")
+        saved = sorted((tmp_path / "stats").glob("grid-table-*.parquet"))
+        assert len(saved) == 1
+    app = create_app(settings)
+    restored = app.state.backend._table
+    assert restored is not None and restored.at == first.json()["at"]  # loaded before any computation
+    served = rows(first.json())
+    assert list(restored.table.index) == list(served)
+    for column in ("households", "open_orders", "overdue_orders", "party_members"):
+        assert restored.table[column].tolist() == [served[code][column] for code in served], column
+    with TestClient(app) as client:
+        # a fresh table is computed in the background at once (the saved one is as of its time)
+        code = first.json()["grid_code"][0]
+        inner = shape(client.get(f"/collections/grids/items/{code}").json()["geometry"]).representative_point()
+        assert client.post("/workorders", headers=auth, json={
+            "lon": inner.x, "lat": inner.y, "category": "市容环境"}).status_code == 201
+        deadline = time.time() + 60
+        while rows(client.get("/stats/grids").json())[code]["open_orders"] != served[code]["open_orders"] + 1:
+            assert time.time() < deadline, "the saved table was never replaced"
+            time.sleep(0.05)
+    # the store changed: the old table no longer fits it, so a restart computes a new one
+    changed = create_app(settings).state.backend
+    assert changed._table is None or changed._table.at != first.json()["at"]
+
+
+def test_a_damaged_saved_table_is_ignored(store_file, settings_for, tmp_path):
+    settings = settings_for(store_file, stats_cache_dir=str(tmp_path / "stats"))
+    with TestClient(create_app(settings)) as client:
+        client.get("/stats/grids")
+    for path in (tmp_path / "stats").glob("grid-table-*.parquet"):
+        path.write_bytes(b"not parquet")
+    app = create_app(settings)
+    assert app.state.backend._table is None
+    with TestClient(app) as client:
+        assert client.get("/stats/grids").status_code == 200
