@@ -152,6 +152,8 @@ _ORDER_COLUMNS = (
     "warn_at", "resolved_at", "closed_at", "extended_days", "satisfied", "district_code",
     "street_code", "community_code", "grid_code", "lon", "lat", "x", "y", "updated_at",
 )
+#: Largest ``offset`` of list_orders (a billion orders: far beyond any city's hotline).
+MAX_OFFSET = 1_000_000_000
 _TIME_COLUMNS = ("received_at", "dispatched_at", "due_at", "warn_at", "resolved_at", "closed_at", "updated_at")
 _TRAIL_COLUMNS = ("order_id", "action", "from_state", "to_state", "who", "at", "note")
 _CODE_COLUMNS = ("district_code", "street_code", "community_code", "grid_code")
@@ -589,11 +591,10 @@ class Store(abc.ABC):
                     status: str | Sequence[str] | None = None, overdue: bool | None = None,
                     limit: int = 100, offset: int = 0, now: Any = None) -> list[dict]:
         """Public records, newest first, filtered by place, status and overdue (open and past due)."""
-        for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
-                    or (name == "limit" and value > 10_000):
-                raise ParameterError(f"{name}={value!r}; expected a whole number "
-                                     f"{'from 1 to 10000' if name == 'limit' else '>= 0'}")
+        for name, value, low, high in (("limit", limit, 1, 10_000), ("offset", offset, 0, MAX_OFFSET)):
+            # (an offset past 2**63 - 1 cannot even reach SQLite or PostgreSQL)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise ParameterError(f"{name}={value!r}; expected a whole number from {low} to {high:,}")
         where, params = self._filters(grid_code, community_code, street_code, district_code, status, overdue, now)
         rows = self._execute(
             self._conn(),

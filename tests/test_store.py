@@ -261,6 +261,10 @@ def test_listing_and_paging(store, inside):
     page = store.list_orders(community_code=community, limit=2)
     assert [o["order_id"] for o in page] == ids[::-1][:2]
     assert store.list_orders(community_code=community, limit=2, offset=2)[0]["order_id"] == ids[0]
+    for offset in (-1, 2**63, 1_000_000_001):  # 2**63 once reached SQLite and crashed (found by fuzzing)
+        with pytest.raises(ParameterError, match=rf"offset={offset}; expected a whole number from 0 to 1,000,000,000"):
+            store.list_orders(offset=offset)
+    assert store.list_orders(offset=1_000_000_000) == []
     assert store.count_orders(community_code=community) == len(store.list_orders(community_code=community,
                                                                                   limit=10000))
     assert store.count_orders(status="received") >= 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
 
 from jngis.errors import NotFoundError
 from ..deps import LABELLED, PUBLISHED, Backend, backend, key_of
@@ -50,18 +49,6 @@ def labels(kind: str, store: Backend = Depends(backend)):
         for code, name, x, y in zip(layer[key], layer["name"], points.x, points.y)
     ]
     return _json({"type": "FeatureCollection", "features": features}, "application/geo+json")
-
-
-@router.get("/glyphs/{fontstack}/{glyph_range}.pbf", name="glyphs", include_in_schema=False)
-def glyphs(fontstack: str, glyph_range: str) -> Response:
-    """An empty glyph set for every range.
-
-    The viewer's labels are Chinese names, whose ideographs MapLibre draws with
-    the browser's own fonts (``localIdeographFontFamily``); answering the other
-    ranges with no glyphs keeps every request of the page on this server.
-    """
-    return Response(b"", media_type="application/x-protobuf",
-                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/search", name="search")

@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from jngis.store import MAX_OFFSET
 from ..deps import Backend, backend, require_writer
 
 router = APIRouter(tags=["work orders"])
@@ -75,7 +76,7 @@ def list_orders(
     status: str | None = Query(None, description="received, dispatched, in_progress, returned, resolved, closed"),
     overdue: bool | None = Query(None, description="only open orders past (true) or within (false) their due time"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     store: Backend = Depends(backend),
 ) -> JSONResponse:
     """Orders, newest first, filtered by grid, status and overdue: ``{"total", "orders", ...}``."""

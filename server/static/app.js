@@ -5,14 +5,16 @@
  * open work orders through feature-state joined from /stats/grids, so new
  * counts show without reloading a tile.
  *
- * Labels: MapLibre draws text from SDF glyphs. CJK ideographs are drawn
- * locally by the browser (localIdeographFontFamily), so no glyph file is
- * needed for Chinese names; the server answers other glyph ranges with an
- * empty set, which keeps every request on this server. Labels therefore hold
- * names only (codes are shown in the card and the search list).
+ * Labels: the style has no "glyphs" URL, so MapLibre (>= 5.11) draws every
+ * character of a label locally with the browser's fonts (TinySDF), taking
+ * "text-font" as CSS font families: Chinese names, digits and Latin letters
+ * alike, with no glyph file and no request beyond this server.
  */
 (function () {
   "use strict";
+
+  // CSS font families labels are drawn with (a CJK font first: Debian's, then Windows' and macOS').
+  var LABEL_FONTS = ["WenQuanYi Zen Hei", "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "sans-serif"];
 
   // Classes of open work orders per grid, and their colours (light to dark red).
   var CLASSES = [
@@ -80,7 +82,6 @@
     config.layers.forEach(function (layer) { has[layer.id] = layer; });
     var style = {
       version: 8,
-      glyphs: location.origin + "/glyphs/{fontstack}/{range}.pbf",
       sources: {},
       layers: [{ id: "background", type: "background", paint: { "background-color": "#f4f1ea" } }]
     };
@@ -126,7 +127,7 @@
       if (!has[id]) return;
       style.sources["labels-" + id] = { type: "geojson", data: "/layers/" + id + "/labels" };
       style.layers.push({ id: "label-" + id, type: "symbol", source: "labels-" + id, minzoom: minzoom, maxzoom: maxzoom,
-        layout: { "text-field": ["get", "name"], "text-font": ["jngis-local"], "text-size": size,
+        layout: { "text-field": ["get", "name"], "text-font": LABEL_FONTS, "text-size": size,
                   "text-allow-overlap": false },
         paint: { "text-color": color, "text-halo-color": "#ffffff", "text-halo-width": 1.5 } });
     }

@@ -64,6 +64,14 @@ def test_viewer_in_chromium(city_file, tmp_path, live_server, token, require_too
                                   ".map(f => f.properties.grid_code)")
             assert set(drawn) == {row["grid_code"] for row in grids}
             assert page.locator("#legend li").count() == 6
+            # labels are drawn with the browser's own fonts (no glyph files, digits included)
+            assert page.evaluate("() => window.jngis.map.getStyle().glyphs") is None
+            labelled = page.evaluate("() => window.jngis.map.queryRenderedFeatures({layers: "
+                                     "['label-districts', 'label-streets', 'label-communities']})"
+                                     ".map(f => f.properties.name)")
+            names = {f["properties"]["name"] for kind in ("districts", "streets", "communities")
+                     for f in api.get(f"/layers/{kind}/labels").json()["features"]}
+            assert labelled and set(labelled) <= names
             assert "未办结" in page.locator("#stats-status").inner_text()
 
             # -- the busiest grid at zoom 15, clicked: its card shows the server's numbers

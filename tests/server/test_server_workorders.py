@@ -130,7 +130,8 @@ def test_listing_filters_by_grid_status_and_overdue(client, auth, spot):
     assert len(page["orders"]) == 2 and page["offset"] == 1
 
 
-@pytest.mark.parametrize("query", ["status=lost", "limit=0", "limit=5000", "overdue=maybe", "offset=-3"])
+@pytest.mark.parametrize("query", ["status=lost", "limit=0", "limit=5000", "overdue=maybe", "offset=-3",
+                                   "offset=9223372036854775808", "offset=1000000001"])
 def test_bad_list_queries_are_422(client, query):
     response = client.get(f"/workorders?{query}")
     assert response.status_code == 422 and response.json()["detail"]
