@@ -257,8 +257,8 @@ class PolygonIndex:
         [None]
         """
         func = "PolygonIndex.locate_xy"
-        x_arr = _as_float_array(func, "x", x)
-        y_arr = _as_float_array(func, "y", y)
+        x_arr = jcrs._as_float_array(func, "x", x, unit=None)
+        y_arr = jcrs._as_float_array(func, "y", y, unit=None)
         if x_arr.shape != y_arr.shape:
             raise ParameterError(
                 f"{func}: x has shape {x_arr.shape} and y has shape {y_arr.shape}; "
@@ -751,16 +751,6 @@ def _point_coordinates(func: str, points: Any) -> tuple[np.ndarray, np.ndarray, 
     y = np.full(len(geoms), np.nan)
     x[rows], y[rows] = coords[:, 0], coords[:, 1]
     return x, y, series.index
-
-
-def _as_float_array(func: str, name: str, value: Any) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputTypeError(
-            f"{func}: {name}={value!r} has type {type(value).__name__}; expected a "
-            "number or an array of numbers"
-        ) from None
 
 
 def _check_positive_float(func: str, name: str, value: Any) -> float:

@@ -1007,13 +1007,14 @@ def _crs_label(crs: pyproj.CRS) -> str:
     return f"{authority[0]}:{authority[1]} ({crs.name})" if authority else repr(crs.name)
 
 
-def _as_float_array(func: str, name: str, value: Any) -> np.ndarray:
+def _as_float_array(func: str, name: str, value: Any, unit: str | None = "degrees") -> np.ndarray:
+    """`value` as a float64 array, or InputTypeError naming `func`, `name` and the expected `unit`."""
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputTypeError(
             f"{func}: {name}={value!r} has type {type(value).__name__}; expected a "
-            "number or an array of numbers (degrees)"
+            f"number or an array of numbers{f' ({unit})' if unit else ''}"
         ) from None
 
 
