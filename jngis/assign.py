@@ -290,8 +290,10 @@ class PolygonIndex:
         >>> index.locate_positions(np.array([0.5, 1.0, 1.5, 9.0]), np.array([0.5] * 4)).tolist()
         [0, 0, 1, -1]
         """
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        # contiguous float64: the one array type the numba kernel is compiled for (a strided
+        # view would compile another version, possibly in a request thread)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
         if not self.raster:
             return self._exact(x, y)
         g = self._grid
@@ -472,6 +474,7 @@ class PolygonIndex:
         ax, ay, bx, by, poly = _ring_edges(self._geoms)
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(self._geoms))
         width, height = maxx - minx, maxy - miny
+        given = cell_size
         if cell_size is None:
             # About _CELLS_PER_EDGE cells per edge: with the edges spread over a
             # city's built-up part, a cell then lists a few to a few dozen
@@ -486,6 +489,12 @@ class PolygonIndex:
         y0 = miny - 0.2718281828459045 * cell_size
         nx = int(np.floor((maxx - x0) / cell_size)) + 1
         ny = int(np.floor((maxy - y0) / cell_size)) + 1
+        while given is None and nx * ny > _MAX_CELLS:  # the default never refuses: it grows
+            cell_size *= 1.25
+            x0 = minx - 0.3183098861837907 * cell_size
+            y0 = miny - 0.2718281828459045 * cell_size
+            nx = int(np.floor((maxx - x0) / cell_size)) + 1
+            ny = int(np.floor((maxy - y0) / cell_size)) + 1
         if nx * ny > _MAX_CELLS:
             raise ParameterError(
                 f"{func}: cell_size={cell_size!r} cuts the polygons' {width:.6g} x {height:.6g} "
