@@ -151,7 +151,6 @@
     });
   }
 
-  // Fetch per-grid counts and join them to the tiles with feature-state.
   // The per-grid counts: fetched (fetchStats) and painted as feature-state (applyStats).
   // The first fetch starts with the page, not after the map has loaded.
   function fetchStats() {
