@@ -194,3 +194,15 @@ def test_jngis_serve_reports_a_bad_store_in_one_line(tmp_path):
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "city.txt" in result.stderr
+
+
+def test_the_server_caps_malloc_arenas(monkeypatch):
+    """glibc's per-thread arenas kept 1.6 GiB of transient peaks on the full city (RESULTS.md)."""
+    from jngis.server.app import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    # this machine runs glibc (Debian): mallopt accepts the cap
+    assert limit_malloc_arenas() is True
+    # an operator's own MALLOC_ARENA_MAX wins: the server leaves it alone
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
