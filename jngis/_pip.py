@@ -18,10 +18,10 @@ centre — is returned as :data:`FALLBACK` and the caller decides it with GEOS.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit
+
+from jngis._numba import warm_once
 
 #: Returned by :func:`locate` for points the grid cannot decide with certainty.
 FALLBACK = -9
@@ -312,33 +312,25 @@ def locate(px, py, x0, y0, cell, nx, ny, state, start, seg, segside, segpoly, ra
             out[q] = best
 
 
-_WARM_LOCK = threading.Lock()
-_WARMED = False
-
-
 def warm() -> None:
     """Compile (or load from numba's cache) every kernel once, in the calling thread.
 
-    numba parses source with ``ast`` when it compiles, and CPython 3.11.7's
-    ``ast`` is not thread-safe: kernels must not compile from two threads at
-    once (see :func:`jngis.tiles._warm_encoder`).
+    Through :func:`jngis._numba.warm_once`: no two numba compilations of jngis
+    run at once (CPython 3.11.7's ``ast`` is not thread-safe).
     """
-    global _WARMED
-    if _WARMED:
-        return
-    with _WARM_LOCK:
-        if _WARMED:
-            return
-        ax = np.array([0.0, 1.0, 1.0, 0.0])
-        ay = np.array([0.0, 0.0, 1.0, 1.0])
-        bx = np.array([1.0, 1.0, 0.0, 0.0])
-        by = np.array([0.0, 1.0, 1.0, 0.0])
-        epoly = np.zeros(4, dtype=np.int32)
-        start, edges = bin_edges(ax, ay, bx, by, -0.5, -0.5, 1.0, 3, 3, 1e-6)
-        state = centre_states(ax, ay, bx, by, epoly, -0.5, -0.5, 1.0, 3, 3, 1, 1e-9)
-        out = np.empty(1, dtype=np.int64)
-        seg = np.column_stack([ax, ay, bx, by])[edges]
-        side = centre_sides(seg, start, -0.5, -0.5, 1.0, 3)
-        locate(np.array([0.25]), np.array([0.25]), -0.5, -0.5, 1.0, 3, 3, state, start, seg,
-               side, epoly[edges], np.zeros(1, dtype=np.int64), out)
-        _WARMED = True
+    warm_once("pip", _compile)
+
+
+def _compile() -> None:
+    ax = np.array([0.0, 1.0, 1.0, 0.0])
+    ay = np.array([0.0, 0.0, 1.0, 1.0])
+    bx = np.array([1.0, 1.0, 0.0, 0.0])
+    by = np.array([0.0, 1.0, 1.0, 0.0])
+    epoly = np.zeros(4, dtype=np.int32)
+    start, edges = bin_edges(ax, ay, bx, by, -0.5, -0.5, 1.0, 3, 3, 1e-6)
+    state = centre_states(ax, ay, bx, by, epoly, -0.5, -0.5, 1.0, 3, 3, 1, 1e-9)
+    out = np.empty(1, dtype=np.int64)
+    seg = np.column_stack([ax, ay, bx, by])[edges]
+    side = centre_sides(seg, start, -0.5, -0.5, 1.0, 3)
+    locate(np.array([0.25]), np.array([0.25]), -0.5, -0.5, 1.0, 3, 3, state, start, seg,
+           side, epoly[edges], np.zeros(1, dtype=np.int64), out)

@@ -44,6 +44,7 @@ import shapely
 from shapely import GeometryType
 
 from jngis import _mvt
+from jngis._numba import warm_once
 from jngis import crs as jcrs
 from jngis.errors import (
     CRSError,
@@ -577,30 +578,23 @@ def _zoom_value(name: str) -> Callable[[Any], int]:
     return check
 
 
-_WARM_LOCK = threading.Lock()
-_WARMED = False
-
-
 def _warm_encoder() -> None:
     """Compile the numba encoder once per process, in the thread that builds the first VectorTiles.
 
-    numba parses the source with ``ast`` when it compiles, and CPython 3.11.7's
-    ``ast`` is not thread-safe ("AST constructor recursion depth mismatch"):
-    first tiles requested from several server threads at once would compile
-    concurrently and could break every later parse in the process.
+    First tiles requested from several server threads at once would otherwise
+    compile concurrently, and CPython 3.11.7's ``ast`` (which numba parses
+    source with) is not thread-safe: see :mod:`jngis._numba`.
     """
-    global _WARMED
-    if _WARMED:
-        return
-    with _WARM_LOCK:
-        if _WARMED:
-            return
-        _WARMED = True  # the VectorTiles built below must not warm again
-        polygons = gpd.GeoDataFrame({"code": ["1"]}, geometry=[shapely.box(0, 0, 1000, 1000)], crs=3857)
-        points = gpd.GeoDataFrame({"code": ["2"]}, geometry=[shapely.Point(500, 500)], crs=3857)
-        tiles = VectorTiles({"polygons": polygons, "points": points}, cache_mb=0)
-        for layer in tiles.layers:  # the z14 tile north-east of the origin holds both
-            tiles.tile(layer, 14, 8192, 8191)
+    warm_once("mvt", _compile_encoder)
+
+
+def _compile_encoder() -> None:
+    # the VectorTiles built here reach _warm_encoder again: warm_once returns at once
+    polygons = gpd.GeoDataFrame({"code": ["1"]}, geometry=[shapely.box(0, 0, 1000, 1000)], crs=3857)
+    points = gpd.GeoDataFrame({"code": ["2"]}, geometry=[shapely.Point(500, 500)], crs=3857)
+    tiles = VectorTiles({"polygons": polygons, "points": points}, cache_mb=0)
+    for layer in tiles.layers:  # the z14 tile north-east of the origin holds both
+        tiles.tile(layer, 14, 8192, 8191)
 
 
 class VectorTiles:
