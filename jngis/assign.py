@@ -483,18 +483,17 @@ class PolygonIndex:
             cell_size = np.sqrt(area / (_CELLS_PER_EDGE * max(ax.size, 1)))
             cell_size = max(cell_size, np.sqrt(area / _MAX_CELLS) * 1.01,
                             max(width, height) * 1e-9)
-        # The origin sits at an odd fraction of a cell below the polygons, so
-        # that cell centres do not fall on round coordinates (where edges are).
-        x0 = minx - 0.3183098861837907 * cell_size
-        y0 = miny - 0.2718281828459045 * cell_size
-        nx = int(np.floor((maxx - x0) / cell_size)) + 1
-        ny = int(np.floor((maxy - y0) / cell_size)) + 1
+        def layout(cell: float) -> tuple[float, float, int, int]:
+            # The origin sits at an odd fraction of a cell below the polygons, so
+            # that cell centres do not fall on round coordinates (where edges are).
+            x0 = minx - 0.3183098861837907 * cell
+            y0 = miny - 0.2718281828459045 * cell
+            return x0, y0, int(np.floor((maxx - x0) / cell)) + 1, int(np.floor((maxy - y0) / cell)) + 1
+
+        x0, y0, nx, ny = layout(cell_size)
         while given is None and nx * ny > _MAX_CELLS:  # the default never refuses: it grows
             cell_size *= 1.25
-            x0 = minx - 0.3183098861837907 * cell_size
-            y0 = miny - 0.2718281828459045 * cell_size
-            nx = int(np.floor((maxx - x0) / cell_size)) + 1
-            ny = int(np.floor((maxy - y0) / cell_size)) + 1
+            x0, y0, nx, ny = layout(cell_size)
         if nx * ny > _MAX_CELLS:
             raise ParameterError(
                 f"{func}: cell_size={cell_size!r} cuts the polygons' {width:.6g} x {height:.6g} "
