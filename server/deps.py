@@ -228,20 +228,30 @@ class Backend:
     # -- the saved table: what a restart colours the first page with
     def _fingerprint(self) -> str:
         """What the grid table is computed from: the store, its orders, the grids and the points."""
-        import jngis
-
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(f"{STATS_CACHE_FORMAT} {jngis.__version__} {self.store_url}".encode())
+        digest.update(self._layers_digest())
         digest.update(repr(self.store.orders_version()).encode())
-        for kind in ("grids", "stations", "party_orgs"):
-            layer = self.layers.get(kind)
-            if layer is None:
-                continue
-            digest.update(kind.encode())
-            digest.update(pd.util.hash_pandas_object(pd.DataFrame(layer.drop(columns=layer.geometry.name)),
-                                                     index=False).to_numpy().tobytes())
-            digest.update(b"".join(shapely.to_wkb(layer.geometry.values)))
         return digest.hexdigest()
+
+    def _layers_digest(self) -> bytes:
+        """The store, jngis's version and the layers the table reads, hashed once (they never
+        change while the server runs; the orders do, and are read on every fingerprint)."""
+        def build() -> bytes:
+            import jngis
+
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update(f"{STATS_CACHE_FORMAT} {jngis.__version__} {self.store_url}".encode())
+            for kind in ("grids", "stations", "party_orgs"):
+                layer = self.layers.get(kind)
+                if layer is None:
+                    continue
+                digest.update(kind.encode())
+                digest.update(pd.util.hash_pandas_object(pd.DataFrame(layer.drop(columns=layer.geometry.name)),
+                                                         index=False).to_numpy().tobytes())
+                digest.update(b"".join(shapely.to_wkb(layer.geometry.values)))
+            return digest.digest()
+
+        return self.memo("layers_digest", 0, build)
 
     def _table_path(self, fingerprint: str) -> Path:
         return self.stats_dir / f"grid-table-{fingerprint}.parquet"
