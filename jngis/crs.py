@@ -370,8 +370,19 @@ def transformer(source: Any, target: Any) -> pyproj.Transformer:
     >>> t = transformer("EPSG:4326", JINAN_GK)
     >>> t is transformer("EPSG:4326", JINAN_GK)
     True
+    >>> transformer("EPSG:4326", "Jinan")
+    Traceback (most recent call last):
+    ...
+    jngis.errors.CRSError: transformer: target='Jinan' is not a CRS pyproj understands; expected e.g. 'EPSG:4490' or 'EPSG:4548'
     """
-    return _transformer(pyproj.CRS.from_user_input(source), pyproj.CRS.from_user_input(target))
+    crs = []
+    for name, value in (("source", source), ("target", target)):
+        try:
+            crs.append(pyproj.CRS.from_user_input(value))
+        except pyproj.exceptions.CRSError:
+            raise CRSError(f"transformer: {name}={value!r} is not a CRS pyproj understands; "
+                           "expected e.g. 'EPSG:4490' or 'EPSG:4548'") from None
+    return _transformer(*crs)
 
 
 @functools.lru_cache(maxsize=64)

@@ -718,3 +718,12 @@ def test_to_metric_empty_data_needs_central_meridian():
     ):
         to_metric(empty)
     assert to_metric(empty, central_meridian=117).crs.to_epsg() == 4548
+
+
+@pytest.mark.parametrize("bad", [None, 3.5, "Jinan"])
+def test_transformer_names_a_bad_crs(bad):
+    from jngis.crs import transformer
+
+    with pytest.raises(CRSError, match=rf"transformer: source={bad!r} is not a CRS pyproj understands"):
+        transformer(bad, "EPSG:4326")
+    assert transformer("EPSG:4326", "EPSG:4548") is transformer("EPSG:4326", "EPSG:4548")
