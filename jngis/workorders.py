@@ -89,6 +89,7 @@ from jngis.layers import WORKORDER_STATES
 __all__ = [
     "STATES",
     "OPEN_STATES",
+    "FINISHED_STATES",
     "ACTIONS",
     "TRANSITIONS",
     "NOTE_REQUIRED",
@@ -121,6 +122,8 @@ __all__ = [
 STATES: tuple[str, ...] = WORKORDER_STATES
 #: States in which the order still waits for its problem to be solved.
 OPEN_STATES: tuple[str, ...] = ("received", "dispatched", "in_progress", "returned")
+#: States in which the problem is solved (resolved, possibly closed after feedback).
+FINISHED_STATES: tuple[str, ...] = ("resolved", "closed")
 #: Steps an order can take (the ``to`` of :meth:`Store.transition`).
 ACTIONS: tuple[str, ...] = (
     "dispatched", "in_progress", "resolved", "closed", "returned", "reopened", "extended",

@@ -1,0 +1,130 @@
+"""The one set of input checks of jngis, all with one argument order: ``(func, name, value, ...)``.
+
+``func`` is the public function the user called, ``name`` the parameter, ``value``
+what was given; every refusal is a :class:`jngis.errors.JngisError` subclass whose
+message names all three and what was expected, in the style of geopandas'
+``_basic_checks``. Each check returns the value in the form the caller works with.
+
+Examples
+--------
+>>> integer("make_grids", "min_households", 300, minimum=0)
+300
+>>> integer("make_grids", "min_households", -1, minimum=0)
+Traceback (most recent call last):
+...
+jngis.errors.ParameterError: make_grids: min_households=-1; expected an integer >= 0
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable, Sequence
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
+
+__all__ = ["integer", "number", "choice", "geodataframe", "dataframe", "columns", "metric_crs"]
+
+_FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
+
+
+def _bounds_text(minimum: float | None, maximum: float | None, exclusive_minimum: bool = False) -> str:
+    low = f"> {minimum}" if exclusive_minimum else f">= {minimum}"
+    if minimum is not None and maximum is not None:
+        return f"from {minimum} to {maximum}" if not exclusive_minimum else f"{low} and <= {maximum}"
+    if minimum is not None:
+        return low
+    if maximum is not None:
+        return f"<= {maximum}"
+    return ""
+
+
+def integer(func: str, name: str, value: Any, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """An integer (not a bool) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{func}: {name}={value!r}; expected an integer "
+                             f"{_bounds_text(minimum, maximum)}".rstrip())
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ParameterError(f"{func}: {name}={value!r}; expected an integer {_bounds_text(minimum, maximum)}")
+    return int(value)
+
+
+def number(func: str, name: str, value: Any, *, minimum: float | None = None,
+           maximum: float | None = None, exclusive_minimum: bool = False) -> float:
+    """A finite real number (not a bool) within the bounds."""
+    expected = f"expected a finite number {_bounds_text(minimum, maximum, exclusive_minimum)}".rstrip()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ParameterError(f"{func}: {name}={value!r}; {expected}")
+    if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
+        raise ParameterError(f"{func}: {name}={value!r}; {expected}")
+    if maximum is not None and value > maximum:
+        raise ParameterError(f"{func}: {name}={value!r}; {expected}")
+    return float(value)
+
+
+def choice(func: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """One of ``choices``."""
+    allowed = tuple(choices)
+    try:
+        ok = value in allowed
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ParameterError(f"{func}: {name}={value!r}; expected one of {list(allowed)}")
+    return value
+
+
+def dataframe(func: str, name: str, value: Any) -> pd.DataFrame:
+    """A pandas DataFrame (a GeoDataFrame is one too)."""
+    if not isinstance(value, pd.DataFrame):
+        raise InputTypeError(f"{func}: {name} is a {type(value).__name__}; expected a DataFrame")
+    return value
+
+
+def columns(func: str, name: str, frame: pd.DataFrame, required: Sequence[str]) -> pd.DataFrame:
+    """``frame`` holding every column of ``required``."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{func}: {name} lacks column(s) {missing}; it has {list(frame.columns)}")
+    return frame
+
+
+def metric_crs(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A GeoDataFrame in a projected CRS measured in metres."""
+    crs = gdf.crs
+    if crs is None:
+        raise CRSError(f"{func}: {name} has no CRS; expected a projected CRS in metres such as EPSG:4548 "
+                       "(use jngis.crs.to_metric)")
+    if not crs.is_projected or (crs.axis_info and crs.axis_info[0].unit_name not in ("metre", "meter")):
+        raise CRSError(f"{func}: {name} is in {crs.name}, not a projected CRS in metres; expected one such "
+                       "as EPSG:4548 (use jngis.crs.to_metric)")
+    return gdf
+
+
+def geodataframe(func: str, name: str, value: Any, *, geometry: str | None = None,
+                 required: Sequence[str] = (), metric: bool = False, empty_ok: bool = True) -> gpd.GeoDataFrame:
+    """A GeoDataFrame, optionally of one geometry family, with columns, in metres, non-empty."""
+    if not isinstance(value, gpd.GeoDataFrame):
+        raise InputTypeError(f"{func}: {name} is a {type(value).__name__}; expected a GeoDataFrame")
+    if not empty_ok and len(value) == 0:
+        raise ParameterError(f"{func}: {name} is empty; expected at least one feature")
+    columns(func, name, value, required)
+    if metric:
+        metric_crs(func, name, value)
+    if geometry is not None and len(value):
+        geoms = value.geometry.values
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        if missing.any():
+            raise GeometryError(f"{func}: {name} row {value.index[missing.argmax()]!r} has an empty or "
+                                f"missing geometry; expected {geometry} geometries")
+        wrong = ~pd.Series(shapely.get_type_id(geoms)).isin(_FAMILIES[geometry]).to_numpy()
+        if wrong.any():
+            first = int(wrong.argmax())
+            raise GeometryError(f"{func}: {name} row {value.index[first]!r} is a "
+                                f"{geoms[first].geom_type}; expected {geometry} geometries")
+    return value

@@ -1,0 +1,350 @@
+"""The one vocabulary of jngis: administrative levels and codes, personal data, labels, norms.
+
+Every fact that more than one module needs is written here once and imported
+everywhere else (library, server, viewer through ``/config``, notebooks):
+
+- the administrative levels, the digits of their codes and :func:`parent`;
+- the work-order state groups (re-exported from :mod:`jngis.workorders`, where the
+  state table lives);
+- the one definition of personal data (:func:`personal_columns`,
+  :data:`PHONE_PATTERN`, :data:`ID_CARD_PATTERN`);
+- the Chinese labels shown to planners and officials (:data:`LABELS`,
+  :data:`VALUE_LABELS`, :data:`UNITS`);
+- the domain norms the defaults come from;
+- China Standard Time (:func:`to_cst_naive`).
+
+This module imports nothing from jngis but :mod:`jngis.errors`, so any module may
+import it.
+
+Examples
+--------
+>>> parent("370102003001002", "street")
+'370102003'
+>>> level_of("370102003001")
+'community'
+>>> personal_columns(["order_id", "caller_phone", "mobile", "身份证号"])
+['caller_phone', 'mobile', '身份证号']
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from jngis.errors import InputTypeError, ParameterError
+
+__all__ = [
+    "Level",
+    "LEVELS",
+    "LEVEL_NAMES",
+    "CODE_DIGITS",
+    "KEY_OF_LEVEL",
+    "LEVEL_OF_KEY",
+    "level",
+    "level_of",
+    "parent",
+    "extends",
+    "STATES",
+    "OPEN_STATES",
+    "FINISHED_STATES",
+    "PERSONAL_COLUMNS",
+    "PUBLIC_CONTACT_KINDS",
+    "PHONE_PATTERN",
+    "ID_CARD_PATTERN",
+    "is_personal",
+    "personal_columns",
+    "INPUT_CRS_NAMES",
+    "MAX_ZOOM",
+    "COMMUNITY_HOUSEHOLDS",
+    "GRID_HOUSEHOLDS",
+    "SERVICE_AREA_M2_PER_100_HOUSEHOLDS",
+    "LIFE_CIRCLE_M",
+    "CST",
+    "to_cst_naive",
+    "LABELS",
+    "UNITS",
+    "VALUE_LABELS",
+    "LEVEL_LABELS",
+    "label",
+    "value_label",
+    "viewer_vocabulary",
+]
+
+
+# --------------------------------------------------------------------------- levels and codes
+
+
+class Level(NamedTuple):
+    """One administrative level: its name, the key column of its layer, its code's digits."""
+
+    name: str
+    key: str
+    digits: int
+    layer: str
+    label: str
+
+
+#: The levels from the largest to the smallest; each code extends its parent's code.
+LEVELS: tuple[Level, ...] = (
+    Level("district", "district_code", 6, "districts", "区县"),
+    Level("street", "street_code", 9, "streets", "街道"),
+    Level("community", "community_code", 12, "communities", "社区"),
+    Level("grid", "grid_code", 15, "grids", "网格"),
+)
+LEVEL_NAMES: tuple[str, ...] = tuple(lv.name for lv in LEVELS)
+#: Digits of each administrative code column.
+CODE_DIGITS: dict[str, int] = {lv.key: lv.digits for lv in LEVELS}
+KEY_OF_LEVEL: dict[str, str] = {lv.name: lv.key for lv in LEVELS}
+LEVEL_OF_KEY: dict[str, str] = {lv.key: lv.name for lv in LEVELS}
+_BY_NAME = {lv.name: lv for lv in LEVELS} | {lv.key: lv for lv in LEVELS} | {lv.layer: lv for lv in LEVELS}
+_BY_DIGITS = {lv.digits: lv for lv in LEVELS}
+
+
+def level(name: str) -> Level:
+    """The :class:`Level` called ``name`` (a level name, key column or layer name).
+
+    Examples
+    --------
+    >>> level("street_code").digits
+    9
+    """
+    try:
+        return _BY_NAME[name]
+    except (KeyError, TypeError):
+        raise ParameterError(
+            f"level={name!r}; expected one of {list(LEVEL_NAMES)} (or their key columns "
+            f"{list(CODE_DIGITS)})"
+        ) from None
+
+
+def level_of(code: str) -> str:
+    """The level name of an administrative code, by its number of digits."""
+    if not isinstance(code, str) or not code.isdigit() or len(code) not in _BY_DIGITS:
+        raise ParameterError(
+            f"code={code!r} is not an administrative code; expected a string of "
+            f"{', '.join(str(d) for d in _BY_DIGITS)} digits"
+        )
+    return _BY_DIGITS[len(code)].name
+
+
+def parent(code: Any, to: str) -> Any:
+    """The code of the ``to`` level that contains ``code`` (its prefix).
+
+    ``code`` is one code (str) or many (a pandas Series, a numpy array or a list);
+    many codes give the same kind back (a list for a list). Missing values stay
+    missing. A code shorter than the level asked for raises :class:`ParameterError`.
+
+    Examples
+    --------
+    >>> parent("370102003001", "district")
+    '370102'
+    >>> parent(pd.Series(["370102003001", None]), "street").tolist()
+    ['370102003', None]
+    """
+    digits = level(to).digits
+    if isinstance(code, str):
+        if len(code) < digits:
+            raise ParameterError(f"code={code!r} has fewer than the {digits} digits of a {level(to).name} code")
+        return code[:digits]
+    if isinstance(code, pd.Series):
+        values = code.astype(object)
+        present = values.notna()
+        short = present & (values[present].astype(str).str.len() < digits).reindex(values.index, fill_value=False)
+        if short.any():
+            raise ParameterError(
+                f"code={values[short].iloc[0]!r} has fewer than the {digits} digits of a {level(to).name} code"
+            )
+        out = values.copy()
+        out[present] = values[present].astype(str).str[:digits]
+        out[~present] = None
+        return out
+    if isinstance(code, (list, tuple, np.ndarray)):
+        result = parent(pd.Series(list(code), dtype=object), to)
+        if isinstance(code, np.ndarray):
+            return result.to_numpy()
+        return result.tolist()
+    raise InputTypeError(f"code is a {type(code).__name__}; expected a code string or a Series/array/list of them")
+
+
+def extends(code: Any, parent_code: Any) -> Any:
+    """Whether ``code`` extends ``parent_code`` by one level's digits (vectorised over Series)."""
+    if isinstance(code, pd.Series):
+        mothers = parent_code if isinstance(parent_code, pd.Series) else pd.Series(parent_code, index=code.index)
+        return pd.Series([extends(c, m) for c, m in zip(code, mothers)], index=code.index, dtype=bool)
+    return isinstance(code, str) and isinstance(parent_code, str) and len(code) > len(parent_code) \
+        and code.startswith(parent_code)
+
+
+# --------------------------------------------------------------------------- work-order states
+
+_STATE_GROUPS = ("STATES", "OPEN_STATES", "FINISHED_STATES")
+
+
+def __getattr__(name: str) -> Any:
+    # The state table lives in jngis.workorders (which imports this module); the
+    # groups are re-exported lazily so that neither import waits for the other.
+    if name in _STATE_GROUPS:
+        from jngis import workorders
+
+        return getattr(workorders, name)
+    raise AttributeError(f"module 'jngis.codes' has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- personal data
+
+#: Columns of work orders and residents that hold personal data (PIPL): stored only in
+#: the private part of a store, never in a public layer, tile, table or feature.
+PERSONAL_COLUMNS: tuple[str, ...] = (
+    "caller_name", "caller_phone", "caller_address", "caller_id_number",
+    "name_of_caller", "phone", "mobile", "id_number", "id_card",
+)
+#: Any other column whose name says it holds a person's name, phone or identity number.
+_PERSONAL_NAME = re.compile(
+    r"caller|phone|mobile|id_?card|id_?number|identity|身份证|电话|手机|姓名|联系人", re.IGNORECASE
+)
+#: Layers whose contact phones belong to a public place (a service station), not a person.
+PUBLIC_CONTACT_KINDS = frozenset({"stations", "party_orgs"})
+_PUBLIC_CONTACT = re.compile(r"^(phone|contact_phone|telephone|电话|联系电话)$", re.IGNORECASE)
+#: A mainland mobile number (11 digits from 13x-19x), as written in a description.
+PHONE_PATTERN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+#: A resident identity card number (18 characters, the last a digit or X).
+ID_CARD_PATTERN = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+
+
+def is_personal(column: Any, kind: str | None = None) -> bool:
+    """Whether a column name holds personal data (in a layer of ``kind``, if given).
+
+    A station's or party organisation's public contact phone is not personal data.
+    """
+    name = str(column)
+    if kind in PUBLIC_CONTACT_KINDS and _PUBLIC_CONTACT.match(name):
+        return False
+    return name in PERSONAL_COLUMNS or bool(_PERSONAL_NAME.search(name))
+
+
+def personal_columns(columns: Iterable[Any], kind: str | None = None) -> list:
+    """The names among ``columns`` that hold personal data, in their order."""
+    return [c for c in columns if is_personal(c, kind)]
+
+
+# --------------------------------------------------------------------------- CRS, zoom, norms
+
+#: Coordinate systems a location may be given in (a work order, an import, assign's ``coords``).
+INPUT_CRS_NAMES: tuple[str, ...] = ("wgs84", "cgcs2000", "gcj02", "bd09")
+#: The deepest tile zoom served or built.
+MAX_ZOOM = 24
+#: Urban Residents' Committee Organization Law, Art. 3: generally 1,000-3,000 households.
+COMMUNITY_HOUSEHOLDS: tuple[int, int] = (1000, 3000)
+#: Common practice for urban residential grids (no national rule).
+GRID_HOUSEHOLDS: tuple[int, int] = (300, 500)
+#: Community service facilities: at least 30 m2 per 100 households.
+SERVICE_AREA_M2_PER_100_HOUSEHOLDS = 30.0
+#: GB 50180-2018 life circles: walking distance in metres.
+LIFE_CIRCLE_M: dict[str, int] = {"5min": 300, "10min": 500, "15min": 1000}
+
+# --------------------------------------------------------------------------- time
+
+#: China Standard Time, the time of every stored and shown timestamp.
+CST = "Asia/Shanghai"
+
+
+def to_cst_naive(values: Any) -> Any:
+    """Timestamps as naive China Standard Time: aware ones converted, naive ones kept.
+
+    Accepts a pandas Timestamp, a datetime-like Series or a DatetimeIndex.
+
+    Examples
+    --------
+    >>> to_cst_naive(pd.Timestamp("2025-10-01T02:00:00Z"))
+    Timestamp('2025-10-01 10:00:00')
+    """
+    if isinstance(values, pd.Series):
+        if getattr(values.dt, "tz", None) is not None:
+            return values.dt.tz_convert(CST).dt.tz_localize(None)
+        return values
+    if isinstance(values, (pd.Timestamp, pd.DatetimeIndex)):
+        return values.tz_convert(CST).tz_localize(None) if values.tzinfo is not None else values
+    raise InputTypeError(f"values is a {type(values).__name__}; expected a Timestamp, Series or DatetimeIndex")
+
+
+# --------------------------------------------------------------------------- labels
+
+#: Chinese labels of columns shown in legends, cards, tooltips, Excel headings and the viewer.
+LABELS: dict[str, str] = {
+    "grid_code": "网格编码", "community_code": "社区编码", "street_code": "街道编码",
+    "district_code": "区县编码", "unit_id": "单元编号", "compound_id": "小区编号", "name": "名称",
+    "households": "户数", "population": "人口", "grid_type": "网格类型", "units": "单元数",
+    "area_m2": "面积 (m²)", "workers_needed": "应配人员", "grid_leaders": "网格长",
+    "full_time_workers": "专职网格员", "part_time_workers": "兼职网格员",
+    "enforcement_officers": "执法力量", "orders": "工单总数", "open_orders": "未办结工单",
+    "overdue_orders": "超期工单", "warning_orders": "临期工单", "closed_orders": "已办结工单",
+    "resolved_orders": "已办结工单", "orders_30d": "近30天工单",
+    "median_days_to_resolve": "办结用时中位数", "satisfaction_rate": "满意率",
+    "stations": "党群服务站点", "station_area_m2": "服务站面积", "party_orgs": "党组织",
+    "party_members": "党员", "members": "党员数", "status": "状态", "within_bounds": "规模达标",
+    "polsby_popper": "紧凑度", "level": "级别", "kind": "类型", "from": "原社区编码",
+    "to": "新社区编码", "households_before": "调整前户数", "households_after": "调整后户数",
+    "households_in": "迁入户数", "households_out": "迁出户数", "partners": "关联社区",
+    "distance_m": "距服务中心 (m)", "band": "距离分档", "category": "类别",
+    "received_at": "受理时间", "due_at": "办理时限", "deadline": "时限状态", "order_id": "工单编号",
+    "description": "诉求内容",
+}
+#: Units shown after a value on the viewer's card.
+UNITS: dict[str, str] = {
+    "households": "户", "population": "人", "grid_leaders": "人", "full_time_workers": "人",
+    "part_time_workers": "人", "enforcement_officers": "人", "workers_needed": "人", "stations": "个",
+    "station_area_m2": "㎡", "party_orgs": "个", "party_members": "人", "open_orders": "件",
+    "overdue_orders": "件", "warning_orders": "件", "orders_30d": "件", "orders": "件",
+    "resolved_orders": "件", "closed_orders": "件", "median_days_to_resolve": "天",
+    "satisfaction_rate": "%",
+}
+#: Chinese labels of coded values, per column.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "grid_type": {"residential": "居住网格", "dedicated": "专属网格"},
+    "status": {
+        # work-order states
+        "received": "已受理", "dispatched": "已派单", "in_progress": "办理中", "resolved": "已办结",
+        "closed": "已结案", "returned": "已退单",
+        # community status in a redraw
+        "kept": "不变", "adjusted": "边界调整", "split": "拆分", "merged": "合并", "new": "新设",
+        "dissolved": "撤销",
+    },
+    "deadline": {"ok": "正常", "warning": "临期", "overdue": "超期", "met": "按时办结", "late": "超期办结"},
+    "level": {"community": "社区级", "grid": "网格级"},
+    "kind": {
+        "community_centre": "社区党群服务中心", "grid_station": "网格服务站",
+        "office_tower": "楼宇党群服务中心", "industrial_park": "园区党群服务中心",
+        "business_district": "商圈党群服务中心",
+        "community_committee": "社区党组织", "grid_branch": "网格党支部", "enterprise": "企业党组织",
+    },
+}
+#: Chinese names of the layers and levels.
+LEVEL_LABELS: dict[str, str] = {
+    **{lv.layer: lv.label for lv in LEVELS}, **{lv.key: lv.label for lv in LEVELS},
+    **{lv.name: lv.label for lv in LEVELS}, "units": "单元", "unit_id": "单元",
+    "stations": "服务站点", "party_orgs": "党组织", "workorders": "工单",
+}
+
+
+def label(column: str) -> str:
+    """The Chinese label of a column, or the column's own name when it has none."""
+    return LABELS.get(column, column)
+
+
+def value_label(column: str, value: Any) -> Any:
+    """The Chinese label of a coded value, or the value itself when it has none."""
+    return VALUE_LABELS.get(column, {}).get(value, value) if isinstance(value, str) else value
+
+
+def viewer_vocabulary() -> dict[str, Any]:
+    """Labels, units, value labels and levels as plain JSON for the web viewer (``/config``)."""
+    return {
+        "labels": dict(LABELS),
+        "units": dict(UNITS),
+        "values": {k: dict(v) for k, v in VALUE_LABELS.items()},
+        "levels": [lv._asdict() for lv in LEVELS],
+        "level_labels": dict(LEVEL_LABELS),
+    }
