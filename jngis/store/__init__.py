@@ -1,0 +1,124 @@
+"""The store: city layers and 12345 work orders with their trail, on SQLite/GeoPackage or PostGIS.
+
+One interface, :class:`Store`, two real implementations behind the same
+methods:
+
+- :class:`SQLiteStore` (the default): one GeoPackage file, in WAL mode, no
+  server needed. It opens any city GeoPackage written by
+  :func:`jngis.layers.write_city` (the sample city's included) and adds its
+  own tables beside the layers: ``orders`` (a GeoPackage point layer, so
+  QGIS can open it, without personal data), ``callers`` (the callers' names
+  and phones), ``trail`` (the audit trail), ``order_counters`` and
+  ``jngis_store``. A city file holding a ``workorders`` layer (the sample's
+  100,000 historical orders) has it imported into ``orders`` with a
+  synthetic trail on first open (once, in one transaction: ~10 s for the
+  sample).
+- :class:`PostGISStore`: PostgreSQL + PostGIS; each layer is a table with a
+  ``geom`` geometry column and a GiST index, as are ``orders``.
+
+``open_store(url_or_path)`` picks the implementation: ``postgresql://...``
+(or ``postgres://``) opens PostGIS, anything else a GeoPackage path.
+
+Interface (what the map server calls)
+-------------------------------------
+==========================================================  ==========================================
+``open_store(url_or_path, *, calendar=CALENDAR)``            a Store (``with open_store(...) as store:``)
+``store.layer_names() -> list[str]``                         layer kinds present (``"workorders"``
+                                                             when the store holds orders)
+``store.read_layer(kind) -> GeoDataFrame``                   one validated layer; ``"workorders"`` is
+                                                             ``orders_frame()`` (live, public)
+``store.read_city() -> City``                                every layer
+``store.write_city(city)``                                   replace the city's layers (validated
+                                                             first; a ``workorders`` layer is imported
+                                                             as history, orders already held are kept)
+``store.crs -> pyproj.CRS``                                  the CRS of the orders and the layers
+``store.create_order(lon, lat, *, crs="wgs84", category,``   place, set the due time, write the order
+``  description, caller_name=None, caller_phone=None,``      and its first trail row together;
+``  who, at=None, order_id=None) -> dict``                   returns :func:`get_order`'s public dict
+``store.transition(order_id, to, *, who, note=None,``        one step of the closed loop, order and
+``  at=None, days=None, satisfied=None) -> dict``            trail row together; public dict
+``store.get_order(order_id) -> dict``                        public fields only (PUBLIC_FIELDS)
+``store.private_record(order_id) -> dict``                   public fields + caller_name/phone
+``store.list_orders(*, grid_code=None, community_code=None,``  newest first, public dicts
+``  street_code=None, district_code=None, status=None,``
+``  overdue=None, limit=100, offset=0, now=None)``
+``store.count_orders(...same filters...) -> int``            for paging
+``store.trail(order_id) -> list[dict]``                      trail rows, oldest first
+``store.trail_frame() -> DataFrame``                         the whole trail
+``store.orders_version() -> tuple``                          changes with every write (cache keys)
+``store.orders_frame(public=True, now=None,``                 orders in ``store.crs``, public columns +
+``  columns=None) -> GeoDataFrame``                           ``deadline`` (for grid_stats and tiles)
+``store.import_orders(rows, *, who, progress=False)``        bulk create from
+``  -> ImportResult``                                        :func:`jngis.workorders.clean_order_rows`
+``store.close()``
+==========================================================  ==========================================
+
+Public dicts and frames never hold a caller's name or phone; only
+:meth:`Store.private_record` does. Errors are :class:`jngis.errors.JngisError`
+subclasses: NotFoundError (no such order / layer: HTTP 404),
+InvalidTransition (409), ParameterError / GeometryError / CRSError (400/422).
+
+Placement: an order is placed at creation in its district, 街道, community
+and grid with :class:`jngis.assign.PolygonIndex` (one index per level, built
+once per store and reused). A location outside every district is refused
+with :class:`~jngis.errors.GeometryError`. Until the store holds a
+``grids`` layer, ``grid_code`` is ``None``; likewise ``community_code`` for a
+point in a district but outside every community (rural land).
+
+Transactions: a creation (order, caller, first trail row) and a transition
+(order update and its trail row) are written together or not at all.
+SQLite serialises writers with ``BEGIN IMMEDIATE`` (WAL lets readers go on);
+PostGIS locks the order row with ``SELECT ... FOR UPDATE``. The order ids
+(``YYYYMMDD`` + a 6-digit number per day, as in the sample) come from an
+atomic counter, so concurrent creators never collide.
+
+The SQLite file is touched only through Python's ``sqlite3``: GDAL carries its
+own SQLite library, and two SQLite libraries on one file in one process
+defeat its locks (SQLite's "multiple copies" warning), so layers are read
+and copied here with plain SQL.
+
+Examples
+--------
+>>> import shutil, tempfile, pathlib
+>>> from jngis.sample import SHAPES_DIR, SLICE_FILE
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "city.gpkg"
+>>> _ = shutil.copy(SHAPES_DIR / SLICE_FILE, path)
+>>> with open_store(path) as store:
+...     order = store.create_order(117.1543, 36.6980, category="环境卫生", description="楼道堆物",
+...                                caller_phone="13800000000", who="话务员01", at="2026-10-09 09:00")
+...     after = store.transition(order["order_id"], "dispatched", who="派单员", at="2026-10-09 10:00")
+...     print(after["status"], after["due_at"], "caller_phone" in after)
+dispatched 2026-10-15 10:00:00 False
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from jngis.errors import InputTypeError
+from jngis.store.base import DEFAULT_CRS, MAX_OFFSET, ImportResult, Store
+from jngis.store.postgis import PostGISStore
+from jngis.store.sqlite import SQLiteStore
+from jngis.workorders import CALENDAR, WorkCalendar
+
+__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "open_store", "DEFAULT_CRS", "MAX_OFFSET"]
+
+
+def open_store(url_or_path: str | os.PathLike, *, calendar: WorkCalendar = CALENDAR, **options) -> Store:
+    """Open a store: ``postgresql://...`` -> :class:`PostGISStore`, a path -> :class:`SQLiteStore`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "empty.gpkg")
+    >>> store.layer_names(), store.crs.to_epsg()
+    ([], 4548)
+    >>> store.close()
+    """
+    if isinstance(url_or_path, str) and re.match(r"postgres(ql)?://", url_or_path):
+        return PostGISStore(url_or_path, calendar=calendar, **options)
+    if not isinstance(url_or_path, (str, os.PathLike)):
+        raise InputTypeError(f"open_store: url_or_path is a {type(url_or_path).__name__}; "
+                             "expected a GeoPackage path or a postgresql:// URL")
+    return SQLiteStore(url_or_path, calendar=calendar, **options)
