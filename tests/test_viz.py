@@ -98,6 +98,18 @@ def test_grid_map_draws_every_grid_with_its_card(grids, slice_city):
     assert tooltip[0] == "网格编码" and tooltip[-1] == "户数" and "社区编码" in tooltip
 
 
+def test_grid_map_speaks_the_viewers_words(grids):
+    """Labels and coded values come from jngis.codes, the vocabulary the web viewer shows."""
+    from jngis import codes, viz
+
+    assert viz.LABELS is codes.LABELS
+    page = grid_map(grids, column="households").get_root().render()
+    tooltip = json.loads(re.search(r"let aliases = (\[.*?\]);", page).group(1))
+    assert "应配人员" in tooltip and "所需网格员" not in tooltip
+    kinds = {f["properties"]["grid_type"] for f in layer_of(page, "网格")["features"]}
+    assert kinds <= {"居住网格", "专属网格"} and "居住网格" in kinds
+
+
 def test_grid_map_layers_outlines_and_markers(grids, slice_city):
     page = grid_map(grids, column="households", stations=slice_city.stations,
                     party_orgs=slice_city.party_orgs).get_root().render()
