@@ -76,3 +76,22 @@ class CalendarWarning(JngisWarning):
 
 class TileError(ParameterError):
     """A tile address z/x/y is not valid (not integers, or x/y outside 0..2**z-1)."""
+
+
+class ForbiddenError(JngisError, PermissionError):
+    """The principal may not take this action (a write outside its role or scope).
+
+    Reading something outside a scope raises :class:`NotFoundError` instead, so
+    that nobody learns what exists outside their scope.
+    """
+
+    def __init__(self, message: str, action: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+
+
+class AuthenticationError(JngisError, PermissionError):
+    """A token or credential is missing, malformed, unknown, expired or disabled.
+
+    The message never says which: nothing about a token's validity leaks.
+    """
