@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install demo sample test test-fast benchmarks reliability clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,postgis]"
@@ -23,8 +23,9 @@ sample: $(STAMP)
 demo: sample
 	$(BIN)/jngis serve --host 127.0.0.1 --port 8000
 
+# loadgroup keeps the tests of one xdist_group (the wheel test's build and install) on one worker.
 test: sample
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --doctest-modules jngis tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --doctest-modules jngis tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not slow" tests

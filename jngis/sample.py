@@ -60,7 +60,7 @@ __all__ = [
     "districts",
 ]
 
-SHAPES_DIR = Path(__file__).resolve().parent.parent / "sample_shapes"
+SHAPES_DIR = Path(__file__).resolve().parent / "sample_shapes"
 DISTRICTS_FILE = "jinan_districts.geojson"
 SLICE_FILE = "jinan_slice.gpkg"
 

