@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo sample test test-fast benchmarks reliability clean
+.PHONY: install demo sample lint test test-fast benchmarks reliability clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ sample: $(STAMP)
 demo: sample
 	$(BIN)/jngis serve --host 127.0.0.1 --port 8000
 
+# ruff (rules and per-file exceptions in pyproject.toml) on everything, mypy on the modules listed there.
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
+
 # loadgroup keeps the tests of one xdist_group (the wheel test's build and install) on one worker.
-test: sample
+test: lint sample
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --doctest-modules jngis tests
 
 test-fast: $(STAMP)
@@ -43,4 +48,4 @@ reliability: sample
 	$(BIN)/python benchmarks/load.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache

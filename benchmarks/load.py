@@ -73,7 +73,7 @@ class Server:
                             "JNGIS_TILE_CACHE_MB": str(tile_cache_mb)}
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         import httpx
 
         self.process = subprocess.Popen(
@@ -133,7 +133,7 @@ class City:
     kinds: list[str]
 
     @classmethod
-    def discover(cls, url: str) -> "City":
+    def discover(cls, url: str) -> City:
         import httpx
 
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -171,7 +171,8 @@ def requests_for(city: City, count: int, seed: int = 0) -> list[tuple[str, str, 
         elif kind == "create":
             out.append(("create", "POST", "/workorders", {"json": {
                 # at a community's label point: a place in the city, as the hotline's are
-                "lon": place[0] + rng.uniform(-1e-4, 1e-4), "lat": place[1] + rng.uniform(-1e-4, 1e-4), "category": rng.choice(["市容环境", "物业管理", "噪音扰民"]),
+                "lon": place[0] + rng.uniform(-1e-4, 1e-4), "lat": place[1] + rng.uniform(-1e-4, 1e-4),
+                "category": rng.choice(["市容环境", "物业管理", "噪音扰民"]),
                 "description": "负载测试", "caller": {"name": "负载测试来电人", "phone": "13500000000"}},
                 "headers": {"Authorization": f"Bearer {TOKEN}"}}))
         elif kind == "list":
@@ -345,7 +346,8 @@ def main() -> None:
         warm_index = next(i for i, (done, _) in enumerate(result.rss_mb) if done >= args.warmup * result.count)
         warm = result.rss_mb[warm_index][1]
         peak = max(mb for _, mb in result.rss_mb)
-        print(f"city: {'the slice (one 街道)' if args.city == 'slice' else 'the full sample'}; {result.count:,} requests, "
+        which_city = "the slice (one 街道)" if args.city == "slice" else "the full sample"
+        print(f"city: {which_city}; {result.count:,} requests, "
               f"{args.concurrency} in flight, one async httpx client on the same machine")
         print(result.table())
         print(f"\nrequests/s: {summary['rps']:.0f}  p50: {summary['p50_ms']:.1f} ms  p99: {summary['p99_ms']:.1f} ms  "

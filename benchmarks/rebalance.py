@@ -88,6 +88,7 @@ def run_spopt(units):
 
 def run_recom(units, k, steps, seed=0):
     import random
+    from functools import partial
 
     import networkx as nx
     from gerrychain import Graph, MarkovChain, Partition
@@ -95,7 +96,6 @@ def run_recom(units, k, steps, seed=0):
     from gerrychain.proposals import recom
     from gerrychain.tree import recursive_tree_part
     from gerrychain.updaters import Tally
-    from functools import partial
 
     random.seed(seed)
     left, right, _ = shared_edges(units.geometry.values)
@@ -163,7 +163,8 @@ def main():
         seconds, labels = run_spopt(part)
         print(row(name, "spopt MaxPHeuristic", seconds, measure(part, labels)))
     print()
-    print("| units | streets | jngis seconds | seconds per 1,000 units | within | moved / lower bound | PP before -> after |")
+    print("| units | streets | jngis seconds | seconds per 1,000 units | within | moved / lower bound "
+          "| PP before -> after |")
     print("|---|---|---|---|---|---|---|")
     for count in (5000, 10000, 20000, 40000):
         part = units if count >= len(units) else first_units(units, count)

@@ -91,7 +91,7 @@ def first_page_in_browser(url: str, env: dict) -> None:
                     break
                 except httpx.TransportError:
                     if server.poll() is not None:
-                        raise SystemExit("jngis serve did not start")
+                        raise SystemExit("jngis serve did not start") from None
                     time.sleep(0.05)
             answering = time.perf_counter() - started
             page.goto(url)
@@ -140,7 +140,7 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 if server.poll() is not None:
-                    raise SystemExit("the server did not start")
+                    raise SystemExit("the server did not start") from None
                 time.sleep(0.1)
         start_s = time.perf_counter() - started
         print(f"server answering after {start_s:.1f} s")

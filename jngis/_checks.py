@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -49,9 +50,10 @@ def integer(func: str, name: str, value: Any, *, minimum: int | None = None,
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ParameterError(f"{func}: {name}={value!r}; expected an integer "
                              f"{_bounds_text(minimum, maximum)}".rstrip())
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    whole = int(value)
+    if (minimum is not None and whole < minimum) or (maximum is not None and whole > maximum):
         raise ParameterError(f"{func}: {name}={value!r}; expected an integer {_bounds_text(minimum, maximum)}")
-    return int(value)
+    return whole
 
 
 def number(func: str, name: str, value: Any, *, minimum: float | None = None,
@@ -60,11 +62,12 @@ def number(func: str, name: str, value: Any, *, minimum: float | None = None,
     expected = f"expected a finite number {_bounds_text(minimum, maximum, exclusive_minimum)}".rstrip()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ParameterError(f"{func}: {name}={value!r}; {expected}")
-    if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
+    real = float(value)
+    if minimum is not None and (real <= minimum if exclusive_minimum else real < minimum):
         raise ParameterError(f"{func}: {name}={value!r}; {expected}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and real > maximum:
         raise ParameterError(f"{func}: {name}={value!r}; {expected}")
-    return float(value)
+    return real
 
 
 def choice(func: str, name: str, value: Any, choices: Iterable[Any]) -> Any:

