@@ -98,8 +98,10 @@ def venv(workspace, wheel) -> Path:
     constraints.write_text("\n".join(pins) + "\n")
     # --no-compile: byte code is written on first import, as for any module; compiling all of
     # scipy, pandas and numba up front would double the install time
+    started = time.perf_counter()
     _run([str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-c", str(constraints),
           str(wheel)], timeout=1800, cwd=workspace, env=_clean_environment())
+    print(f"\nthe wheel and its dependencies installed in {time.perf_counter() - started:.1f} s")
     return root
 
 
@@ -157,10 +159,11 @@ def test_a_clean_install_builds_the_sample_city_and_serves_it(venv, tmp_path):
 
     started = time.perf_counter()
     built = _run([jngis, "sample"], timeout=1800, cwd=outside, env=environment)
-    print(f"jngis sample in the clean venv: {time.perf_counter() - started:.1f} s")
+    print(f"\njngis sample in the clean venv: {time.perf_counter() - started:.1f} s")
     assert "built into" in built.stderr and str(tmp_path / "cache") in built.stderr
     assert "communities" in built.stdout
 
+    started = time.perf_counter()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
@@ -180,11 +183,13 @@ def test_a_clean_install_builds_the_sample_city_and_serves_it(venv, tmp_path):
             assert time.monotonic() < deadline, f"jngis serve did not answer:\n{log.read_text()[-4000:]}"
             time.sleep(0.5)
         assert health.json()["status"] == "ok" and health.json()["layers"]["grids"] > 0
+        print(f"jngis serve answering after {time.perf_counter() - started:.1f} s")
 
         x, y = _tile_of(CENTRE_LON, CENTRE_LAT, ZOOM)
         tile = httpx.get(f"{url}/tiles/grids/{ZOOM}/{x}/{y}.mvt", timeout=120)
         assert tile.status_code == 200 and tile.headers["content-type"] == "application/vnd.mapbox-vector-tile"
         assert len(tile.content) > 100
+        print(f"first tile after {time.perf_counter() - started:.1f} s")
 
         page = httpx.get(f"{url}/", headers={"Accept": "text/html"}, timeout=30)
         assert page.status_code == 200 and "/static/vendor/maplibre-gl.js" in page.text
