@@ -55,6 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from jngis.adjacency import shared_edges
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 from jngis.layers import validate
+from jngis.regions import Graph, Regions, steepest_descent
 from jngis.topology import coverage_errors, overlaps, polsby_popper
 
 __all__ = ["Staffing", "make_grids", "grid_summary", "grid_quality", "regular_grid", "polsby_popper"]
@@ -343,76 +344,13 @@ def _partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high,
     return _repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high)
 
 
-def _violation(weight: float, low: int, high: int) -> float:
-    return max(0.0, low - weight, weight - high)
-
-
-def _connected_without(members: set, removed: int, neighbours: list[list[int]]) -> bool:
-    rest = members - {removed}
-    if not rest:
-        return False
-    start = next(iter(rest))
-    seen, stack = {start}, [start]
-    while stack:
-        u = stack.pop()
-        for v in neighbours[u]:
-            if v in rest and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return len(seen) == len(rest)
-
-
 def _repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high) -> np.ndarray:
-    """Move single boundary units between neighbouring grids while that lowers the bound violations.
-
-    A move keeps both grids connected; among improving moves the one that
-    lowers the violation most wins, ties going to the longest shared edge
-    (the most compact result).
-    """
-    labels = labels.copy()
-    n = len(labels)
-    k = int(labels.max()) + 1
-    if k < 2:
-        return labels
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    contact: dict[tuple[int, int], float] = {}
-    for u, v, length in zip(edge_a.tolist(), edge_b.tolist(), edge_length.tolist()):
-        neighbours[u].append(v)
-        neighbours[v].append(u)
-        contact[(u, v)] = contact[(v, u)] = length
-    weight = np.bincount(labels, weights=households, minlength=k).astype(float)
-    members = [set(np.flatnonzero(labels == g).tolist()) for g in range(k)]
-    for _ in range(4 * n):
-        if all(_violation(w, low, high) == 0 for w in weight):
-            break
-        moves = []
-        for u in range(n):
-            g = labels[u]
-            shared: dict[int, float] = {}
-            for v in neighbours[u]:
-                h = labels[v]
-                if h != g:
-                    shared[h] = shared.get(h, 0.0) + contact[(u, v)]
-            for h, length in shared.items():
-                w = households[u]
-                before = _violation(weight[g], low, high) + _violation(weight[h], low, high)
-                after = _violation(weight[g] - w, low, high) + _violation(weight[h] + w, low, high)
-                if after < before - 1e-9:
-                    moves.append((after - before, -length, u, h))
-        moved = False
-        for _, _, u, h in sorted(moves):
-            g = labels[u]
-            if _connected_without(members[g], u, neighbours):
-                labels[u] = h
-                members[g].discard(u)
-                members[h].add(u)
-                weight[g] -= households[u]
-                weight[h] += households[u]
-                moved = True
-                break
-        if not moved:
-            break
-    return labels
+    """Move single boundary units between neighbouring grids while that lowers the bound violations
+    (:func:`jngis.regions.steepest_descent`: never disconnecting a grid, ties to the longest edge)."""
+    graph = Graph.from_edges(len(labels), edge_a, edge_b, edge_length)
+    regions = Regions(graph, households, labels, lo=low, hi=high, cap_heavy=False)
+    steepest_descent(regions)
+    return np.asarray(regions.label, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- land

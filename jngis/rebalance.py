@@ -93,6 +93,7 @@ from scipy.sparse.csgraph import connected_components
 from jngis._rebalance_search import NO_HOME, StreetProblem, lower_bound, solve
 from jngis.adjacency import island_links, shared_edges
 from jngis.crs import to_metric
+from jngis.regions import Graph
 from jngis.errors import GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.topology import polsby_popper
 
@@ -628,13 +629,8 @@ def rebalance(
             el = np.zeros(0)
         else:
             ea, eb, el = frame["a"].to_numpy(), frame["b"].to_numpy(), frame["len"].to_numpy()
-        src = np.r_[ea, eb]
-        dst = np.r_[eb, ea]
-        lens = np.r_[el, el]
-        order = np.argsort(src, kind="stable")
-        indptr = np.r_[0, np.cumsum(np.bincount(src, minlength=k))]
         problems.append(StreetProblem(
-            street=name, weight=weight[members], indptr=indptr, indices=dst[order], edge_length=lens[order],
+            street=name, weight=weight[members], graph=Graph.from_edges(k, ea, eb, el), codes=codes,
             perimeter=perimeter[members], area=area[members], x=ax[members], y=ay[members],
             origin=origin, region=region, home=np.asarray(home, dtype=np.int64), locked=atom_fixed[members],
             min_households=lo, max_households=hi, seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]),
