@@ -93,8 +93,8 @@ from scipy.sparse.csgraph import connected_components
 from jngis._rebalance_search import NO_HOME, StreetProblem, lower_bound, solve
 from jngis.adjacency import island_links, shared_edges
 from jngis.crs import to_metric
-from jngis.regions import Graph
 from jngis.errors import GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
+from jngis.regions import Graph
 from jngis.topology import polsby_popper
 
 __all__ = ["RebalancePlan", "rebalance", "polsby_popper"]

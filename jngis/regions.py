@@ -49,8 +49,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 __all__ = ["NO_HOME", "Graph", "Regions", "steepest_descent", "contiguous"]
+
+#: Per-atom values: a sequence or a numpy array.
+Ints = Sequence[int] | np.ndarray
+Floats = Sequence[float] | np.ndarray
 
 #: ``home`` of a region that continues no old region (a new one, or a detached fragment).
 NO_HOME = -1
@@ -74,7 +78,7 @@ class Graph:
 
     @classmethod
     def from_edges(cls, n: int, left: np.ndarray, right: np.ndarray,
-                   length: np.ndarray | None = None) -> "Graph":
+                   length: np.ndarray | None = None) -> Graph:
         """The graph of ``n`` nodes with the undirected edges ``left[i] -- right[i]``.
 
         Examples
@@ -137,11 +141,11 @@ class Regions:
         ``time.time()`` after which :meth:`out_of_time` is true.
     """
 
-    def __init__(self, graph: Graph, weight: Sequence[int], label: Sequence[int], *, lo: int, hi: int,
-                 area: Sequence[float] | None = None, perimeter: Sequence[float] | None = None,
-                 x: Sequence[float] | None = None, y: Sequence[float] | None = None,
-                 origin: Sequence[int] | None = None, home: Sequence[int] | None = None,
-                 locked: Sequence[bool] | None = None, cap_heavy: bool = True, seed: int = 0,
+    def __init__(self, graph: Graph, weight: Ints, label: Ints, *, lo: int, hi: int,
+                 area: Floats | None = None, perimeter: Floats | None = None,
+                 x: Floats | None = None, y: Floats | None = None,
+                 origin: Ints | None = None, home: Ints | None = None,
+                 locked: Sequence[bool] | np.ndarray | None = None, cap_heavy: bool = True, seed: int = 0,
                  deadline: float = math.inf):
         n = len(weight)
         self.n = n
@@ -376,8 +380,10 @@ class Regions:
                 parent[s] = q
                 if wanted(s):
                     path = [s]
-                    while parent[path[-1]] is not None:
-                        path.append(parent[path[-1]])
+                    step = parent[s]
+                    while step is not None:
+                        path.append(step)
+                        step = parent[step]
                     yield path[::-1]
                     found += 1
                 queue.append(s)
@@ -494,7 +500,7 @@ class Regions:
         return True
 
 
-def _floats(values: Sequence[float] | None, n: int) -> list[float]:
+def _floats(values: Floats | None, n: int) -> list[float]:
     return [0.0] * n if values is None else [float(v) for v in values]
 
 
