@@ -25,7 +25,6 @@ from .deps import Backend, static_dir
 from .routes import features, layers, stats, tiles, workorders
 from .settings import Settings
 
-
 #: glibc malloc arenas for the server process (``MALLOC_ARENA_MAX`` in the environment wins).
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h

@@ -1,4 +1,4 @@
-"""Per-grid counts (``jngis.stats.grid_stats``) and the grid card.
+"""Per-grid counts (``jngis.stats.grid_stats``, kept by :class:`jngis.gridtable.LiveTable`) and the grid card.
 
 The viewer joins ``/stats/grids`` to the grid tiles with feature-state, so
 counts change without a tile being rebuilt; the ETag lets it poll cheaply.
@@ -7,14 +7,12 @@ counts change without a tile being rebuilt; the ETag lets it poll cheaply.
 from __future__ import annotations
 
 import hashlib
-import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from jngis.errors import NotFoundError
-from ..deps import Backend, backend
-from .features import _plain
+from ..deps import Backend, backend, encode_json
 
 router = APIRouter(tags=["statistics"])
 
@@ -27,7 +25,7 @@ def _etagged(request: Request, body: bytes, etag: str) -> Response:
 
 
 def _encode(payload) -> tuple[bytes, str]:
-    body = json.dumps(payload, ensure_ascii=False, default=_plain, allow_nan=False).encode()
+    body = encode_json(payload, allow_nan=False)
     return body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
 
 
@@ -49,7 +47,7 @@ def grid_counts(request: Request, store: Backend = Depends(backend)) -> Response
         return _encode({"at": current.at, "count": len(table), "grid_code": table.index.tolist(),
                         "columns": {name: _column(table[name]) for name in table.columns}})
 
-    return _etagged(request, *store.memo("stats", current.version, build))
+    return _etagged(request, *store.live.get_or_insert(("stats", current.version), build))
 
 
 @router.get("/grids/{grid_code}", name="grid_card")
@@ -61,4 +59,4 @@ def grid_card(grid_code: str, request: Request, store: Backend = Depends(backend
     row = current.table.loc[[grid_code]]
     figures = {name: _column(row[name])[0] for name in row.columns}
     return _etagged(request, *_encode({"grid_code": grid_code, "at": current.at,
-                                       **store.places(grid_code), **figures}))
+                                       **store.places.of(grid_code), **figures}))

@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from jngis.codes import INPUT_CRS_NAMES
 from jngis.store import MAX_OFFSET
 from ..deps import Backend, backend, require_writer
 
@@ -33,8 +34,8 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lon: float = Field(..., description="longitude in the system named by crs")
     lat: float = Field(..., description="latitude in the system named by crs")
-    crs: Literal["wgs84", "gcj02", "bd09"] = Field(
-        "wgs84", description="wgs84 (GPS, CGCS2000), gcj02 (Amap, Tencent) or bd09 (Baidu)")
+    crs: Literal[INPUT_CRS_NAMES] = Field(  # type: ignore[valid-type]
+        "wgs84", description="wgs84 (GPS), cgcs2000 (official data), gcj02 (Amap, Tencent) or bd09 (Baidu)")
     category: str = Field(..., max_length=50, description="one of the 11 categories of grid matters")
     description: str | None = Field(None, max_length=4000)
     caller: Caller | None = None
@@ -60,7 +61,7 @@ def _encoded(payload, status_code: int = 200, headers=None) -> JSONResponse:
 def create(report: Report, request: Request, writer: str = Depends(require_writer),
            store: Backend = Depends(backend)) -> JSONResponse:
     """Place a report in its grid, community, 街道 and district at once; 201 with its due time."""
-    caller = report.caller or Caller()
+    caller = report.caller or Caller(name=None, phone=None)
     order = store.store.create_order(
         report.lon, report.lat, crs=report.crs, category=report.category,
         description=report.description, caller_name=caller.name, caller_phone=caller.phone,

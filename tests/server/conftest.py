@@ -121,7 +121,7 @@ class LiveServer:
                             **environment}
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         import httpx
 
         self.process = subprocess.Popen(

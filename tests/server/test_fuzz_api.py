@@ -22,16 +22,15 @@ import os
 import shutil
 
 import pytest
-
 import schemathesis  # noqa: E402  (a dev dependency: installed, never skipped)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
-    status_code_conformance,
     negative_data_rejection,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 #: Examples per operation and mode: enough to reach every parameter's edge
@@ -64,7 +63,7 @@ def explains_the_error(ctx, response, case) -> None:
     try:
         body = json.loads(response.content or b"null")
     except ValueError:
-        raise AssertionError(f"{response.status_code} without a JSON body: {response.content[:200]!r}")
+        raise AssertionError(f"{response.status_code} without a JSON body: {response.content[:200]!r}") from None
     detail = body.get("detail") if isinstance(body, dict) else None
     assert isinstance(detail, str) and len(detail) >= 10, (
         f"{response.status_code} must say what was wrong in 'detail'; got {body!r}")

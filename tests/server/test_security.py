@@ -199,13 +199,14 @@ def orders_with_canaries(client, secure_store, spots, token):
     """Orders from the canary caller in every community, in several states."""
     auth = {"Authorization": f"Bearer {token}"}
     created = []
-    for i, (lon, lat) in enumerate(spots):
+    for lon, lat in spots:
         for caller in ({"name": CANARY_NAME, "phone": CANARY_PHONE}, {"name": CANARY_ASCII}):
             response = client.post("/workorders", headers=auth, json=report(lon, lat, caller=caller))
             assert response.status_code == 201, response.text
             created.append(response.json())
     for order, step in zip(created, ("dispatched", "in_progress", "resolved")):
-        for to in ("dispatched", "in_progress", "resolved")[: ("dispatched", "in_progress", "resolved").index(step) + 1]:
+        steps = ("dispatched", "in_progress", "resolved")
+        for to in steps[: steps.index(step) + 1]:
             assert client.post(f"/workorders/{order['order_id']}/transitions", headers=auth,
                                json={"to": to}).status_code == 200
     # not vacuous: the store really holds the canaries, only behind private_record
@@ -240,7 +241,8 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
     for order_id in order_ids:
         visit("/collections/{collection_id}/items/{feature_id}", f"/collections/workorders/items/{order_id}")
         visit("/workorders/{order_id}", f"/workorders/{order_id}")
-    visit("/collections/{collection_id}/items", "/collections/workorders/items?limit=10000&datetime=2020-01-01T00:00:00Z/..")
+    visit("/collections/{collection_id}/items",
+          "/collections/workorders/items?limit=10000&datetime=2020-01-01T00:00:00Z/..")
     for code in grid_codes:
         visit("/grids/{grid_code}", f"/grids/{code}")
     total = client.get("/workorders?limit=1").json()["total"]
@@ -267,7 +269,7 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
     assert get_routes <= set(urls), f"not crawled: {sorted(get_routes - set(urls))}"
 
     leaks, crawled = [], 0
-    for template, addresses in urls.items():
+    for addresses in urls.values():
         for url in addresses:
             for encoding in (("gzip",) if "/tiles/" in url and url.endswith(".mvt") else ("identity",)):
                 response = client.get(url, headers={"Accept-Encoding": encoding})

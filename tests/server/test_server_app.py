@@ -16,7 +16,6 @@ from jngis.server.errors import STATUS_CODES, status_for
 from jngis.server.settings import Settings
 
 
-
 def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("JNGIS_STORE", "/data/city.gpkg")
     monkeypatch.setenv("JNGIS_WRITE_TOKEN", "s3cret")
@@ -147,6 +146,19 @@ def test_vendored_maplibre_is_recorded():
     readme = (static_dir() / "vendor" / "README.md").read_text()
     assert "maplibre-gl" in readme and "BSD-3-Clause" in readme
     assert (static_dir() / "vendor" / "maplibre-gl.js").stat().st_size > 500_000
+
+
+def test_the_server_writes_no_lock_of_its_own():
+    """Lazily built things go through jngis.cache.Cache and jngis.gridtable.LiveTable."""
+    import re
+    from pathlib import Path
+
+    import jngis.server
+
+    for path in Path(jngis.server.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"\b(R?Lock|Condition|Semaphore)\b", text), path.name
+        assert "double-checked" not in text, path.name
 
 
 def test_a_store_that_does_not_exist_is_a_clear_error(tmp_path):

@@ -113,6 +113,37 @@ def test_work_orders_never_show_personal_data(client, auth):
     assert "caller" not in text and "phone" not in text
 
 
+def test_a_page_is_serialised_once(client, monkeypatch):
+    """The page goes to JSON text once: never serialised, parsed back and serialised again."""
+    import inspect
+    import json
+
+    code = client.get("/collections/units/items", params={"limit": 1}).json()["features"][0]["id"]
+    calls = []
+
+    def spy(name, real):
+        def counted(*args, **kwargs):
+            if any(frame.filename.endswith(("routes/features.py", "jngis/features.py"))
+                   for frame in inspect.stack(0)):
+                calls.append(name)
+            return real(*args, **kwargs)
+        return counted
+
+    for name in ("dumps", "loads"):
+        monkeypatch.setattr(json, name, spy(name, getattr(json, name)))
+    for url in ("/collections/units/items?limit=50", f"/collections/units/items/{code}"):
+        calls.clear()
+        assert client.get(url).status_code == 200
+        assert calls == ["dumps"], url
+
+
+def test_properties_select_what_each_feature_carries(client):
+    body = client.get("/collections/units/items", params={"limit": 3, "properties": "households"}).json()
+    assert [set(f["properties"]) for f in body["features"]] == [{"households"}] * 3
+    refused = client.get("/collections/units/items", params={"properties": "caller_phone"})
+    assert refused.status_code == 400 and "does not publish" in refused.json()["detail"]
+
+
 @pytest.mark.parametrize("query, message", [
     ("bbox=1,2,3", "expected 4"),
     ("bbox=a,b,c,d", "not a list of numbers"),

@@ -108,12 +108,10 @@ def test_a_city_without_grids_says_so(tmp_path, settings_for, slice_city):
 
 
 def test_an_old_table_is_served_while_a_fresh_one_is_computed(store_file, settings_for, monkeypatch):
-    from jngis.server import deps
-
     app = create_app(settings_for(store_file))
     backend = app.state.backend
     first = backend.grid_table()
-    monkeypatch.setattr(deps, "STATS_SECONDS", 0.0)
+    monkeypatch.setattr(backend.table, "max_age", 0.0)
     assert backend.grid_table().version == first.version  # stale, but nobody waits
     deadline = time.time() + 60
     while backend.grid_table().version == first.version:
@@ -144,7 +142,7 @@ def test_a_restart_colours_the_first_page_with_the_saved_table(store_file, setti
         saved = sorted((tmp_path / "stats").glob("grid-table-*.parquet"))
         assert len(saved) == 1
     app = create_app(settings)
-    restored = app.state.backend._table
+    restored = app.state.backend.table.saved
     assert restored is not None and restored.at == first.json()["at"]  # loaded before any computation
     served = rows(first.json())
     assert list(restored.table.index) == list(served)
@@ -164,8 +162,8 @@ def test_a_restart_colours_the_first_page_with_the_saved_table(store_file, setti
     # after the write (it counts the new order), never the first one (`at` has whole seconds,
     # so the two may carry the same time: compare what they count)
     changed = create_app(settings).state.backend
-    assert changed._table is None or \
-        changed._table.table.loc[code, "open_orders"] == served[code]["open_orders"] + 1
+    assert changed.table.saved is None or \
+        changed.table.saved.table.loc[code, "open_orders"] == served[code]["open_orders"] + 1
 
 
 def test_a_damaged_saved_table_is_ignored(store_file, settings_for, tmp_path):
@@ -175,6 +173,6 @@ def test_a_damaged_saved_table_is_ignored(store_file, settings_for, tmp_path):
     for path in (tmp_path / "stats").glob("grid-table-*.parquet"):
         path.write_bytes(b"not parquet")
     app = create_app(settings)
-    assert app.state.backend._table is None
+    assert app.state.backend.table.saved is None
     with TestClient(app) as client:
         assert client.get("/stats/grids").status_code == 200

@@ -56,6 +56,18 @@ def test_consumer_map_coordinates_are_converted_before_placing(client, auth, spo
     assert order["lon"] == pytest.approx(lon, abs=2e-5) and order["lat"] == pytest.approx(lat, abs=2e-5)
 
 
+def test_a_report_may_be_given_in_cgcs2000(client, auth, spot):
+    """Official data is in CGCS2000 (jngis.codes.INPUT_CRS_NAMES); the server used to refuse it."""
+    from jngis.codes import INPUT_CRS_NAMES
+
+    lon, lat, grid_code = spot
+    response = client.post("/workorders", json=report(lon, lat, crs="cgcs2000"), headers=auth)
+    assert response.status_code == 201, response.text
+    assert response.json()["grid_code"] == grid_code
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Report"]["properties"]["crs"]
+    assert schema["enum"] == list(INPUT_CRS_NAMES)
+
+
 def test_writes_need_the_token(client, spot):
     lon, lat, _ = spot
     missing = client.post("/workorders", json=report(lon, lat))

@@ -1,0 +1,274 @@
+"""A feature query on a GeoDataFrame: bounding box, time interval, paging, property selection.
+
+What an OGC API - Features ``items`` request asks of a layer, answered as
+GeoJSON feature dictionaries (RFC 7946: WGS84 longitude/latitude) ready to be
+serialised once. Feature ids are the layer's key (``grid_code``,
+``station_id`` ...). Personal data (:func:`jngis.codes.personal_columns`)
+never leaves: those columns are dropped whatever the layer holds.
+
+- :func:`parse_bbox` and :func:`parse_datetime` read the text forms of a query;
+- :func:`query_features` filters and pages a layer -> :class:`FeaturePage`;
+- :func:`get_feature` finds one feature by its id.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import Point
+>>> stations = gpd.GeoDataFrame(
+...     {"station_id": ["S1", "S2", "S3"], "name": ["甲", "乙", "丙"], "caller_phone": ["x", "y", "z"]},
+...     geometry=[Point(117.0, 36.6), Point(117.1, 36.7), Point(117.2, 36.8)], crs="EPSG:4326")
+>>> page = query_features(stations, "stations", bbox="117.05,36.65,117.3,36.9", limit=1)
+>>> page.number_matched, page.next_offset, [f["id"] for f in page.features]
+(2, 1, ['S2'])
+>>> page.features[0]["properties"]
+{'station_id': 'S2', 'name': '乙'}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from jngis import _checks
+from jngis.codes import personal_columns, to_cst_naive
+from jngis.crs import WGS84, _is_lonlat_wgs84_like
+from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError
+from jngis.layers import SCHEMAS
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "TIME_COLUMNS",
+    "Interval",
+    "FeaturePage",
+    "parse_bbox",
+    "parse_datetime",
+    "query_features",
+    "get_feature",
+]
+
+#: Features per page when the caller names no limit, and the most a page holds.
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 10_000
+#: The column a layer's time filter applies to (layers not listed have no time).
+TIME_COLUMNS: dict[str, str] = {"workorders": "received_at"}
+
+BBox = tuple[float, float, float, float]
+
+
+class Interval(NamedTuple):
+    """A closed time interval in naive China Standard Time; None is an open end."""
+
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+
+
+class FeaturePage(NamedTuple):
+    """One page of a query: its GeoJSON features and where it lies among the matches."""
+
+    features: list[dict]
+    number_matched: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        """The offset of the next page, or None on the last page."""
+        return self.offset + self.limit if self.offset + self.limit < self.number_matched else None
+
+    @property
+    def prev_offset(self) -> int | None:
+        """The offset of the previous page, or None on the first page."""
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+
+def parse_bbox(bbox: str | Sequence[float] | None) -> BBox | None:
+    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3D form) as a tuple; None for none.
+
+    Examples
+    --------
+    >>> parse_bbox("117,36.5,117.5,37")
+    (117.0, 36.5, 117.5, 37.0)
+    >>> parse_bbox("117,36.5,0,117.5,37,100")
+    (117.0, 36.5, 117.5, 37.0)
+    """
+    if bbox is None or (isinstance(bbox, str) and bbox == ""):
+        return None
+    parts = bbox.split(",") if isinstance(bbox, str) else list(bbox)
+    try:
+        numbers = [float(part) for part in parts]
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"bbox={bbox!r} is not a list of numbers; expected minlon,minlat,maxlon,maxlat") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4:
+        raise ParameterError(f"bbox={bbox!r} has {len(parts)} numbers; expected 4 (or 6)")
+    west, south, east, north = numbers
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise ParameterError(
+            f"bbox={bbox!r} is not minlon,minlat,maxlon,maxlat within -180..180 / -90..90 "
+            "with min <= max (boxes across the antimeridian are not supported)")
+    return west, south, east, north
+
+
+def parse_datetime(value: str | None) -> Interval | None:
+    """An RFC 3339 instant or ``start/end`` interval (``..`` or empty: open) as an :class:`Interval`.
+
+    Times with a zone are converted to China Standard Time; a bare date as the
+    end (or as an instant) lasts the whole day.
+
+    Examples
+    --------
+    >>> parse_datetime("2026-10-01T00:00:00Z/..")
+    Interval(start=Timestamp('2026-10-01 08:00:00'), end=None)
+    >>> parse_datetime("2026-10-01").end
+    Timestamp('2026-10-01 23:59:59.999999')
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputTypeError(f"datetime is a {type(value).__name__}; expected an RFC 3339 string")
+
+    def instant(text: str, end: bool) -> pd.Timestamp | None:
+        if text in ("", ".."):
+            return None
+        try:
+            stamp = to_cst_naive(pd.Timestamp(text))  # the layers hold naive China Standard Time
+        except (ValueError, TypeError):
+            raise ParameterError(
+                f"datetime={value!r}: {text!r} is not an RFC 3339 date-time; "
+                "expected e.g. 2026-10-01T00:00:00Z or 2026-10-01T00:00:00Z/..") from None
+        if end and len(text) == 10:  # a whole day ends at its last instant
+            stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        return stamp
+
+    if "/" in value:
+        start, _, stop = value.partition("/")
+        return Interval(instant(start, False), instant(stop, True))
+    return Interval(instant(value, False), instant(value, True))
+
+
+def query_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[float] | None = None,
+                   datetime: str | Interval | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
+                   properties: Sequence[str] | None = None) -> FeaturePage:
+    """The features of ``layer`` in ``bbox`` and ``datetime``, one page of them, as GeoJSON.
+
+    Parameters
+    ----------
+    layer : geopandas.GeoDataFrame
+        A layer of ``kind``. In WGS84 (or CGCS2000) longitude/latitude it is used
+        as it is (its spatial index is kept between queries); any other CRS is
+        converted for each query.
+    kind : str
+        The layer kind (:data:`jngis.layers.SCHEMAS`): names the key column,
+        the time column (:data:`TIME_COLUMNS`) and what counts as personal data.
+    bbox : str or sequence of 4 (or 6) numbers, optional
+        WGS84 ``minlon,minlat,maxlon,maxlat``: features that intersect it.
+    datetime : str or Interval, optional
+        An RFC 3339 instant or interval (:func:`parse_datetime`); applies to
+        layers with a time column, is checked and ignored for the others.
+    limit, offset : int
+        The page: at most ``limit`` features (capped at :data:`MAX_LIMIT`)
+        after the first ``offset`` matches, in the layer's order.
+    properties : sequence of str, optional
+        The properties each feature carries (default: every public column).
+
+    Returns
+    -------
+    FeaturePage
+    """
+    func = "query_features"
+    layer, key = _layer_and_key(func, layer, kind)
+    box = parse_bbox(bbox)
+    interval = datetime if isinstance(datetime, Interval) else parse_datetime(datetime)
+    limit = min(_checks.integer(func, "limit", limit, minimum=1), MAX_LIMIT)
+    offset = _checks.integer(func, "offset", offset, minimum=0)
+    columns = _selected(func, layer, kind, key, properties)
+    rows = np.arange(len(layer))
+    if box is not None:
+        rows = np.sort(layer.sindex.query(shapely.box(*box), predicate="intersects"))
+    if interval is not None and kind in TIME_COLUMNS:
+        rows = rows[_within(to_cst_naive(layer[TIME_COLUMNS[kind]].iloc[rows]), interval)]
+    page = layer.iloc[rows[offset:offset + limit]]
+    return FeaturePage(_geojson(page, key, columns), int(len(rows)), offset, limit)
+
+
+def get_feature(layer: gpd.GeoDataFrame, kind: str, feature_id: Any) -> dict:
+    """The feature of ``layer`` whose key is ``feature_id`` (compared as text), as GeoJSON.
+
+    Raises :class:`~jngis.errors.NotFoundError` naming the key when there is none.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> orgs = gpd.GeoDataFrame({"org_id": ["P1"], "name": ["党支部"], "kind": ["grid_branch"],
+    ...                          "members": [12]}, geometry=[Point(117, 36.6)], crs="EPSG:4326")
+    >>> get_feature(orgs, "party_orgs", "P1")["geometry"]
+    {'type': 'Point', 'coordinates': (117.0, 36.6)}
+    """
+    layer, key = _layer_and_key("get_feature", layer, kind)
+    match = layer[layer[key].astype(str) == str(feature_id)]
+    if match.empty:
+        raise NotFoundError(f"{kind} has no feature {key}={feature_id!r}")
+    return _geojson(match.iloc[:1], key, _selected("get_feature", layer, kind, key, None))[0]
+
+
+def _layer_and_key(func: str, layer: Any, kind: str) -> tuple[gpd.GeoDataFrame, str]:
+    _checks.choice(func, "kind", kind, SCHEMAS)
+    key = SCHEMAS[kind].key
+    layer = _checks.geodataframe(func, "layer", layer, required=[key])
+    if layer.crs is None:
+        raise CRSError(f"{func}: layer has no CRS; expected one (GeoJSON is written in WGS84)")
+    if not _is_lonlat_wgs84_like(pyproj.CRS.from_user_input(layer.crs)):
+        layer = layer.to_crs(WGS84)
+    return layer, key
+
+
+def _selected(func: str, layer: gpd.GeoDataFrame, kind: str, key: str,
+              properties: Sequence[str] | None) -> list[str]:
+    """The columns the features carry: the public ones, or those asked for."""
+    private = set(personal_columns(layer.columns, kind))
+    public = [c for c in layer.columns if c != layer.geometry.name and c not in private]
+    if properties is None:
+        return public
+    if isinstance(properties, str) or not all(isinstance(p, str) for p in properties):
+        raise InputTypeError(f"{func}: properties={properties!r}; expected a list of column names")
+    unknown = [p for p in properties if p not in public]
+    if unknown:
+        raise ParameterError(f"{func}: properties={list(properties)!r} names {unknown}, which {kind} "
+                             f"does not publish; expected some of {public}")
+    return [c for c in public if c in properties]
+
+
+def _within(times: pd.Series, interval: Interval) -> np.ndarray:
+    keep = np.ones(len(times), bool)
+    if interval.start is not None:
+        keep &= (times >= interval.start).to_numpy()
+    if interval.end is not None:
+        keep &= (times <= interval.end).to_numpy()
+    return keep
+
+
+def _geojson(page: gpd.GeoDataFrame, key: str, columns: list[str]) -> list[dict]:
+    """GeoJSON feature dictionaries of JSON values (not text: the caller serialises the answer once)."""
+    ids = page[key].tolist()
+    features = page[[*columns, page.geometry.name]].to_geo_dict(na="null", drop_id=True)["features"]
+    for feature, code in zip(features, ids):
+        feature["id"] = code
+        values = feature["properties"]
+        for name, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN or infinity
+                values[name] = None
+            elif isinstance(value, dt.datetime):  # pandas Timestamps too
+                values[name] = value.isoformat()
+    return features
