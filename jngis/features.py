@@ -34,12 +34,11 @@ from typing import Any, NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from jngis import _checks
 from jngis.codes import personal_columns, to_cst_naive
-from jngis.crs import WGS84, _is_lonlat_wgs84_like
+from jngis.crs import WGS84
 from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError
 from jngis.layers import SCHEMAS
 
@@ -165,9 +164,9 @@ def query_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[f
     Parameters
     ----------
     layer : geopandas.GeoDataFrame
-        A layer of ``kind``. In WGS84 (or CGCS2000) longitude/latitude it is used
-        as it is (its spatial index is kept between queries); any other CRS is
-        converted for each query.
+        A layer of ``kind``. In WGS84 longitude/latitude it is used as it is (its
+        spatial index is kept between queries); any other CRS is converted for
+        each query.
     kind : str
         The layer kind (:data:`jngis.layers.SCHEMAS`): names the key column,
         the time column (:data:`TIME_COLUMNS`) and what counts as personal data.
@@ -229,7 +228,7 @@ def _layer_and_key(func: str, layer: Any, kind: str) -> tuple[gpd.GeoDataFrame, 
     layer = _checks.geodataframe(func, "layer", layer, required=[key])
     if layer.crs is None:
         raise CRSError(f"{func}: layer has no CRS; expected one (GeoJSON is written in WGS84)")
-    if not _is_lonlat_wgs84_like(pyproj.CRS.from_user_input(layer.crs)):
+    if not layer.crs.equals(WGS84, ignore_axis_order=True):
         layer = layer.to_crs(WGS84)
     return layer, key
 
