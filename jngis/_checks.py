@@ -28,7 +28,7 @@ import shapely
 
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
-__all__ = ["integer", "number", "choice", "geodataframe", "dataframe", "columns", "metric_crs"]
+__all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -131,3 +131,25 @@ def geodataframe(func: str, name: str, value: Any, *, geometry: str | None = Non
             raise GeometryError(f"{func}: {name} row {value.index[first]!r} is a "
                                 f"{geoms[first].geom_type}; expected {geometry} geometries")
     return value
+
+
+def subset(func: str, name: str, value: Any, allowed: Iterable[str]) -> list[str]:
+    """A list of names, each one of ``allowed``; returned in the order of ``allowed``.
+
+    Examples
+    --------
+    >>> subset("query_features", "properties", ["name", "households"], ["households", "name", "units"])
+    ['households', 'name']
+    >>> subset("query_features", "properties", ["colour"], ["households"])
+    Traceback (most recent call last):
+    ...
+    jngis.errors.ParameterError: query_features: properties=['colour'] names ['colour']; expected some of ['households']
+    """
+    choices = list(allowed)
+    if isinstance(value, str) or not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise InputTypeError(f"{func}: {name}={value!r}; expected a list of names")
+    asked = list(value)
+    unknown = [v for v in asked if v not in choices]
+    if unknown:
+        raise ParameterError(f"{func}: {name}={asked!r} names {unknown}; expected some of {choices}")
+    return [c for c in choices if c in asked]

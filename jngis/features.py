@@ -238,15 +238,7 @@ def _selected(func: str, layer: gpd.GeoDataFrame, kind: str, key: str,
     """The columns the features carry: the public ones, or those asked for."""
     private = set(personal_columns(layer.columns, kind))
     public = [c for c in layer.columns if c != layer.geometry.name and c not in private]
-    if properties is None:
-        return public
-    if isinstance(properties, str) or not all(isinstance(p, str) for p in properties):
-        raise InputTypeError(f"{func}: properties={properties!r}; expected a list of column names")
-    unknown = [p for p in properties if p not in public]
-    if unknown:
-        raise ParameterError(f"{func}: properties={list(properties)!r} names {unknown}, which {kind} "
-                             f"does not publish; expected some of {public}")
-    return [c for c in public if c in properties]
+    return public if properties is None else _checks.subset(func, "properties", properties, public)
 
 
 def _within(times: pd.Series, interval: Interval) -> np.ndarray:

@@ -160,9 +160,9 @@ def test_properties_select_the_columns(units):
     page = query_features(units, "units", properties=["households", "unit_id"], limit=2)
     assert [list(f["properties"]) for f in page.features] == [["unit_id", "households"]] * 2
     assert query_features(units, "units", properties=[], limit=1).features[0]["properties"] == {}
-    with pytest.raises(ParameterError, match=r"names \['colour'\], which units does not publish"):
+    with pytest.raises(ParameterError, match=r"properties=\['colour'\] names \['colour'\]; expected some of \['unit"):
         query_features(units, "units", properties=["colour"])
-    with pytest.raises(InputTypeError, match="properties='households'"):
+    with pytest.raises(InputTypeError, match="properties='households'; expected a list of names"):
         query_features(units, "units", properties="households")
 
 
