@@ -23,12 +23,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
-__all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs"]
+__all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
+           "instance", "counts"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -153,3 +155,44 @@ def subset(func: str, name: str, value: Any, allowed: Iterable[str]) -> list[str
     if unknown:
         raise ParameterError(f"{func}: {name}={asked!r} names {unknown}; expected some of {choices}")
     return [c for c in choices if c in asked]
+
+
+def instance(func: str, name: str, value: Any, types: type | tuple[type, ...], expected: str, *,
+             show_value: bool = True) -> Any:
+    """``value`` if it is an instance of ``types`` (a bool only when ``bool`` is among them).
+
+    The refusal names the value (``show_value``; leave it out for tables) and its type:
+    ``"suggest_sites: k=2.0 has type float; expected an int"``.
+    """
+    allowed = types if isinstance(types, tuple) else (types,)
+    if (isinstance(value, (bool, np.bool_)) and bool not in allowed) or not isinstance(value, allowed):
+        shown = f"{name}={_short_repr(value)}" if show_value else name
+        raise InputTypeError(f"{func}: {shown} has type {type(value).__name__}; expected {expected}")
+    return value
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def counts(func: str, name: str, frame: pd.DataFrame, column: str, *, missing_ok: bool = False,
+           whole: bool = True) -> pd.DataFrame:
+    """``frame`` whose ``column`` holds finite numbers >= 0 (whole ones when ``whole``; blanks when
+    ``missing_ok``): what is summed per area must not be a string, a NaN or a negative."""
+    raw = frame[column]
+    present = raw.notna().to_numpy()
+    values = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = present & (~np.isfinite(values) | (values < 0))
+        if whole:
+            bad |= present & np.isfinite(values) & (values != np.floor(values))
+    if not missing_ok:
+        bad |= ~present
+    if bad.any():
+        raise SchemaError(
+            f"{func}: {name}['{column}'] has {int(bad.sum())} value(s) that are not "
+            f"{'whole ' if whole else ''}numbers >= 0 (e.g. {raw[bad].head(3).tolist()}); expected "
+            f"{'counts' if whole else 'areas'} >= 0{'' if missing_ok else ' in every row'}"
+        )
+    return frame

@@ -63,6 +63,7 @@ __all__ = [
     "GRID_HOUSEHOLDS",
     "SERVICE_AREA_M2_PER_100_HOUSEHOLDS",
     "LIFE_CIRCLE_M",
+    "STAFF_COLUMNS",
     "CST",
     "to_cst_naive",
     "LABELS",
@@ -248,6 +249,8 @@ GRID_HOUSEHOLDS: tuple[int, int] = (300, 500)
 SERVICE_AREA_M2_PER_100_HOUSEHOLDS = 30.0
 #: GB 50180-2018 life circles: walking distance in metres.
 LIFE_CIRCLE_M: dict[str, int] = {"5min": 300, "10min": 500, "15min": 1000}
+#: The staffing of a grid, "1+1+N+X": grid leader, full-time worker, part-time workers, enforcement.
+STAFF_COLUMNS: tuple[str, ...] = ("grid_leaders", "full_time_workers", "part_time_workers", "enforcement_officers")
 
 # --------------------------------------------------------------------------- time
 

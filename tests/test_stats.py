@@ -340,3 +340,38 @@ def test_coverage_errors(slice_city):
         suggest_sites(units, stations, stations, 2, radius=0)
     with pytest.raises(InputTypeError, match="candidates has type list"):
         suggest_sites(units, stations, [], 2)
+
+
+# ---------------------------------------------------------------------------
+# one vocabulary, cheap copies
+# ---------------------------------------------------------------------------
+
+
+def test_norms_and_levels_come_from_the_vocabulary():
+    from jngis import codes, stats
+
+    assert stats.AREA_NORM_M2_PER_100_HOUSEHOLDS == codes.SERVICE_AREA_M2_PER_100_HOUSEHOLDS
+    assert stats.LIFE_CIRCLE_RADII == (300, 500, 1000) == tuple(sorted(codes.LIFE_CIRCLE_M.values()))
+    assert stats.LEVELS == {"community": "community_code", "street": "street_code",
+                            "district": "district_code"}
+
+
+def test_a_community_code_too_short_for_its_street_is_refused(grids):
+    with pytest.raises(SchemaError, match=r"grid_stats: grids\['community_code'\] holds a code='3701' "
+                                          r"has fewer than the 9 digits of a street code"):
+        grid_stats(grids.assign(community_code=["3701", "370102001001", "370102002001"]))
+
+
+def test_the_kept_durations_are_shared_not_copied(grids, orders):
+    import copy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnassignedPointsWarning)
+        table = grid_stats(grids, workorders=orders, at=AT)
+    (durations,) = table.attrs.values()
+    # pandas deep-copies attrs on every selection: the read-only durations are shared instead
+    assert table[["households"]].attrs[next(iter(table.attrs))] is durations
+    assert copy.deepcopy(table).attrs[next(iter(table.attrs))] is durations
+    assert not durations.codes.flags.writeable and not durations.days.flags.writeable
+    assert sorted(durations.days.tolist()) == [2.0, 4.0, 6.0]
+    pd.testing.assert_frame_equal(rollup(table.iloc[::-1], "community"), rollup(table, "community"))

@@ -335,3 +335,48 @@ def test_check_trail_catches_a_lost_update():
     assert "'received' -dispatched-> 'dispatched' is not a legal step" in problems["A"]
     assert "starts with 'dispatched'" in problems["B"]
     assert problems["C"] == "no trail"
+
+
+# --------------------------------------------------------------------------- one vocabulary
+
+
+def test_personal_fields_follow_the_one_definition():
+    from jngis import codes
+    from jngis.workorders import PERSONAL_FIELDS, PUBLIC_FIELDS
+
+    assert PERSONAL_FIELDS and all(codes.is_personal(field, "workorders") for field in PERSONAL_FIELDS)
+    assert set(PERSONAL_FIELDS) <= set(codes.PERSONAL_COLUMNS)
+    assert codes.personal_columns(PUBLIC_FIELDS, "workorders") == []
+
+
+def test_input_crs_and_state_groups_come_from_the_vocabulary():
+    from jngis import codes, layers
+    from jngis.workorders import FINISHED_STATES, INPUT_CRS, OPEN_STATES
+
+    assert tuple(INPUT_CRS) == codes.INPUT_CRS_NAMES
+    assert codes.STATES is STATES and codes.FINISHED_STATES is FINISHED_STATES
+    assert codes.OPEN_STATES is OPEN_STATES
+    assert tuple(layers.WORKORDER_STATES) == STATES
+
+
+def test_the_state_table_imports_nothing_that_imports_it():
+    # jngis.layers takes the states from here: no module of the package may import
+    # jngis.layers, and the state table imports nothing from jngis but the errors
+    import ast
+    from pathlib import Path
+
+    import jngis.workorders
+
+    def jngis_imports(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jngis"):
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.startswith("jngis")}
+        return names
+
+    package = Path(jngis.workorders.__file__).parent
+    for module in package.glob("*.py"):
+        assert not {n for n in jngis_imports(module) if "layers" in n.split(".")}, module.name
+    assert {n.split(".")[1] for n in jngis_imports(package / "states.py")} == {"errors"}

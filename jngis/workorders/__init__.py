@@ -1,0 +1,145 @@
+"""The 12345 work-order closed loop: states, transitions, working-day deadlines, the trail.
+
+A citizen's call to the 12345 hotline becomes a work order that moves through
+a closed loop and is never lost::
+
+    received -> dispatched -> in_progress -> resolved -> closed
+                    |  ^           |            |
+           returned |  | dispatched|returned    | reopened (citizen not
+                    v  |           v            v  satisfied: back to in_progress)
+                  returned <-------+        in_progress
+
+plus ``extended``: one due-date extension of up to 10 working days, with a
+reason, while the order is dispatched or in progress. :data:`TRANSITIONS`
+is the whole table; any other step raises
+:class:`~jngis.errors.InvalidTransition` naming the order, its state and the
+steps allowed from it. ``returned``, ``reopened`` and ``extended`` need a
+note (the reason).
+
+Deadlines (Shandong rule)
+-------------------------
+An order must be resolved within :data:`RESOLVE_WORKING_DAYS` (5) working
+days of its dispatch: the due time is the same time of day on the 5th working
+day after the dispatch day (an order dispatched on a Saturday is due on the
+5th working day after that Saturday). Creating an order already sets a due
+time, counted from its receipt; each dispatch (re-dispatch after a return
+included) and each reopening restarts the 5-day clock. One extension adds
+up to :data:`MAX_EXTENSION_WORKING_DAYS` (10) working days to the due time.
+The deadline of an open order is ``"warning"`` from one working day before
+its due time (``warn_at``) and ``"overdue"`` after it; a resolved or closed
+order's deadline is ``"met"`` or ``"late"``.
+
+Working days
+------------
+Working days follow the official calendar of the State Council: weekends
+and public holidays are off, and the make-up working days (调休, e.g. Sunday
+28 September and Saturday 11 October 2025 around National Day) are on. The
+dates come from the ``chinese-calendar`` package (PyPI ``chinese-calendar``),
+chosen because it is the maintained source that records the make-up working
+days, not only the holidays, for every year since 2004, and is updated each
+November when the next year's schedule is published (``holidays``'s China
+calendar does not know every make-up working day). Past the last year it
+knows (2026 for chinese-calendar 1.11) no one knows the holidays yet, so
+:class:`WorkCalendar` never guesses: by default a count that reaches an
+unknown year raises :class:`~jngis.errors.CalendarRangeError`. An operator
+can enter the official dates as soon as they are published
+(``WorkCalendar(holidays=..., workdays=..., last_year=2027)``) or choose
+``WorkCalendar(beyond="weekends")``, which counts weekends only there and
+issues a :class:`~jngis.errors.CalendarWarning` on every such count.
+
+Times are naive datetimes in China Standard Time (as in the sample city);
+timezone-aware times are converted to it.
+
+Modules
+-------
+- :mod:`~jngis.workorders.states`: the state table (states, their groups, steps);
+  a leaf that :mod:`jngis.layers` and :mod:`jngis.codes` may import.
+- :mod:`~jngis.workorders.clocks`: China Standard Time, working days, deadlines.
+- :mod:`~jngis.workorders.orders`: one order's steps, its public view, its trail.
+- :mod:`~jngis.workorders.io`: reading and checking a hotline export.
+- :mod:`~jngis.workorders.synthetic`: the trail implied by historical orders.
+
+Examples
+--------
+>>> import datetime as dt
+>>> from jngis.workorders import CALENDAR, allowed_actions
+>>> allowed_actions("resolved")
+('closed', 'reopened')
+>>> # dispatched on Friday 26 Sep 2025: National Day week off, Sunday 28 Sep and
+>>> # Saturday 11 Oct are make-up working days
+>>> CALENDAR.add_working_days(dt.datetime(2025, 9, 26, 15, 0), 5)
+datetime.datetime(2025, 10, 10, 15, 0)
+"""
+
+
+from jngis.workorders.clocks import (
+    CALENDAR,
+    DEADLINES,
+    MAX_EXTENSION_WORKING_DAYS,
+    RESOLVE_WORKING_DAYS,
+    WARNING_WORKING_DAYS,
+    WorkCalendar,
+    deadline,
+    deadlines,
+    due_fields,
+    now_cst,
+    to_cst,
+)
+from jngis.workorders.io import COLUMN_ALIASES, INPUT_CRS, clean_order_rows, crs_error, read_order_table
+from jngis.workorders.orders import (
+    MAX_TEXT,
+    PERSONAL_FIELDS,
+    PUBLIC_FIELDS,
+    check_trail,
+    plan_creation,
+    plan_transition,
+    public_order,
+    state_from_trail,
+)
+from jngis.workorders.states import (
+    ACTIONS,
+    FINISHED_STATES,
+    NOTE_REQUIRED,
+    OPEN_STATES,
+    STATES,
+    TRANSITIONS,
+    allowed_actions,
+    next_state,
+)
+from jngis.workorders.synthetic import synthetic_trail
+
+__all__ = [
+    "STATES",
+    "OPEN_STATES",
+    "FINISHED_STATES",
+    "ACTIONS",
+    "TRANSITIONS",
+    "NOTE_REQUIRED",
+    "RESOLVE_WORKING_DAYS",
+    "MAX_EXTENSION_WORKING_DAYS",
+    "WARNING_WORKING_DAYS",
+    "DEADLINES",
+    "PUBLIC_FIELDS",
+    "PERSONAL_FIELDS",
+    "INPUT_CRS",
+    "COLUMN_ALIASES",
+    "MAX_TEXT",
+    "crs_error",
+    "WorkCalendar",
+    "CALENDAR",
+    "allowed_actions",
+    "next_state",
+    "plan_creation",
+    "plan_transition",
+    "state_from_trail",
+    "check_trail",
+    "deadline",
+    "deadlines",
+    "due_fields",
+    "public_order",
+    "now_cst",
+    "to_cst",
+    "synthetic_trail",
+    "read_order_table",
+    "clean_order_rows",
+]

@@ -1,0 +1,314 @@
+"""Clocks of the closed loop: China Standard Time, official working days, deadlines.
+
+See :mod:`jngis.workorders` for the Shandong deadline rule and the choice of
+the working-day calendar.
+
+Examples
+--------
+>>> import datetime as dt
+>>> CALENDAR.add_working_days(dt.datetime(2025, 9, 26, 15, 0), 5)
+datetime.datetime(2025, 10, 10, 15, 0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jngis.codes import CST, to_cst_naive
+from jngis.errors import CalendarRangeError, CalendarWarning, InputTypeError, ParameterError
+from jngis.workorders.states import FINISHED_STATES
+
+__all__ = [
+    "RESOLVE_WORKING_DAYS",
+    "MAX_EXTENSION_WORKING_DAYS",
+    "WARNING_WORKING_DAYS",
+    "DEADLINES",
+    "WorkCalendar",
+    "CALENDAR",
+    "now_cst",
+    "to_cst",
+    "due_fields",
+    "deadline",
+    "deadlines",
+]
+
+RESOLVE_WORKING_DAYS = 5
+MAX_EXTENSION_WORKING_DAYS = 10
+WARNING_WORKING_DAYS = 1
+#: Values of an order's ``deadline``: open orders ok / warning / overdue, finished ones met / late.
+DEADLINES = ("ok", "warning", "overdue", "met", "late")
+# With beyond="weekends" the table runs on 20 years of plain weeks past the schedule.
+_PLAIN_WEEKS_DAYS = 7305
+
+
+# --------------------------------------------------------------------------- time
+
+
+def now_cst() -> dt.datetime:
+    """The current time in China Standard Time, naive, to the second."""
+    return to_cst_naive(pd.Timestamp.now(tz=CST)).floor("s").to_pydatetime()
+
+
+def to_cst(value: Any, parameter: str = "at") -> dt.datetime:
+    """A time as a naive China-Standard-Time datetime to the second.
+
+    Accepts datetimes, pandas Timestamps and ISO strings; aware times are
+    converted to China Standard Time, naive ones are taken as already in it.
+
+    Examples
+    --------
+    >>> to_cst("2025-10-01T02:00:00Z")
+    datetime.datetime(2025, 10, 1, 10, 0)
+    """
+    if isinstance(value, (dt.date, pd.Timestamp, np.datetime64)):
+        stamp = pd.Timestamp(value)
+    elif isinstance(value, str):
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ParameterError(
+                f"{parameter}={value!r} is not a time; expected an ISO time such as '2025-10-09 14:30'"
+            ) from None
+    else:
+        raise InputTypeError(f"{parameter} is a {type(value).__name__}; expected a datetime or an ISO string")
+    if pd.isna(stamp):
+        raise ParameterError(f"{parameter}={value!r} is not a time; expected a datetime")
+    return to_cst_naive(stamp).floor("s").to_pydatetime()
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+def _official_dates(holidays: Iterable[dt.date], workdays: Iterable[dt.date]) -> tuple[set, set]:
+    """Days off and make-up working days: chinese-calendar's, corrected by the operator's."""
+    import chinese_calendar
+
+    extra_holidays = {pd.Timestamp(d).date() for d in holidays}
+    extra_workdays = {pd.Timestamp(d).date() for d in workdays}
+    off = (set(chinese_calendar.constants.holidays) | extra_holidays) - extra_workdays
+    on = (set(chinese_calendar.constants.workdays) - extra_holidays) | extra_workdays
+    return off, on
+
+
+def _working_days(start: np.datetime64, end: np.datetime64, off: set, on: set) -> np.ndarray:
+    """The sorted working days in ``[start, end)``: Monday-Friday, minus ``off``, plus ``on``."""
+    days = np.arange(start, end)
+    weekday = (days.astype("int64") + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    working = weekday < 5
+    first = days[0].astype(object) if len(days) else None
+    for flagged, value in ((off, False), (on, True)):
+        for day in flagged:
+            position = (day - first).days if first is not None else -1
+            if 0 <= position < len(days):
+                working[position] = value
+    return days[working]
+
+
+class WorkCalendar:
+    """Official Chinese working days (holidays and make-up working days).
+
+    Parameters
+    ----------
+    beyond : {"raise", "weekends"}
+        What a count reaching a year the schedule does not cover does:
+        raise :class:`~jngis.errors.CalendarRangeError` (default) or count
+        Monday-Friday there and warn with :class:`~jngis.errors.CalendarWarning`.
+    holidays, workdays : iterable of dates
+        Official dates to add to chinese-calendar's (e.g. next year's schedule
+        as soon as the State Council publishes it).
+    last_year : int, optional
+        The last year the schedule (with ``holidays``/``workdays``) covers.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> cal = WorkCalendar()
+    >>> cal.is_working_day(dt.date(2025, 10, 11))   # Saturday, make-up working day
+    True
+    >>> cal.is_working_day(dt.date(2025, 10, 6))    # Monday in the National Day week
+    False
+    """
+
+    def __init__(self, *, beyond: str = "raise", holidays: Iterable[dt.date] = (),
+                 workdays: Iterable[dt.date] = (), last_year: int | None = None) -> None:
+        import chinese_calendar
+
+        if beyond not in ("raise", "weekends"):
+            raise ParameterError(f"WorkCalendar: beyond={beyond!r}; expected 'raise' or 'weekends'")
+        self.source = f"chinese-calendar {getattr(chinese_calendar, '__version__', '')}".rstrip()
+        off, on = _official_dates(holidays, workdays)
+        package_years = {d.year for d in chinese_calendar.constants.holidays}
+        self.first_year = min(package_years)
+        self.last_year = max(package_years) if last_year is None else int(last_year)
+        if self.last_year < self.first_year:
+            raise ParameterError(
+                f"WorkCalendar: last_year={last_year!r}; expected a year from {self.first_year} on"
+            )
+        self.beyond = beyond
+        self._known_start = np.datetime64(f"{self.first_year}-01-01", "D")
+        self._known_end = np.datetime64(f"{self.last_year + 1}-01-01", "D")
+        end = self._known_end + np.timedelta64(_PLAIN_WEEKS_DAYS if beyond == "weekends" else 0, "D")
+        self._workdays = _working_days(self._known_start, end, off, on)
+
+    def __repr__(self) -> str:
+        return f"WorkCalendar({self.source}, years {self.first_year}-{self.last_year}, beyond={self.beyond!r})"
+
+    def _check(self, days: np.ndarray, results: np.ndarray | None = None, stacklevel: int = 3) -> None:
+        probe = days if results is None else np.concatenate([days, results])
+        if probe.size == 0:
+            return
+        early = probe < self._known_start
+        late = probe >= self._known_end
+        if early.any() or (late.any() and self.beyond == "raise"):
+            raise self._range_error(f"the count reaches {probe[early | late][0]}")
+        if late.any():
+            warnings.warn(
+                f"working days: {probe[late][0]} lies after {self.last_year}, the last year {self.source} "
+                "knows; counted Monday-Friday only, holidays and make-up days unknown",
+                CalendarWarning, stacklevel=stacklevel,
+            )
+
+    def _range_error(self, what: str) -> CalendarRangeError:
+        return CalendarRangeError(
+            f"working days: {what}, outside {self.first_year}-{self.last_year}, the years whose official "
+            f"holidays and make-up working days {self.source} knows; expected dates inside them. The "
+            "schedule of a new year is published each November: upgrade (pip install -U chinese-calendar), "
+            "or pass the official dates with WorkCalendar(holidays=..., workdays=..., last_year=...), or "
+            "choose WorkCalendar(beyond='weekends') to count weekends only there, with a warning"
+        )
+
+    def is_working_day(self, day: dt.date | str) -> bool:
+        """Whether ``day`` is an official working day."""
+        day64 = np.datetime64(pd.Timestamp(day).date(), "D")
+        self._check(np.array([day64]))
+        pos = np.searchsorted(self._workdays, day64)
+        return bool(pos < len(self._workdays) and self._workdays[pos] == day64)
+
+    def add_working_days(self, when: Any, days: Any) -> Any:
+        """The same time of day ``days`` working days after (or before, if negative) ``when``.
+
+        For ``days > 0`` the result falls on the ``days``-th working day after
+        the day of ``when`` (whether or not that day is itself a working day);
+        for ``days < 0`` on the ``-days``-th working day before it; ``days == 0``
+        returns ``when``. Vectorised: ``when`` may be a datetime or an array /
+        Series / DatetimeIndex of them (NaT stays NaT), ``days`` an int or an
+        array of the same length.
+
+        Raises
+        ------
+        CalendarRangeError
+            If the count reaches a year the schedule does not cover (see the
+            class's ``beyond``).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> CALENDAR.add_working_days(dt.datetime(2025, 10, 13, 15, 0), -1)  # the Saturday make-up day
+        datetime.datetime(2025, 10, 11, 15, 0)
+        """
+        scalar = isinstance(when, (dt.datetime, pd.Timestamp, np.datetime64, str))
+        stamps = pd.DatetimeIndex([to_cst(when, "when")]) if scalar else _stamps(when)
+        steps = np.asarray(days)
+        if not np.issubdtype(steps.dtype, np.integer):
+            raise ParameterError(f"add_working_days: days={days!r}; expected whole numbers of working days")
+        steps = np.broadcast_to(steps, stamps.shape).astype(np.int64)
+        present = ~stamps.isna()
+        out = np.full(stamps.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+        if present.any():
+            out[present] = self._shift(stamps[present], steps[present])
+        if scalar:
+            return pd.Timestamp(out[0]).to_pydatetime()
+        if isinstance(when, pd.Series):
+            return pd.Series(out, index=when.index, name=when.name)
+        return pd.DatetimeIndex(out)
+
+    def _shift(self, stamps: pd.DatetimeIndex, steps: np.ndarray) -> np.ndarray:
+        """``stamps`` moved by ``steps`` working days each (no NaT), as datetime64[ns]."""
+        day = stamps.normalize().to_numpy().astype("datetime64[D]")
+        time_of_day = (stamps - stamps.normalize()).to_numpy()
+        after = np.searchsorted(self._workdays, day, side="right") + steps - 1
+        before = np.searchsorted(self._workdays, day, side="left") + steps
+        position = np.where(steps > 0, after, before)
+        outside = (position < 0) | (position >= len(self._workdays))
+        if outside.any():
+            where = "before" if steps[outside][0] < 0 else "past"
+            raise self._range_error(f"counting {int(steps[outside][0])} working days from "
+                                    f"{day[outside][0]} goes {where} the schedule")
+        result_day = np.where(steps == 0, day, self._workdays[np.clip(position, 0, len(self._workdays) - 1)])
+        self._check(day, result_day, stacklevel=4)  # the caller of add_working_days
+        return result_day.astype("datetime64[ns]") + time_of_day
+
+
+def _stamps(when: Any) -> pd.DatetimeIndex:
+    """Many times as a naive China-Standard-Time DatetimeIndex."""
+    try:
+        stamps = pd.DatetimeIndex(when)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"add_working_days: when is a {type(when).__name__}; expected datetimes") from None
+    return to_cst_naive(stamps)
+
+
+#: The default calendar: chinese-calendar's schedule; raises past the years it knows.
+CALENDAR = WorkCalendar()
+
+
+def due_fields(start: Any, working_days: int, calendar: WorkCalendar = CALENDAR) -> dict[str, Any]:
+    """``due_at`` ``working_days`` working days after ``start`` and ``warn_at`` one working day before it.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> due_fields(dt.datetime(2025, 9, 30, 16), RESOLVE_WORKING_DAYS)["warn_at"]
+    datetime.datetime(2025, 10, 13, 16, 0)
+    """
+    due = calendar.add_working_days(start, working_days)
+    return {"due_at": due, "warn_at": calendar.add_working_days(due, -WARNING_WORKING_DAYS)}
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def deadline(status: str, due_at: Any, warn_at: Any, resolved_at: Any = None, now: Any = None) -> str | None:
+    """``"ok"``, ``"warning"``, ``"overdue"`` (open orders) or ``"met"``, ``"late"`` (finished ones).
+
+    ``None`` when the order has no due time.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> due, warn = dt.datetime(2025, 10, 13, 15), dt.datetime(2025, 10, 11, 15)
+    >>> [deadline("in_progress", due, warn, now=dt.datetime(2025, 10, d, 16)) for d in (10, 11, 13)]
+    ['ok', 'warning', 'overdue']
+    """
+    now = now_cst() if now is None else to_cst(now, "now")
+    if due_at is None or pd.isna(due_at):
+        return None
+    due_at = pd.Timestamp(due_at)
+    if status in FINISHED_STATES:
+        if resolved_at is None or pd.isna(resolved_at):
+            return None
+        return "met" if pd.Timestamp(resolved_at) <= due_at else "late"
+    if now > due_at:
+        return "overdue"
+    if warn_at is not None and not pd.isna(warn_at) and now >= pd.Timestamp(warn_at):
+        return "warning"
+    return "ok"
+
+
+def deadlines(frame: pd.DataFrame, now: Any = None) -> pd.Series:
+    """:func:`deadline` for every row of a table with status, due_at, warn_at, resolved_at."""
+    now = np.datetime64(now_cst() if now is None else to_cst(now, "now"), "ns")
+    due = pd.to_datetime(frame["due_at"]).to_numpy("datetime64[ns]")
+    warn = pd.to_datetime(frame["warn_at"]).to_numpy("datetime64[ns]") if "warn_at" in frame else due
+    resolved = pd.to_datetime(frame["resolved_at"]).to_numpy("datetime64[ns]")
+    finished = frame["status"].isin(FINISHED_STATES).to_numpy()
+    out = np.where(now > due, "overdue", np.where(now >= warn, "warning", "ok")).astype(object)
+    out[finished] = np.where(resolved[finished] <= due[finished], "met", "late")
+    out[np.isnat(due) | (finished & np.isnat(resolved))] = None
+    return pd.Series(out, index=frame.index, name="deadline", dtype=object)
