@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +15,7 @@ from jngis import _checks
 from jngis.assign import PolygonIndex
 from jngis.codes import LIFE_CIRCLE_M, SERVICE_AREA_M2_PER_100_HOUSEHOLDS
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError
+from jngis.stats.grid import require_columns
 
 __all__ = ["coverage", "Coverage", "AREA_NORM_M2_PER_100_HOUSEHOLDS", "LIFE_CIRCLE_RADII"]
 
@@ -102,8 +104,8 @@ def coverage(units: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, radii: Sequ
     """
     func = "coverage"
     metric_units, metric_stations, households = coverage_inputs(func, units, stations)
-    _checks.columns(func, "units", units, ("unit_id", "community_code"))
-    _checks.columns(func, "stations", stations, ("level",))
+    require_columns(func, "units", units, ("unit_id", "community_code"))
+    require_columns(func, "stations", stations, ("level",))
     radii_arr = distances(func, "radii", radii)
     table = _unit_distances(metric_units, metric_stations, units, stations, households, radii_arr)
     out = _life_circle_shares(table, radii_arr)
@@ -162,7 +164,7 @@ def coverage_inputs(func: str, units: Any, stations: Any, *, allow_none: bool = 
     _checks.instance(func, "units", units, gpd.GeoDataFrame, GDF, show_value=False)
     if not (stations is None and allow_none):
         _checks.instance(func, "stations", stations, gpd.GeoDataFrame, GDF, show_value=False)
-    _checks.columns(func, "units", units, ("households",))
+    require_columns(func, "units", units, ("households",))
     for name, layer in (("units", units), ("stations", stations)):
         if layer is not None:
             require_crs(func, name, layer)
@@ -232,7 +234,7 @@ def _station_communities(func: str, metric_stations: gpd.GeoDataFrame,
         return np.empty(0, dtype=object)
     if communities is not None:
         _checks.instance(func, "communities", communities, gpd.GeoDataFrame, GDF, show_value=False)
-        _checks.columns(func, "communities", communities, ("community_code",))
+        require_columns(func, "communities", communities, ("community_code",))
         index = PolygonIndex(communities, key="community_code")
         where = index.positions(metric_stations)
         out = np.full(len(where), None, dtype=object)

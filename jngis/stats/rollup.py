@@ -8,10 +8,16 @@ import numpy as np
 import pandas as pd
 
 from jngis import _checks
-from jngis.codes import KEY_OF_LEVEL, STAFF_COLUMNS, level as code_level
+from jngis.codes import KEY_OF_LEVEL, STAFF_COLUMNS
+from jngis.codes import level as code_level
 from jngis.errors import JngisWarning, ParameterError, SchemaError
-from jngis.stats.grid import DAYS_ATTR, ORDER_COUNT_COLUMNS, group_median, parent_codes
-from jngis.stats.grid import grid_stats  # noqa: F401 - the Examples use it
+from jngis.stats.grid import (
+    DAYS_ATTR,
+    ORDER_COUNT_COLUMNS,
+    grid_stats,  # noqa: F401 - the Examples use it
+    group_median,
+    parent_codes,
+)
 
 __all__ = ["rollup", "LEVELS"]
 

@@ -274,7 +274,7 @@ def due_fields(start: Any, working_days: int, calendar: WorkCalendar = CALENDAR)
 # --------------------------------------------------------------------------- deadlines
 
 
-def deadline(status: str, due_at: Any, warn_at: Any, resolved_at: Any = None, now: Any = None) -> str | None:
+def deadline(status: str | None, due_at: Any, warn_at: Any, resolved_at: Any = None, now: Any = None) -> str | None:
     """``"ok"``, ``"warning"``, ``"overdue"`` (open orders) or ``"met"``, ``"late"`` (finished ones).
 
     ``None`` when the order has no due time.

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from jngis.workorders.orders import MAX_TEXT
 __all__ = ["INPUT_CRS", "COLUMN_ALIASES", "read_order_table", "clean_order_rows", "crs_error"]
 
 # How a location in each input coordinate system becomes WGS84 (None: it already is).
-_TO_WGS84 = {
+_TO_WGS84: dict[str, Callable[[Any, Any], tuple[Any, Any]] | None] = {
     "wgs84": None,
     "cgcs2000": None,  # equal to WGS84 at map accuracy
     "gcj02": jcrs.gcj02_to_wgs84,
@@ -154,8 +155,9 @@ def clean_order_rows(table: pd.DataFrame, *, crs: str = "wgs84",
     reasons.flag((ids != "") & ids.duplicated(keep="first"), "order_id " + ids + " appears earlier in the file")
     good = reasons.good
     lon, lat = degrees["lon"][good].to_numpy(float), degrees["lat"][good].to_numpy(float)
-    if INPUT_CRS[crs] is not None and len(lon):
-        lon, lat = INPUT_CRS[crs](lon, lat)
+    convert = INPUT_CRS[crs]
+    if convert is not None and len(lon):
+        lon, lat = convert(lon, lat)
     rows = pd.DataFrame({
         "lon": np.asarray(lon, float), "lat": np.asarray(lat, float),
         "category": text["category"][good],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,10 @@ MAX_TEXT = 4000
 _TRAIL_COLUMNS = ("order_id", "action", "from_state", "to_state")
 
 
+@overload
+def _text(value: Any, parameter: str, *, required: Literal[True], limit: int = ...) -> str: ...
+@overload
+def _text(value: Any, parameter: str, *, required: bool, limit: int = ...) -> str | None: ...
 def _text(value: Any, parameter: str, *, required: bool, limit: int = MAX_TEXT) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         if required:
