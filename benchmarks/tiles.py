@@ -111,8 +111,8 @@ def ids_of(data: bytes, layer: str) -> set[int]:
 
 def bench_layer(conn, tiles: VectorTiles, warm: VectorTiles, name: str, gdf, urban,
                 per_zoom: int, rounds: int) -> dict:
-    columns = tiles._layer(name).columns
-    ids = tiles._layer(name).ids.astype(np.int64)
+    columns = tiles._layer(name).source.columns
+    ids = tiles._layer(name).source.ids.astype(np.int64)
     started = time.perf_counter()
     load_postgis(conn, name, gdf, ids, columns)
     load_s = time.perf_counter() - started

@@ -5,8 +5,7 @@ from the per-zoom ragged arrays, cleaning and orienting rings, MoveTo / LineTo /
 ClosePath command integers with zigzag deltas, tag remapping, varints and
 length prefixes) runs in a few numba-compiled loops over the whole tile: a
 numpy-only version spent most of a small tile's time in the overhead of a few
-hundred array calls. Without numba the same functions run as plain Python
-(correct, slow).
+hundred array calls.
 
 Geometries come in as shapely-style ragged arrays of integer tile coordinates
 (``coords`` (N, 2) with ring / polygon / feature offsets), Y pointing down.
@@ -17,6 +16,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from numba import njit  # a requirement of jngis: these loops are only fast compiled
 
 # Protobuf field keys, (field number << 3) | wire type.
 _TILE_LAYERS = 0x1A  # Tile.layers = 3, length-delimited
@@ -61,15 +61,6 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     offsets = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     return np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
-
-
-try:  # numba compiles the per-tile loops; without it they run as plain Python (slow, same result)
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda func: func
 
 
 @njit(cache=True)
@@ -179,6 +170,52 @@ def _emit_ring(out, pos, ring, n, exterior, cursor):
 
 
 @njit(cache=True)
+def _sizes(rings, polygons, features, candidates):
+    """The longest ring and the total vertex count of the ``candidates`` features."""
+    longest = 1
+    total = 0
+    for f in candidates:
+        for p in range(features[f], features[f + 1]):
+            for r in range(polygons[p], polygons[p + 1]):
+                n = rings[r + 1] - rings[r]
+                longest = max(longest, n)
+                total += n
+    return longest, total
+
+
+@njit(cache=True)
+def _feature_commands(coords, rings, polygons, features, f, clip, x0, y0, x1, y1, origin_x,
+                      origin_y, first, second, out, pos, cursor):
+    """Append the commands of feature ``f`` (clipped when ``clip``) to ``out`` from ``pos``.
+
+    Returns ``out`` (a larger copy when clipping added vertices) and the new position.
+    """
+    for p in range(features[f], features[f + 1]):
+        for r in range(polygons[p], polygons[p + 1]):
+            n = rings[r + 1] - rings[r] - 1  # without the closing vertex
+            for k in range(n):
+                first[k, 0] = coords[rings[r] + k, 0]
+                first[k, 1] = coords[rings[r] + k, 1]
+            if clip:
+                n = _clip_edge(first, n, second, 0, x0, True)
+                n = _clip_edge(second, n, first, 0, x1, False)
+                n = _clip_edge(first, n, second, 1, y0, True)
+                n = _clip_edge(second, n, first, 1, y1, False)
+            for k in range(n):
+                first[k, 0] -= origin_x
+                first[k, 1] -= origin_y
+            if pos + 2 * n + 3 > len(out):  # clipping added vertices: grow the output
+                grown = np.empty(2 * len(out) + 2 * n + 3, dtype=np.int64)
+                grown[:pos] = out[:pos]
+                out = grown
+            new = _emit_ring(out, pos, first, n, r == polygons[p], cursor)
+            if new == pos and r == polygons[p]:
+                break  # no exterior left: the polygon and its holes are gone
+            pos = new
+    return out, pos
+
+
+@njit(cache=True)
 def polygon_tile(coords, rings, polygons, features, bounds, candidates, x0, y0, x1, y1,
                  origin_x, origin_y):
     """MVT polygon commands of the ``candidates`` features cut to the rectangle x0..x1, y0..y1.
@@ -192,14 +229,7 @@ def polygon_tile(coords, rings, polygons, features, bounds, candidates, x0, y0, 
     Returns the command integers of all candidates one after another and how
     many belong to each candidate (0: nothing of it in the rectangle).
     """
-    longest = 1
-    total = 0
-    for f in candidates:
-        for p in range(features[f], features[f + 1]):
-            for r in range(polygons[p], polygons[p + 1]):
-                n = rings[r + 1] - rings[r]
-                longest = max(longest, n)
-                total += n
+    longest, total = _sizes(rings, polygons, features, candidates)
     # Each half-plane pass at most doubles a ring (n vertices + at most n crossings).
     size = 16 * longest + 16
     first = np.empty((size, 2), dtype=np.int64)
@@ -217,28 +247,8 @@ def polygon_tile(coords, rings, polygons, features, bounds, candidates, x0, y0, 
         start = pos
         cursor[0] = 0
         cursor[1] = 0
-        for p in range(features[f], features[f + 1]):
-            for r in range(polygons[p], polygons[p + 1]):
-                n = rings[r + 1] - rings[r] - 1  # without the closing vertex
-                for k in range(n):
-                    first[k, 0] = coords[rings[r] + k, 0]
-                    first[k, 1] = coords[rings[r] + k, 1]
-                if not inside:
-                    n = _clip_edge(first, n, second, 0, x0, True)
-                    n = _clip_edge(second, n, first, 0, x1, False)
-                    n = _clip_edge(first, n, second, 1, y0, True)
-                    n = _clip_edge(second, n, first, 1, y1, False)
-                for k in range(n):
-                    first[k, 0] -= origin_x
-                    first[k, 1] -= origin_y
-                if pos + 2 * n + 3 > len(out):  # clipping added vertices: grow the output
-                    grown = np.empty(2 * len(out) + 2 * n + 3, dtype=np.int64)
-                    grown[:pos] = out[:pos]
-                    out = grown
-                new = _emit_ring(out, pos, first, n, r == polygons[p], cursor)
-                if new == pos and r == polygons[p]:
-                    break  # no exterior left: the polygon and its holes are gone
-                pos = new
+        out, pos = _feature_commands(coords, rings, polygons, features, f, not inside, x0, y0,
+                                     x1, y1, origin_x, origin_y, first, second, out, pos, cursor)
         counts[i] = pos - start
     return out[:pos], counts
 

@@ -276,9 +276,9 @@ def test_tile_edges_are_seamless(tiles):
     """A feature cut into several tiles reassembles to the zoom's geometry with no seam."""
     z = 16
     layer = tiles._layer("units")
-    zoom = layer.zoom(z)
+    zoom = layer.geometry.zoom(z)
     pieces = reassemble(tiles, "units", z)
-    ids = layer.ids
+    ids = layer.source.ids
     crossing = 0
     for index in range(len(ids)):
         whole = zoom.geometries(np.array([index]))[0]
@@ -508,7 +508,7 @@ def test_full_city_units_tile_matches_gdal_and_covers(sample_city, tmp_path):
     path.write_bytes(data)
     gdal = pyogrio.read_dataframe(path, layer="units", X=x, Y=y, Z=12, CLIP="NO")
     assert len(gdal) > 100 and sorted(gdal["mvt_id"]) == sorted(f["id"] for f in decode(data, "units"))
-    zoom = tiles._layer("units").zoom(12)
+    zoom = tiles._layer("units").geometry.zoom(12)
     assert shapely.coverage_is_valid(zoom.geometries(np.arange(len(sample_city.units))))
 
 
@@ -520,9 +520,83 @@ def test_geometry_cache_dir_reuses_the_per_zoom_geometry(city, tmp_path):
     second = VectorTiles({"units": city.units}, minzoom=13, maxzoom=14, cache_dir=tmp_path)
     for x, y in first.tiles_at("units", 14).tolist():
         assert second.tile("units", 14, x, y) == first.tile("units", 14, x, y)
-    assert second._layer("units")._clean is None  # read back: no coverage work at all
+    assert not second._layer("units").geometry.is_cleaned()  # read back: no coverage work at all
     VectorTiles({"units": city.units}, minzoom=14, maxzoom=14, tolerance=8.0,
                 cache_dir=tmp_path).prepare()
     assert len(list(tmp_path.glob("units-*.npz"))) == 3  # other parameters, other files
     with pytest.raises(NotFoundError, match=r"cache_dir='.*nowhere' is not a folder"):
         VectorTiles({"units": city.units}, cache_dir=tmp_path / "nowhere")
+
+
+# -- served tiles: gzip and ETag kept with the bytes ---------------------------------
+
+
+def test_a_served_tile_keeps_its_gzip_and_etag(city):
+    import hashlib
+
+    tiles = VectorTiles({"units": city.units}, minzoom=14, maxzoom=14)
+    x, y = tiles.tiles_at("units", 14)[0].tolist()
+    served = tiles.served("units", 14, x, y)
+    assert served is tiles.served("units", 14, x, y)  # kept: not gzipped nor hashed again
+    assert served.data == tiles.tile("units", 14, x, y) and gzip.decompress(served.gzip) == served.data
+    assert served.etag == f'"{hashlib.blake2b(served.data, digest_size=12).hexdigest()}"'
+    assert tiles.cache_info().bytes >= len(served.data) + len(served.gzip)
+    empty = tiles.served("units", 14, 0, 0)
+    assert empty.data == empty.gzip == b"" and empty.etag.startswith('"')
+    with pytest.raises(TileError, match=r"x=16384 is outside zoom 14"):
+        tiles.served("units", 14, 2**14, 0)
+
+
+def test_a_cold_tile_asked_by_many_threads_is_cut_once(city, monkeypatch):
+    import time
+
+    tiles = VectorTiles({"units": city.units}, minzoom=14, maxzoom=14)
+    tiles.prepare()
+    encoder = tiles._layer("units").encoder
+    render, calls = encoder.render, []
+
+    def slow(z, x, y):
+        calls.append((z, x, y))
+        time.sleep(0.05)
+        return render(z, x, y)
+
+    monkeypatch.setattr(encoder, "render", slow)
+    x, y = tiles.tiles_at("units", 14)[0].tolist()
+    barrier = threading.Barrier(6)
+
+    def ask(_):
+        barrier.wait()
+        return tiles.served("units", 14, x, y)
+
+    with ThreadPoolExecutor(6) as pool:
+        served = list(pool.map(ask, range(6)))
+    assert len(calls) == 1 and all(s is served[0] for s in served)
+
+
+def test_personal_data_is_the_one_definition_of_jngis_codes(city):
+    from jngis import codes
+
+    orders = city.workorders.copy()
+    orders["id_number"] = "370102199001011234"
+    orders["联系人"] = "张三"
+    stations = city.stations.copy()
+    stations["phone"] = "0531-86000000"  # a service station's public phone
+    tiles = VectorTiles({"workorders": orders, "stations": stations}, minzoom=12, maxzoom=14)
+    fields = {name: tiles.tilejson(name, "/t/{z}/{x}/{y}")["vector_layers"][0]["fields"]
+              for name in tiles.layers}
+    assert not set(codes.personal_columns(orders.columns, "workorders")) & set(fields["workorders"])
+    assert {"id_number", "联系人"}.isdisjoint(fields["workorders"])
+    assert "phone" in fields["stations"]
+    with pytest.raises(SchemaError, match=r"names personal data \['id_number'\]"):
+        VectorTiles({"workorders": orders}, columns={"workorders": ["order_id", "id_number"]})
+
+
+def test_the_deepest_zoom_is_jngis_codes_max_zoom(city):
+    from jngis import codes, tiles as tiles_module
+
+    assert tiles_module.MAX_ZOOM is codes.MAX_ZOOM
+    tiles = VectorTiles({"stations": city.stations}, maxzoom=codes.MAX_ZOOM)
+    assert tiles.zoom_range("stations") == (0, codes.MAX_ZOOM)
+    with pytest.raises(TileError, match=rf"z={codes.MAX_ZOOM + 1} is not a zoom level; expected 0 to "
+                                        rf"{codes.MAX_ZOOM}"):
+        tiles.tile("stations", codes.MAX_ZOOM + 1, 0, 0)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from jngis.codes import MAX_ZOOM
 from jngis.errors import NotFoundError
 from ..deps import Backend, backend
 
@@ -43,18 +41,17 @@ def tilejson(layer: str, request: Request, store: Backend = Depends(backend)) ->
 def tile(
     request: Request,
     layer: str,
-    z: int = Path(..., ge=0, le=30, description="zoom"),
+    # The library checks the upper bound (its message names z); the schema states it.
+    z: int = Path(..., ge=0, json_schema_extra={"maximum": MAX_ZOOM}, description="zoom"),
     x: int = Path(..., ge=0, description="column, 0 .. 2^z - 1"),
     y: int = Path(..., ge=0, description="row, 0 .. 2^z - 1 (XYZ, north first)"),
     store: Backend = Depends(backend),
 ) -> Response:
     """One tile; gzip when the client accepts it; 304 when its ETag still holds."""
-    data = _tiles(store).tile(layer, z, x, y)
-    etag = f'"{hashlib.blake2b(data, digest_size=12).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
-    if etag in request.headers.get("if-none-match", ""):
+    served = _tiles(store).served(layer, z, x, y)
+    headers = {"ETag": served.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    if served.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    if data and "gzip" in request.headers.get("accept-encoding", ""):
-        data = gzip.compress(data, compresslevel=6, mtime=0)
-        headers["Content-Encoding"] = "gzip"
-    return Response(data, media_type=MVT, headers=headers)
+    if served.data and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(served.gzip, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(served.data, media_type=MVT, headers=headers)

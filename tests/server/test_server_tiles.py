@@ -136,3 +136,32 @@ def test_every_tiled_layer_serves_the_centre(client, centre_tile):
     sizes = {name: len(client.get(f"/tiles/{name}/{z}/{x}/{y}.mvt").content) for name in tiled}
     assert all(size > 0 for name, size in sizes.items() if name not in ("stations", "party_orgs")), sizes
     assert np.mean(list(sizes.values())) > 0
+
+
+def test_a_cached_tile_is_sent_with_its_kept_gzip_and_etag(client, centre_tile, monkeypatch):
+    z, x, y = centre_tile
+    kept = client.app.state.backend.tiles.served("grids", z, x, y)
+
+    def again(*args, **kwargs):
+        raise AssertionError("a cached tile was gzipped or hashed again")
+
+    monkeypatch.setattr(gzip, "compress", again)
+    monkeypatch.setattr("hashlib.blake2b", again)
+    url = f"/tiles/grids/{z}/{x}/{y}.mvt"
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.status_code == 200 and response.headers["content-encoding"] == "gzip"
+    assert raw == kept.gzip and response.headers["etag"] == kept.etag
+    assert client.get(url, headers={"Accept-Encoding": "identity"}).content == kept.data
+
+
+def test_the_zoom_bound_is_the_library_max_zoom(client):
+    from jngis.codes import MAX_ZOOM
+
+    spec = client.get("/openapi.json").json()
+    parameters = spec["paths"]["/tiles/{layer}/{z}/{x}/{y}.mvt"]["get"]["parameters"]
+    zoom = next(p for p in parameters if p["name"] == "z")
+    assert (zoom["schema"]["minimum"], zoom["schema"]["maximum"]) == (0, MAX_ZOOM)
+    response = client.get(f"/tiles/grids/{MAX_ZOOM + 1}/0/0.mvt")
+    assert response.status_code == 422
+    assert f"z={MAX_ZOOM + 1} is not a zoom level; expected 0 to {MAX_ZOOM}" in response.json()["detail"]

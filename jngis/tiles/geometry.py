@@ -1,0 +1,273 @@
+"""Per-zoom tile geometry of one layer: world pixels, coverage simplification, snapping.
+
+A :class:`ZoomGeometry` holds what tiles are cut from: the layer in float world
+pixels of its ``maxzoom`` with an STRtree (candidate lookup), and for polygon
+layers one :class:`Ragged` array per zoom, coverage-simplified and snap-rounded
+to the integer grid of that zoom. Each is built once, on first use, through a
+:class:`jngis.cache.Cache` (concurrent first requests wait for one build), and
+the per-zoom arrays can be kept on disk between runs (:func:`jngis.cache.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+
+from jngis import _mvt
+from jngis.cache import Cache, atomic_write
+
+#: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
+EXTENT = 4096
+BUFFER = 64
+
+_HALF_WORLD = 20037508.342789244  # half the EPSG:3857 world width in metres
+_GEOMETRY_VERSION = 1  # bump when the per-zoom geometry changes: old cache files are ignored
+
+
+@dataclass
+class Ragged:
+    """(Multi)polygons as integer coordinates with ring / polygon / feature offsets."""
+
+    coords: np.ndarray
+    rings: np.ndarray
+    polygons: np.ndarray
+    features: np.ndarray
+    bounds: np.ndarray | None = None
+    markers: int = 0
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return _mvt.take(self.coords, self.rings, self.polygons, self.features,
+                         np.ascontiguousarray(index, dtype=np.int64))
+
+    def geometries(self, index: np.ndarray) -> np.ndarray:
+        coords, rings, polygons, features = self.take(index)
+        return shapely.from_ragged_array(GeometryType.MULTIPOLYGON, coords.astype(np.float64),
+                                         (rings, polygons, features))
+
+    def save(self, path: Path) -> None:
+        np.savez(path, coords=self.coords, rings=self.rings, polygons=self.polygons,
+                 features=self.features, bounds=self.bounds, markers=self.markers)
+
+    @classmethod
+    def load(cls, path: Path) -> Ragged | None:
+        """The arrays saved at ``path``; None when the file is missing or damaged (rebuilt, never trusted)."""
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as saved:
+                return cls(saved["coords"], saved["rings"], saved["polygons"], saved["features"],
+                           bounds=saved["bounds"], markers=int(saved["markers"]))
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def ragged(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates and offsets of polygons / multipolygons as one multipolygon structure."""
+    if len(geoms) == 0:
+        zero = np.zeros(1, np.int64)
+        return np.zeros((0, 2)), zero, zero, zero
+    geom_type, coords, offsets = shapely.to_ragged_array(geoms)
+    if geom_type == GeometryType.POLYGON:
+        rings, polygons = offsets
+        return coords, rings.astype(np.int64), polygons.astype(np.int64), np.arange(len(geoms) + 1)
+    rings, polygons, features = offsets
+    return coords, rings.astype(np.int64), polygons.astype(np.int64), features.astype(np.int64)
+
+
+def polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Keep only the polygonal parts of clipping results (a clip can leave lines)."""
+    types = shapely.get_type_id(geoms)
+    odd = np.flatnonzero((types != 3) & (types != 6))
+    if len(odd):
+        geoms = geoms.copy()
+        for i in odd:
+            parts = [p for p in shapely.get_parts(geoms[i]) if shapely.get_type_id(p) in (3, 6)]
+            geoms[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+    return geoms
+
+
+def snap_round_coverage(polygons: np.ndarray) -> np.ndarray:
+    """A polygonal coverage moved onto the integer grid, still a valid coverage.
+
+    Rounding each vertex on its own keeps shared edges shared but can push a
+    vertex across a nearly collinear neighbouring edge (sub-unit overlaps).
+    Instead the whole linework is snap-rounded and noded at once (GEOS
+    overlay with ``grid_size=1``), polygonised, and each face goes back to the
+    polygon its interior point lies in. Polygons left with no face (smaller
+    than the grid) come back empty.
+    """
+    out = np.empty(len(polygons), dtype=object)
+    out[:] = shapely.Polygon()
+    lines = shapely.union_all(shapely.boundary(polygons), grid_size=1.0)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    if len(faces) == 0:
+        return out
+    face, owner = shapely.STRtree(polygons).query(shapely.point_on_surface(faces),
+                                                  predicate="within")
+    face, first = np.unique(face, return_index=True)  # a face belongs to one polygon
+    owner = owner[first]
+    order = np.argsort(owner, kind="stable")
+    face, owner = face[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(owner)]
+    single = ends - starts == 1
+    out[owner[starts[single]]] = faces[face[starts[single]]]
+    for start, end in zip(starts[~single], ends[~single]):
+        out[owner[start]] = shapely.coverage_union_all(faces[face[start:end]])
+    return out
+
+
+def world_pixels(coords: np.ndarray, zoom: int) -> np.ndarray:
+    """EPSG:3857 metres to world-pixel coordinates of ``zoom`` (Y down, EXTENT per tile)."""
+    size = EXTENT * 2.0**zoom
+    out = np.empty_like(coords, dtype=np.float64)
+    out[:, 0] = (coords[:, 0] + _HALF_WORLD) / (2 * _HALF_WORLD) * size
+    out[:, 1] = (_HALF_WORLD - coords[:, 1]) / (2 * _HALF_WORLD) * size
+    return out
+
+
+def tile_range(bounds: np.ndarray, z: int) -> np.ndarray:
+    """(x, y) of every tile of zoom ``z`` that a box of ``bounds`` (world pixels) reaches, buffer included."""
+    last = 2**z - 1
+    tx0 = np.clip(np.floor((bounds[:, 0] - BUFFER) / EXTENT), 0, last).astype(np.int64)
+    ty0 = np.clip(np.floor((bounds[:, 1] - BUFFER) / EXTENT), 0, last).astype(np.int64)
+    tx1 = np.clip(np.floor((bounds[:, 2] + BUFFER) / EXTENT), 0, last).astype(np.int64)
+    ty1 = np.clip(np.floor((bounds[:, 3] + BUFFER) / EXTENT), 0, last).astype(np.int64)
+    width, height = tx1 - tx0 + 1, ty1 - ty0 + 1
+    feature = np.repeat(np.arange(len(bounds)), width * height)
+    k = _mvt.ranges(np.zeros(len(bounds), np.int64), width * height)
+    xs = tx0[feature] + k % width[feature]
+    ys = ty0[feature] + k // width[feature]
+    return np.unique(np.stack([xs, ys], axis=1), axis=0)
+
+
+class ZoomGeometry:
+    """What one layer's tiles are cut from, built once per zoom and kept.
+
+    Parameters
+    ----------
+    name : the layer's name (names its cache files)
+    geometry : the layer's geometries (a GeoSeries in any CRS; never modified)
+    point : whether the layer holds points (else polygons)
+    maxzoom : the layer's deepest zoom (the float world pixels are of it)
+    coverage, tolerance, min_size : see :class:`jngis.tiles.VectorTiles`
+    cache_dir : existing folder keeping the per-zoom arrays between runs, or None
+    """
+
+    def __init__(self, name: str, geometry, *, point: bool, maxzoom: int, coverage: bool,
+                 tolerance: float, min_size: int, cache_dir: Path | None) -> None:
+        self.name, self.point, self.maxzoom = name, point, maxzoom
+        self.coverage, self.tolerance, self.min_size = coverage, tolerance, min_size
+        self.cache_dir = cache_dir
+        self._geometry = geometry
+        self._built: Cache = Cache()  # "base", "clean", "key" and each zoom, built once
+
+    def base(self) -> tuple[np.ndarray, shapely.STRtree]:
+        """Geometry in float world pixels of ``maxzoom`` and its STRtree (candidate lookup)."""
+        return self._built.get_or_insert("base", self._build_base)
+
+    def cleaned(self) -> np.ndarray:
+        """The polygons edge-matched into a valid coverage (built once, only to simplify)."""
+        return self._built.get_or_insert("clean", self._build_clean)
+
+    def is_cleaned(self) -> bool:
+        """Whether :meth:`cleaned` ran (it does not when every zoom came from the cache folder)."""
+        return "clean" in self._built
+
+    def cache_key(self) -> str:
+        """Hash of everything the per-zoom geometry depends on."""
+        return self._built.get_or_insert("key", self._hash)
+
+    def zoom(self, z: int) -> Ragged:
+        """Polygons simplified and snapped to the integer grid of zoom ``z`` (built once)."""
+        return self._built.get_or_insert(z, lambda: self._load_or_build(z))
+
+    def tiles_at(self, z: int) -> np.ndarray:
+        """(x, y) of every tile at zoom ``z`` that may hold a feature of this layer."""
+        if self.point:
+            base, _ = self.base()
+            px = base / 2.0 ** (self.maxzoom - z)
+            return tile_range(np.hstack([px, px]), z)
+        return tile_range(self.zoom(z).bounds.astype(np.float64), z)
+
+    # -- builds -------------------------------------------------------------
+    def _build_base(self) -> tuple[np.ndarray, shapely.STRtree]:
+        mercator = self._geometry.to_crs(3857).values
+        if self.point:
+            base = world_pixels(shapely.get_coordinates(mercator), self.maxzoom)
+            return base, shapely.STRtree(shapely.points(base))
+        base = shapely.transform(mercator, lambda c: world_pixels(c, self.maxzoom))
+        # Cleaning moves vertices by far less than the query's slack, so the tree of the raw
+        # polygons finds every candidate of every zoom.
+        return base, shapely.STRtree(base)
+
+    def _build_clean(self) -> np.ndarray:
+        base, _ = self.base()
+        if self.coverage and not shapely.coverage_is_valid(base):
+            # Edge-match neighbours (shared vertices) so the simplification keeps one shared
+            # edge per pair.
+            cleaned = shapely.coverage_clean(base)
+            lost = shapely.is_empty(cleaned)
+            cleaned[lost] = base[lost]
+            return cleaned
+        return base
+
+    def _hash(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(repr((_GEOMETRY_VERSION, self.name, self.maxzoom, self.coverage,
+                            self.tolerance, self.min_size, self._geometry.crs.to_wkt())).encode())
+        digest.update(b"".join(shapely.to_wkb(self._geometry.values).tolist()))
+        return digest.hexdigest()[:24]
+
+    def _zoom_file(self, z: int) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{self.name}-{self.cache_key()}-z{z}.npz"
+
+    def _load_or_build(self, z: int) -> Ragged:
+        path = self._zoom_file(z)
+        found = None if path is None else Ragged.load(path)
+        if found is None:
+            found = self._build_zoom(z)
+            if path is not None:
+                atomic_write(path, found.save)  # a read-only cache folder only costs speed
+        return found
+
+    def _build_zoom(self, z: int) -> Ragged:
+        base = self.cleaned()
+        scale = 2.0 ** (z - self.maxzoom)
+        simple, geoms = self._simplified(base, scale)
+        collapsed = shapely.is_empty(geoms) | (shapely.area(geoms) == 0)
+        if collapsed.any():
+            # Too small for the integer grid of this zoom: a small square keeps it visible.
+            centre = np.rint(shapely.get_coordinates(shapely.point_on_surface(simple[collapsed]))
+                             * scale)
+            half = self.min_size / 2
+            geoms[collapsed] = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
+                                           centre[:, 0] + half, centre[:, 1] + half)
+        coords, rings, polygons, features = ragged(geoms)
+        dtype = np.int32 if EXTENT * 2.0**z + 2 * self.min_size < 2**31 else np.int64
+        return Ragged(np.rint(coords).astype(dtype), rings, polygons, features,
+                      bounds=np.rint(shapely.bounds(geoms)).astype(np.int64),
+                      markers=int(collapsed.sum()))
+
+    def _simplified(self, base: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """The polygons simplified at ``maxzoom`` and moved onto the integer grid of the zoom."""
+        tolerance = self.tolerance / scale
+        if self.coverage:
+            simple = shapely.coverage_simplify(base, tolerance)
+            return simple, snap_round_coverage(shapely.transform(simple, lambda c: c * scale))
+        simple = shapely.simplify(base, tolerance, preserve_topology=True)
+        coords, rings, polygons, features = ragged(simple)
+        geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, np.rint(coords * scale),
+                                          (rings, polygons, features))
+        invalid = ~shapely.is_valid(geoms)
+        if invalid.any():
+            geoms[invalid] = polygonal(shapely.make_valid(geoms[invalid], method="structure",
+                                                          keep_collapsed=False))
+        return simple, geoms
