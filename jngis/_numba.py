@@ -12,7 +12,7 @@ process-wide lock.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from jngis.cache import Cache
 

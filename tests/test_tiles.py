@@ -260,7 +260,7 @@ def test_coverage_has_no_gap_or_overlap_at_every_zoom(tiles, city, layer):
         # only the narrow open-land strips the source itself has at this scale.
         assert shapely.coverage_is_valid(geoms), f"z{z}"
         slivers = ~shapely.is_empty(shapely.coverage_invalid_edges(geoms, gap_width=2.0))
-        scaled = shapely.transform(at16, lambda c: c / 2.0 ** (16 - z))
+        scaled = shapely.transform(at16, lambda c, factor=2.0 ** (16 - z): c / factor)
         source_slivers = ~shapely.is_empty(shapely.coverage_invalid_edges(scaled, gap_width=2.0))
         assert slivers.sum() <= source_slivers.sum(), f"z{z}"
         # Neighbours stay neighbours: every edge of 4+ units at this zoom is still shared.
@@ -592,7 +592,8 @@ def test_personal_data_is_the_one_definition_of_jngis_codes(city):
 
 
 def test_the_deepest_zoom_is_jngis_codes_max_zoom(city):
-    from jngis import codes, tiles as tiles_module
+    from jngis import codes
+    from jngis import tiles as tiles_module
 
     assert tiles_module.MAX_ZOOM is codes.MAX_ZOOM
     tiles = VectorTiles({"stations": city.stations}, maxzoom=codes.MAX_ZOOM)

@@ -31,13 +31,13 @@ _GEOMETRY_VERSION = 1  # bump when the per-zoom geometry changes: old cache file
 
 @dataclass
 class Ragged:
-    """(Multi)polygons as integer coordinates with ring / polygon / feature offsets."""
+    """(Multi)polygons as integer coordinates with ring / polygon / feature offsets and boxes."""
 
     coords: np.ndarray
     rings: np.ndarray
     polygons: np.ndarray
     features: np.ndarray
-    bounds: np.ndarray | None = None
+    bounds: np.ndarray  # per feature: xmin, ymin, xmax, ymax
     markers: int = 0
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
