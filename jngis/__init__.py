@@ -34,6 +34,8 @@ _LAZY = {
     "tiles": ("jngis.tiles", None),
     "VectorTiles": ("jngis.tiles", "VectorTiles"),
     "write_pmtiles": ("jngis.tiles", "write_pmtiles"),
+    "address": ("jngis.address", None),
+    "AddressIndex": ("jngis.address", "AddressIndex"),
 }
 
 
@@ -49,6 +51,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "__version__",
+    "AddressIndex",
+    "address",
     "City",
     "JngisError",
     "PolygonIndex",
