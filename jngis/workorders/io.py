@@ -142,8 +142,9 @@ def clean_order_rows(table: pd.DataFrame, *, crs: str = "wgs84",
     """
     if crs not in INPUT_CRS:
         raise crs_error(crs)
-    text = {c: table[c].fillna("").astype(str).str.strip() if c in table.columns
-            else pd.Series("", index=table.index, dtype=object) for c in COLUMN_ALIASES}
+    blank = pd.Series("", index=table.index)
+    text = {c: (table[c] if c in table.columns else blank).fillna("").astype(str).str.strip()
+            for c in COLUMN_ALIASES}
     reasons = _Reasons(table.index)
     degrees = {axis: _degrees(text[axis], axis, low, high, reasons)
                for axis, low, high in (("lon", -180, 180), ("lat", -90, 90))}

@@ -290,8 +290,7 @@ def check_trail(orders: pd.DataFrame, trail: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _TRAIL_COLUMNS if c not in trail.columns]
     if missing:
         raise SchemaError(f"check_trail: trail lacks the columns {missing}")
-    rows = _replayed_rows(trail)
-    last = rows.groupby("order_id", sort=False)["to_state"].last()
+    rows, last = _replayed_rows(trail)
     broken = rows.loc[~rows["legal"]].groupby("order_id", sort=False).head(1).set_index("order_id")
     status = pd.Series(orders["status"].to_numpy(), index=orders["order_id"].to_numpy())
     problems = []
@@ -309,16 +308,19 @@ def check_trail(orders: pd.DataFrame, trail: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(problems, columns=["order_id", "status", "replayed", "problem"])
 
 
-def _replayed_rows(trail: pd.DataFrame) -> pd.DataFrame:
-    """The trail rows with ``first`` (an order's first row) and ``legal`` (a legal step from the row before)."""
+def _replayed_rows(trail: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The trail rows with ``first`` (an order's first row) and ``legal`` (a legal step from the row
+    before), and each order's last state."""
     rows = trail[list(_TRAIL_COLUMNS)].reset_index(drop=True)
     groups = rows.groupby("order_id", sort=False)
+    last = groups["to_state"].last()
     first = (groups.cumcount() == 0).to_numpy()
     previous = groups["to_state"].shift().to_numpy(object)
     steps = {(state, action): after for state, table in TRANSITIONS.items() for action, after in table.items()}
-    expected = np.array([steps.get(pair) for pair in zip(rows["from_state"], rows["action"])], dtype=object)
     action, from_state, to_state = (rows[c].to_numpy(object) for c in ("action", "from_state", "to_state"))
+    # zip over numpy object arrays: iterating pandas' string columns costs ten times as much
+    expected = np.array([steps.get(pair) for pair in zip(from_state, action)], dtype=object)
     rows["legal"] = np.where(first, (action == "received") & (to_state == "received"),
                              (from_state == previous) & (to_state == expected))
     rows["first"] = first
-    return rows
+    return rows, last
