@@ -30,7 +30,7 @@ import shapely
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
-           "instance", "counts"]
+           "instance", "counts", "whole", "require", "valid_polygons"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -105,6 +105,9 @@ def metric_crs(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if crs is None:
         raise CRSError(f"{func}: {name} has no CRS; expected a projected CRS in metres such as EPSG:4548 "
                        "(use jngis.crs.to_metric)")
+    if crs.is_geographic:
+        raise CRSError(f"{func}: {name} is in {crs.to_string()} (degrees); expected a projected CRS in metres "
+                       "such as EPSG:4548 (use jngis.crs.to_metric)")
     if not crs.is_projected or (crs.axis_info and crs.axis_info[0].unit_name not in ("metre", "meter")):
         raise CRSError(f"{func}: {name} is in {crs.name}, not a projected CRS in metres; expected one such "
                        "as EPSG:4548 (use jngis.crs.to_metric)")
@@ -196,3 +199,69 @@ def counts(func: str, name: str, frame: pd.DataFrame, column: str, *, missing_ok
             f"{'counts' if whole else 'areas'} >= 0{'' if missing_ok else ' in every row'}"
         )
     return frame
+
+
+def whole(func: str, name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+          expected: str | None = None) -> int:
+    """A whole number: an int, or a float without a fraction (not a bool), within the bounds, as an int.
+
+    ``expected`` words what is expected in the caller's terms (default "a whole number >= 1").
+
+    Examples
+    --------
+    >>> whole("make_grids", "max_households", 500.0, minimum=1)
+    500
+    >>> whole("make_grids", "max_households", 2.5, minimum=1)
+    Traceback (most recent call last):
+    ...
+    jngis.errors.ParameterError: make_grids: max_households=2.5; expected a whole number >= 1
+    """
+    wanted = expected or f"a whole number {_bounds_text(minimum, maximum)}".rstrip()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value != int(value):
+        raise ParameterError(f"{func}: {name}={value!r}; expected {wanted}")
+    count = int(value)
+    if (minimum is not None and count < minimum) or (maximum is not None and count > maximum):
+        raise ParameterError(f"{func}: {name}={value!r}; expected {wanted}")
+    return count
+
+
+def require(func: str, name: str, value: Any, ok: bool, expected: str,
+            error: type[Exception] = ParameterError) -> Any:
+    """``value`` if ``ok``, else ``error`` (a JngisError subclass) saying ``func: name=value; expected ...``.
+
+    For the checks no other function here words: a condition the caller computes.
+
+    Examples
+    --------
+    >>> require("rebalance", "seed", "1", False, "an int", InputTypeError)
+    Traceback (most recent call last):
+    ...
+    jngis.errors.InputTypeError: rebalance: seed='1'; expected an int
+    """
+    if not ok:
+        raise error(f"{func}: {name}={value!r}; expected {expected}")
+    return value
+
+
+def valid_polygons(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A GeoDataFrame whose every geometry is a present, non-empty, valid (Multi)Polygon.
+
+    Each refusal names how many rows fail and the first five of them.
+    """
+    geoms = gdf.geometry.values
+    empty = shapely.is_empty(geoms) | shapely.is_missing(geoms)
+    if empty.any():
+        raise GeometryError(f"{func}: {name} has empty or missing geometry in rows "
+                            f"{gdf.index[empty][:5].tolist()}; expected a polygon for every row")
+    not_polygon = ~pd.Series(shapely.get_type_id(geoms)).isin(_FAMILIES["polygon"]).to_numpy()
+    if not_polygon.any():
+        raise GeometryError(f"{func}: {name} has {int(not_polygon.sum())} geometries that are not polygons, "
+                            f"e.g. rows {gdf.index[not_polygon][:5].tolist()}; expected (Multi)Polygons")
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        why = shapely.is_valid_reason(geoms[invalid][0])
+        raise GeometryError(f"{func}: {name} has {int(invalid.sum())} invalid geometries, e.g. rows "
+                            f"{gdf.index[invalid][:5].tolist()} ({why}); expected valid polygons (repair them "
+                            "first, e.g. shapely.make_valid)")
+    return gdf

@@ -324,6 +324,23 @@ def test_fixed_community_blocks_the_only_fix():
     assert plan.infeasible["communities"].iloc[0] == ["370102001002"]
 
 
+def test_streets_table_notes_what_the_search_gave_up_and_timed_out_is_its_own_column(slice_city):
+    # 002 (600 households, too small) touches only 001, which is fixed: the search must give it up
+    units = box_city([600, 1500, 2000], [2, 1, 3], columns=3)
+    plan = rebalance(units, fixed=["370102001001"])
+    row = plan.streets.set_index("street_code").loc[STREET]
+    assert not row["timed_out"]
+    assert "community 370102001002: 600 households, 400 below the minimum" in row["notes"]
+    # what the preparation finds is noted too: a unit above the maximum, an island link
+    plan = rebalance(box_city([3456, 800, 900, 700], [1, 1, 2, 2], columns=4))
+    assert "unit U000 holds 3,456 households, more than max_households=3,000" in plan.streets["notes"].iloc[0]
+    # a time-out is its own column; the notes say which communities it left outside the bounds
+    plan = rebalance(slice_city.units, min_households=1800, max_households=2200, time_limit=1e-6)
+    assert plan.streets["timed_out"].all()
+    assert plan.streets["notes"].str.contains("when the time limit was reached").all()
+    assert not (plan.streets["notes"] == "time limit reached").any()
+
+
 def test_single_compound_above_maximum_is_split():
     # 8 blocks of one compound, 600 households each = 4,800 > 3,000: it may be split
     units = box_city([600] * 8, [1] * 8, columns=4, compounds=["BIG"] * 8)
@@ -375,6 +392,7 @@ def test_island_unit_joins_nearest_unit():
         {"unit_id": "U003", "linked_to": "ISLAND", "gap_m": 500.0, "street_code": STREET}]
     check_hard_rules(units, plan, 1000, 2000)
     assert "island" in plan.report()
+    assert "island link: unit U003 - unit ISLAND across 500.0 m" in plan.streets["notes"].iloc[0]
 
 
 def test_tight_bounds_on_slice(slice_city):

@@ -405,14 +405,30 @@ def lower_bound(households: np.ndarray, min_households: int, max_households: int
     put every community within bounds (the total is too small, or cannot be
     cut into pieces within bounds).
     """
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import milp
 
     h = np.asarray(households, dtype=float)
+    total = float(h.sum())
+    if len(h) == 0 or total == 0:
+        return 0
+    cost, constraints, integrality, bounds = _lower_bound_programme(h, float(min_households),
+                                                                    float(max_households))
+    result = milp(cost, constraints=constraints, integrality=integrality, bounds=bounds,
+                  options={"time_limit": time_limit, "disp": False})
+    if result.status == 0:
+        return int(math.ceil(total + result.fun - 1e-6))
+    bound = getattr(result, "mip_dual_bound", None)
+    if result.status == 1 and bound is not None and np.isfinite(bound):
+        return max(0, int(math.ceil(total + bound - 1e-6)))
+    return None
+
+
+def _lower_bound_programme(h: np.ndarray, lo: float, hi: float):
+    """The MIP of :func:`lower_bound`: cost, constraints, integrality and bounds for ``scipy.optimize.milp``."""
+    from scipy.optimize import Bounds, LinearConstraint
+
     k = len(h)
     total = float(h.sum())
-    if k == 0 or total == 0:
-        return 0
-    lo, hi = float(min_households), float(max_households)
     # variables: z_i (survives), kept_i, size_i for each old community; n_new, size_new
     nv = 3 * k + 2
     z = np.arange(k) * 3
@@ -446,11 +462,4 @@ def lower_bound(households: np.ndarray, min_households: int, max_households: int
     ub[z] = 1
     ub[kept] = h
     ub[n_new] = math.ceil(total / lo) if lo > 0 else k + total
-    result = milp(c, constraints=LinearConstraint(np.array(rows), lower, upper), integrality=integrality,
-                  bounds=Bounds(np.zeros(nv), ub), options={"time_limit": time_limit, "disp": False})
-    if result.status == 0:
-        return int(math.ceil(total + result.fun - 1e-6))
-    bound = getattr(result, "mip_dual_bound", None)
-    if result.status == 1 and bound is not None and np.isfinite(bound):
-        return max(0, int(math.ceil(total + bound - 1e-6)))
-    return None
+    return c, LinearConstraint(np.array(rows), lower, upper), integrality, Bounds(np.zeros(nv), ub)
