@@ -217,10 +217,10 @@ def whole(func: str, name: str, value: Any, *, minimum: int | None = None, maxim
     jngis.errors.ParameterError: make_grids: max_households=2.5; expected a whole number >= 1
     """
     wanted = expected or f"a whole number {_bounds_text(minimum, maximum)}".rstrip()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value != int(value):
+    real = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    if not math.isfinite(real) or real != int(real):
         raise ParameterError(f"{func}: {name}={value!r}; expected {wanted}")
-    count = int(value)
+    count = int(real)
     if (minimum is not None and count < minimum) or (maximum is not None and count > maximum):
         raise ParameterError(f"{func}: {name}={value!r}; expected {wanted}")
     return count
