@@ -103,6 +103,10 @@ class Backend:
     wgs84_layers: Cache = field(default_factory=Cache, repr=False)
     #: What changes with the orders (work orders in WGS84, encoded counts): the newest few.
     live: Cache = field(default_factory=lambda: Cache(max_bytes=LIVE_ENTRIES), repr=False)
+    #: Built on first use, once: the address index (:meth:`addresses`).
+    indexes: Cache = field(default_factory=Cache, repr=False)
+    #: Whether the store is the sample city (whose addresses are generated, not stored).
+    sample: bool = False
     _writes: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _orders_generation: int = field(default=0, repr=False)
 
@@ -127,7 +131,8 @@ class Backend:
             table = LiveTable(store, layers, directory=_cache_subdir(settings.stats_cache_dir, "stats"),
                               source=url, max_age=STATS_SECONDS)
             table.warm()
-        backend = cls(settings=settings, store=store, layers=layers, places=Places(layers), table=table)
+        backend = cls(settings=settings, store=store, layers=layers, places=Places(layers), table=table,
+                      sample=settings.store is None or _is_sample(url))
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
             store.placer()
@@ -169,6 +174,28 @@ class Backend:
             return self.live.get_or_insert(key, lambda: self.layer(kind).to_crs(WGS84))
         return self.wgs84_layers.get_or_insert(kind, lambda: self.layer(kind).to_crs(WGS84))
 
+    def addresses(self):
+        """The :class:`jngis.AddressIndex` of the city's units, built once on first use."""
+        return self.indexes.get_or_insert("addresses", self._address_index)
+
+    def _address_index(self):
+        from jngis.address import JINAN_PREFIXES, AddressIndex, sample_addresses
+
+        units = self.layers.get("units")
+        if units is None:
+            raise NotFoundError("this city has no units layer: addresses cannot be looked up")
+        prefixes: tuple[str, ...] = ()
+        if self.sample:  # the sample city's addresses are generated from its units, as its tests do
+            prefixes = JINAN_PREFIXES
+            if "road" not in units.columns:
+                units = units.join(sample_addresses(units, districts=self.layers.get("districts")))
+        if "road" not in units.columns or "door_number" not in units.columns:
+            raise NotFoundError("this city's units carry no addresses; expected the columns road and "
+                                "door_number (optional compound_name, building, aliases) in the units layer")
+        return AddressIndex(units, districts=self.layers.get("districts"), streets=self.layers.get("streets"),
+                            communities=self.layers.get("communities"), grids=self.layers.get("grids"),
+                            prefixes=prefixes)
+
     def grid_table(self) -> GridTable:
         """The ``grid_stats`` table of the city, as of the time it carries (:class:`LiveTable`)."""
         if self.table is None:
@@ -180,6 +207,15 @@ class Backend:
         self._orders_generation = next(self._writes)  # a new key: the orders read before are not reused
         if self.table is not None:
             self.table.refresh()
+
+
+def _is_sample(url: str) -> bool:
+    from jngis.sample import sample_path
+
+    try:
+        return Path(url).resolve() == sample_path().resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def key_of(kind: str) -> str:

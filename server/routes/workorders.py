@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jngis.codes import INPUT_CRS_NAMES
 from jngis.store import MAX_OFFSET
@@ -29,17 +29,26 @@ class Caller(BaseModel):
 
 
 class Report(BaseModel):
-    """A citizen's report at a location."""
+    """A citizen's report at a location: lon/lat, or an address placed at its unit."""
 
     model_config = ConfigDict(extra="forbid")
-    lon: float = Field(..., description="longitude in the system named by crs")
-    lat: float = Field(..., description="latitude in the system named by crs")
+    lon: float | None = Field(None, description="longitude in the system named by crs")
+    lat: float | None = Field(None, description="latitude in the system named by crs")
+    address: str | None = Field(None, min_length=1, max_length=200,
+                                description="instead of lon/lat: an address, e.g. 文化东路68号山大新村3号楼")
     crs: Literal[INPUT_CRS_NAMES] = Field(  # type: ignore[valid-type]
         "wgs84", description="wgs84 (GPS), cgcs2000 (official data), gcj02 (Amap, Tencent) or bd09 (Baidu)")
     category: str = Field(..., max_length=50, description="one of the 11 categories of grid matters")
     description: str | None = Field(None, max_length=4000)
     caller: Caller | None = None
     who: str | None = Field(None, max_length=100, description="the operator taking the call")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Report:
+        if (self.address is None) == (self.lon is None or self.lat is None) or (
+                self.address is not None and (self.lon is not None or self.lat is not None)):
+            raise ValueError("give either lon and lat, or address (not both)")
+        return self
 
 
 class Step(BaseModel):
@@ -62,11 +71,20 @@ def create(report: Report, request: Request, writer: str = Depends(require_write
            store: Backend = Depends(backend)) -> JSONResponse:
     """Place a report in its grid, community, 街道 and district at once; 201 with its due time."""
     caller = report.caller or Caller(name=None, phone=None)
+    lon, lat, crs, found = report.lon, report.lat, report.crs, None
+    if report.address is not None:
+        found = store.addresses().locate(report.address)
+        if found["status"] != "matched":  # never placed on a guess: the dispatcher chooses
+            return _encoded({"detail": f"address {report.address!r} is {found['status']}: {found['reason']}",
+                             "status": found["status"], "candidates": found["candidates"]}, 422)
+        lon, lat, crs = found["lon"], found["lat"], "cgcs2000"
     order = store.store.create_order(
-        report.lon, report.lat, crs=report.crs, category=report.category,
+        lon, lat, crs=crs, category=report.category,
         description=report.description, caller_name=caller.name, caller_phone=caller.phone,
         who=report.who or writer)
     store.orders_changed()
+    if found is not None:
+        order = {**order, "geocode": {k: found[k] for k in ("input", "unit_id", "score", "level")}}
     location = str(request.url_for("get_workorder", order_id=order["order_id"]))
     return _encoded(order, 201, headers={"Location": location})
 

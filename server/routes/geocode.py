@@ -1,0 +1,18 @@
+"""Address lookup: the unit, point, grid, community and 街道 an address names."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from ..deps import Backend, backend, json_response
+
+router = APIRouter(tags=["addresses"])
+
+
+@router.get("/geocode", name="geocode")
+def geocode(q: str = Query(..., min_length=1, max_length=200, description="an address, e.g. 文化东路68号3号楼"),
+            store: Backend = Depends(backend)) -> Response:
+    """``{"status": "matched" | "ambiguous" | "not_found", "unit_id", "lon", "lat", "grid_code", ...,
+    "candidates", "reason"}`` (:meth:`jngis.AddressIndex.locate`)."""
+    return json_response(store.addresses().locate(q))
