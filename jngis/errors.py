@@ -95,3 +95,21 @@ class AuthenticationError(JngisError, PermissionError):
 
     The message never says which: nothing about a token's validity leaks.
     """
+
+
+class OfflineWarning(JngisWarning):
+    """A map loads a script, a stylesheet or base-map tiles from the internet.
+
+    The jngis maps inline everything they need; this says which element added
+    by the caller (a folium plugin, an Icon, a Popup, an online base map) will
+    be missing where there is no internet, e.g. on a government intranet.
+    """
+
+
+class BasemapCRSWarning(JngisWarning):
+    """A base map in GCJ-02 (Amap, Tencent) was given: the data is drawn converted to GCJ-02.
+
+    GCJ-02 tiles are shifted by 500–900 m from WGS84/CGCS2000 in Jinan, so the
+    layers are converted with :func:`jngis.crs.to_gcj02` before drawing, never
+    mixed; coordinates shown in such a map are not for measuring.
+    """

@@ -44,7 +44,8 @@ def union_coverage(geometries, *, coverage: bool = True) -> shapely.Geometry:
     coverage - units into communities, cells into grids. ``coverage=True`` tries
     ``shapely.coverage_union_all`` (exact, no slivers, linear time: the caller
     vouches that the parts do not overlap) and falls back to ``shapely.union_all``
-    when GEOS refuses or the result is not polygonal; ``coverage=False`` (parts
+    when GEOS refuses or the result is not polygonal or not valid (parts whose
+    shared edges do not have the same vertices); ``coverage=False`` (parts
     that may overlap) goes straight to the overlay.
 
     Examples
@@ -63,7 +64,8 @@ def union_coverage(geometries, *, coverage: bool = True) -> shapely.Geometry:
             merged = shapely.coverage_union_all(parts)
         except shapely.errors.GEOSException:
             merged = None
-        if merged is not None and merged.geom_type in ("Polygon", "MultiPolygon"):
+        # parts that only nearly tile (edges not vertex-matched) give an invalid result, not an error
+        if merged is not None and merged.geom_type in ("Polygon", "MultiPolygon") and merged.is_valid:
             return merged
     return shapely.union_all(parts)
 

@@ -87,7 +87,8 @@ size_figure(households.to_numpy(), min_households=1000, max_households=3000)""")
 ## 4. 地图 · A map of one district
 
 历下区 (370102): communities coloured by households, with the service stations and the party
-organisations as clustered markers (click a cluster to zoom in, a marker for its card). The layer
+organisations as clustered markers (click a cluster to zoom in, a marker for its card); the 街道 outlines
+and the names of the 街道 (`names=city.streets`) and communities are written on the map. The layer
 control (top right) switches layers on and off."""),
     ("code", """\
 district = "370102"
@@ -96,9 +97,40 @@ area = communities.union_all()
 stations = city.stations[city.stations.intersects(area)]
 party_orgs = city.party_orgs[city.party_orgs.intersects(area)]
 m = grid_map(communities, households, column="households", stations=stations, party_orgs=party_orgs,
-             title="历下区 社区户数")
+             names=city.streets, title="历下区 社区户数")
 m.save(OUT / "01_lixia_communities.html")
 m"""),
+    ("md", """\
+### 底图 · Base maps
+
+地图默认不加底图：区县、街道、社区的边界和名称直接由数据绘制，地图所需的脚本都已内嵌在页面中，
+在没有互联网的政务内网也能打开，保存的 HTML 文件可以直接发给他人离线查看。
+
+需要底图时：
+- **天地图**（国家地理信息公共服务平台，CGCS2000，与 WGS84 无偏移）：在天地图开发者控制台
+  (console.tianditu.gov.cn) 申请“浏览器端”密钥 (tk)，然后 `grid_map(..., tiles=tianditu(tk="您的密钥"))`；
+  `tianditu(tk, "img")` 为影像底图。下面的单元格从环境变量 `TIANDITU_TK` 读取密钥，未设置时不加底图。
+- **地图服务器**：`server_url="http://127.0.0.1:8000"` 叠加 `jngis serve` 的矢量瓦片边界与名称
+  （启动服务器时设置 `JNGIS_CORS_ORIGINS=*`，以便笔记本页面读取）。
+- 任何 XYZ 瓦片地址（例如本市内网的瓦片服务）：`tiles="https://.../{z}/{x}/{y}.png"`。
+- 高德、腾讯地图为 GCJ-02 坐标，与数据相差 500–900 米：jngis 会先把数据转换为 GCJ-02 再绘制并给出警告，
+  不会混用；百度 (BD-09) 不支持。
+
+No base map by default (works offline); Tianditu with your key, the map server's tiles, or any XYZ URL on
+request."""),
+    ("code", """\
+import os
+
+from jngis.viz import tianditu
+
+key = os.environ.get("TIANDITU_TK")  # 天地图密钥 your Tianditu key
+if key:
+    m = grid_map(communities, households, column="households", names=city.streets, tiles=tianditu(key),
+                 title="历下区 社区户数 (天地图)")
+    m.save(OUT / "01_lixia_tianditu.html")
+    display(m)
+else:
+    print("未设置 TIANDITU_TK: 地图不加底图 (no base map; set TIANDITU_TK to your Tianditu key to add one)")"""),
     ("md", """\
 ## 5. 全市网格级地图需要地图服务器 · The whole city at block or grid level
 
@@ -172,7 +204,7 @@ flags each community still outside the band. The two maps move together."""),
     ("code", """\
 plan_figure(plan)"""),
     ("code", """\
-m = plan_map(plan, units)
+m = plan_map(plan, units, names=(city.streets, city.communities))
 m.save(OUT / "02_plan_before_after.html")
 m"""),
     ("md", """\
@@ -273,7 +305,8 @@ party organisations."""),
     ("code", """\
 area = grids.union_all()
 m = grid_map(grids, column="households", stations=city.stations[city.stations.intersects(area)],
-             party_orgs=city.party_orgs[city.party_orgs.intersects(area)], title=f"{street} 网格户数")
+             party_orgs=city.party_orgs[city.party_orgs.intersects(area)], names=(city.streets, communities),
+             title=f"{street} 网格户数")
 m.save(OUT / "03_grids.html")
 m"""),
 ]
@@ -371,7 +404,7 @@ pd.crosstab(hot_orders["grid_code"], hot_orders["category"])"""),
 rollup(table, "community")[["grids", "households", "orders", "open_orders", "overdue_orders", "orders_30d"]]"""),
     ("code", """\
 m = grid_map(grids, table, column="orders_30d", stations=city.stations, party_orgs=city.party_orgs,
-             title="近30天工单 orders in the last 30 days")
+             names=(city.streets, city.communities), title="近30天工单 orders in the last 30 days")
 m.save(OUT / "04_orders_map.html")
 m"""),
     ("md", """\
@@ -390,7 +423,7 @@ sites = suggest_sites(city.units, city.stations, candidates, 3, radius=500)
 sites[["unit_id", "rank", "new_households", "covered_households", "covered_share"]]"""),
     ("code", """\
 m = coverage_map(served, city.units, stations=city.stations, suggested=sites,
-                 title="距服务中心距离 与 建议新址")
+                 names=(city.streets, city.communities), title="距服务中心距离 与 建议新址")
 m.save(OUT / "04_coverage.html")
 m"""),
 ]

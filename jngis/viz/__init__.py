@@ -9,6 +9,15 @@ Maps (folium, for Jupyter and for HTML files sent to officials; :mod:`jngis.viz.
 - :func:`plan_map` — a rebalance proposal before / after, side by side.
 - :func:`coverage_map` — households far from a service centre.
 
+Every map works with no network (:func:`offline`): Leaflet and its plugins
+are installed with jngis (``jngis/_assets/vendor``, versions and licences in
+its ``manifest.json``) and written into the page, so ``m.save("map.html")``
+gives one file that opens on a machine without internet, and a notebook needs
+none either. Base maps (:mod:`jngis.viz.basemaps`): none by default — the
+district, 街道 and community outlines and names drawn from the data are the
+base; ``server_url=`` for the jngis map server's own tiles, ``tiles=``
+:func:`tianditu` (with your key), any XYZ URL or :class:`Basemap`.
+
 Figures (matplotlib, for printed reports; :mod:`jngis.viz.figures`):
 :func:`size_figure`, :func:`plan_figure`, :func:`grids_figure`. Export
 (openpyxl; :mod:`jngis.viz.excel`): :func:`plan_to_excel`.
@@ -21,10 +30,10 @@ Every label shown (legends, cards, tooltips, Excel headings) comes from
 Drawing rules
 -------------
 - Polygons are drawn in WGS84 (EPSG:4326, what Leaflet expects; CGCS2000
-  differs from it by less than a metre). The default base map is
-  OpenStreetMap, which is WGS84 too. Do not put
-  these layers on Amap / Tencent / Baidu tiles: those are GCJ-02 / BD-09 and
-  shifted by 500–900 m in Jinan.
+  differs from it by less than a metre), which fits Tianditu and any WGS84 /
+  CGCS2000 Web Mercator tiles. Amap / Tencent tiles are GCJ-02, shifted by
+  500–900 m in Jinan: on them the layers are drawn converted to GCJ-02
+  (:func:`jngis.crs.to_gcj02`), never mixed; Baidu (BD-09) is refused.
 - A layer with many vertices is simplified *as a coverage* before drawing
   (:func:`jngis.topology.simplify_coverage`, i.e. :func:`shapely.coverage_simplify`,
   in a metric CRS), so neighbours keep sharing their edges and no gaps open;
@@ -50,6 +59,8 @@ otherwise draw empty boxes for every Chinese character; a
 from jngis.codes import LABELS
 from jngis.viz._draw import SIMPLIFY_ABOVE_VERTICES  # noqa: F401 - a constant of the former viz.py
 from jngis.viz._inputs import KEYS  # noqa: F401 - a constant of the former viz.py
+from jngis.viz._offline import offline
+from jngis.viz.basemaps import Basemap, tianditu
 from jngis.viz.coverage import coverage_map
 from jngis.viz.excel import plan_to_excel
 from jngis.viz.figures import CJK_FONTS, cjk_font, grids_figure, plan_figure, size_figure  # noqa: F401
@@ -67,4 +78,7 @@ __all__ = [
     "grids_figure",
     "plan_to_excel",
     "cjk_font",
+    "offline",
+    "Basemap",
+    "tianditu",
 ]

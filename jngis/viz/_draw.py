@@ -15,10 +15,14 @@ from jngis.codes import label
 from jngis.crs import to_metric
 from jngis.topology import simplify_coverage, union_coverage
 
+#: Deepest zoom of the maps (building level); the map needs one for Leaflet.markercluster, and with no
+#: base map none comes from a tile layer.
+MAP_MAX_ZOOM = 19
 #: Vertices above which a layer is simplified as a coverage before drawing.
 SIMPLIFY_ABOVE_VERTICES = 40_000
-#: The default base map: OpenStreetMap is WGS84, like the layers drawn on it.
-DEFAULT_TILES = "OpenStreetMap"
+#: The default base map: none (planners work offline, and a public map in China shows an approved
+#: base map): the outlines and names drawn from the data are the base (see :mod:`jngis.viz.basemaps`).
+DEFAULT_TILES = None
 
 
 def _vertex_count(gdf: gpd.GeoDataFrame) -> int:
@@ -57,7 +61,7 @@ def for_drawing(layer: gpd.GeoDataFrame, simplify: float | None, coverage: bool 
 
 
 def dissolve(layer: gpd.GeoDataFrame, by: pd.Series) -> gpd.GeoDataFrame:
-    """Polygons of ``layer`` merged per value of ``by`` (columns ``code``, geometry), sorted by code.
+    """Polygons of ``layer`` (a metric CRS) merged per value of ``by`` (columns ``code``, geometry), by code.
 
     The parts of a layer tile each group, so the union is
     :func:`jngis.topology.union_coverage` (exact, with its fallback).
@@ -65,8 +69,21 @@ def dissolve(layer: gpd.GeoDataFrame, by: pd.Series) -> gpd.GeoDataFrame:
     positions = pd.Series(np.arange(len(layer)), index=by.to_numpy()).groupby(level=0).indices
     geoms = np.asarray(layer.geometry.values, dtype=object)
     codes = sorted(positions)
-    shapes = [union_coverage(geoms[positions[code]]) for code in codes]
+    shapes = [_without_slivers(union_coverage(geoms[positions[code]])) for code in codes]
     return gpd.GeoDataFrame({"code": codes}, geometry=shapes, crs=layer.crs)
+
+
+#: Holes smaller than this (m²) in a dissolved outline are slivers between parts that nearly tile.
+SLIVER_M2 = 1.0
+
+
+def _without_slivers(shape: shapely.Geometry) -> shapely.Geometry:
+    """``shape`` without its sliver holes, which a map would draw as stray boundary strokes."""
+    parts = [shapely.Polygon(p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= SLIVER_M2])
+             for p in getattr(shape, "geoms", [shape]) if isinstance(p, shapely.Polygon)]
+    if not parts:
+        return shape
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def bounds(drawn: gpd.GeoDataFrame) -> list[list[float]]:
@@ -81,10 +98,10 @@ def centre(box: list[list[float]]) -> list[float]:
     return [(s + n) / 2, (w + e) / 2]
 
 
-def base_map(drawn: gpd.GeoDataFrame, tiles: str | None, **kwargs: Any) -> folium.Map:
-    """A folium map with a scale, fitted to ``drawn`` (EPSG:4326)."""
+def base_map(drawn: gpd.GeoDataFrame, **kwargs: Any) -> folium.Map:
+    """A folium map with a scale and no tiles, fitted to ``drawn`` (EPSG:4326); base maps are added after."""
     box = bounds(drawn)
-    m = folium.Map(location=centre(box), tiles=tiles, control_scale=True, **kwargs)
+    m = folium.Map(location=centre(box), tiles=None, control_scale=True, maxZoom=MAP_MAX_ZOOM, **kwargs)
     m.fit_bounds(box)
     return m
 

@@ -114,3 +114,30 @@ def households(func: str, name: str, value: Any) -> np.ndarray:
                              f"{int((array < 0).sum())} negative; expected at least one count >= 0 and none "
                              "missing")
     return array
+
+
+def names(func: str, name: str, value: Any) -> dict[str, str]:
+    """Names by code for the labels: a mapping, a Series, a table with a code column and ``name``, or several.
+
+    E.g. ``names=(city.streets, city.communities)``; None gives no names (labels show codes).
+    """
+    if value is None:
+        return {}
+    if isinstance(value, pd.DataFrame):
+        key = next((c for c in KEYS if c in value.columns), None)
+        if key is None or "name" not in value.columns:
+            columns = [c for c in value.columns if c != getattr(value, "_geometry_column_name", None)]
+            raise SchemaError(f"{func}: {name} has columns {columns}; expected a code column (one of "
+                              f"{list(KEYS)}) and 'name'")
+        return dict(zip(value[key].astype(str), value["name"].astype(str)))
+    if isinstance(value, pd.Series):
+        return dict(zip(value.index.astype(str), value.astype(str)))
+    if isinstance(value, dict):
+        return {str(code): str(text) for code, text in value.items()}
+    if isinstance(value, (list, tuple)):
+        merged: dict[str, str] = {}
+        for part in value:
+            merged.update(names(func, name, part))
+        return merged
+    raise InputTypeError(f"{func}: {name} is a {type(value).__name__}; expected a dict or Series of names by "
+                         "code, a layer with a code column and 'name' (e.g. city.streets), or a tuple of them")

@@ -13,10 +13,11 @@ import pandas as pd
 from jngis import _checks
 from jngis.crs import to_metric
 from jngis.errors import InputTypeError, ParameterError, SchemaError
-from jngis.viz import _inputs, _style
-from jngis.viz._draw import DEFAULT_TILES, base_map, dissolve, fill_style, for_drawing, geojson_layer, json_values
-from jngis.viz._markers import lon_lat, station_markers
+from jngis.viz import _context, _inputs, _style, basemaps
+from jngis.viz._draw import DEFAULT_TILES, dissolve, fill_style, for_drawing, geojson_layer, json_values
+from jngis.viz._markers import lon_lat, pin, station_markers
 from jngis.viz._style import MISSING_COLOUR, Entry, legend
+from jngis.viz.basemaps import Basemap
 
 __all__ = ["coverage_map"]
 
@@ -123,10 +124,11 @@ def _suggested_layer(suggested: gpd.GeoDataFrame, radius: float) -> folium.Featu
         folium.Circle([float(lat), float(lon)], radius=radius, color=_SITE_COLOUR, weight=1.5,
                       fill=False, dash_array="6 4").add_to(group)
         folium.Marker([float(lat), float(lon)], tooltip=text,
-                      icon=folium.Icon(color="purple", icon="star")).add_to(group)
+                      icon=pin("purple", "★")).add_to(group)
     return group
 
 
+# long: the numpydoc docstring of 9 parameters; the body is 30 lines of named steps
 def coverage_map(
     coverage: Any,
     units: gpd.GeoDataFrame,
@@ -135,7 +137,9 @@ def coverage_map(
     suggested: gpd.GeoDataFrame | None = None,
     radii: Sequence[float] | None = None,
     simplify: float | None = None,
-    tiles: str | None = DEFAULT_TILES,
+    tiles: str | Basemap | Sequence[Basemap] | None = DEFAULT_TILES,
+    server_url: str | None = None,
+    names: Any = None,
     title: str | None = None,
 ) -> folium.Map:
     """Households by distance to the nearest service centre (5/10/15-minute life circles).
@@ -164,8 +168,13 @@ def coverage_map(
         coverage, else 300 / 500 / 1000).
     simplify : float, optional
         Coverage simplification tolerance in metres (None: automatic).
-    tiles : str or None
-        Base map.
+    tiles : str, Basemap, tuple of Basemap or None
+        Base map (None: none; see :func:`jngis.viz.grid_map`).
+    server_url : str, optional
+        A jngis map server whose districts, 街道 and communities are drawn as
+        the base (see :func:`jngis.viz.grid_map`).
+    names : dict, Series, layer or tuple of them, optional
+        Names of the 街道 and communities by code, written on their outlines.
     title : str, optional
         Title shown on the map.
 
@@ -189,12 +198,20 @@ def coverage_map(
     _inputs.layer(func, "suggested", suggested, geometry="point", optional=True)
     _checks.columns(func, "units", units, ["unit_id"])
     simplify = _inputs.simplify(func, "simplify", simplify)
+    server_url = _inputs.server_url(func, "server_url", server_url)
+    bases = basemaps.for_map(func, "tiles", tiles, server_url)
+    label_names = _inputs.names(func, "names", names)
     bands = _Bands(_radii(func, radii, table))
     distance, households = _unit_distances(func, table, units)
     band = bands.of(distance)
+    units, stations, suggested = (basemaps.fit(bases, part) for part in (units, stations, suggested))
     drawn = for_drawing(_band_shapes(units, band, households, bands), simplify, coverage=False)
-    m = base_map(drawn, tiles)
+    m = _context.new_map(drawn, bases, server_url)
     _band_layer(drawn, len(units)).add_to(m)
+    outlines = _context.outlines(units, "unit_id", simplify, label_names)
+    for outline in outlines:
+        outline.layer().add_to(m)
+    _context.add_labels(m, [outline.labels for outline in outlines])
     entries = bands.entries(band, households)
     if stations is not None:
         station_markers(stations).add_to(m)

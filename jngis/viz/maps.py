@@ -17,24 +17,20 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from branca.element import MacroElement
+from folium.template import Template
+
 from jngis import _checks
-from jngis.codes import CODE_DIGITS, LEVEL_LABELS, LEVEL_OF_KEY, LEVELS, label, parent, value_label
+from jngis.codes import CODE_DIGITS, LEVEL_LABELS, LEVELS, label, value_label
 from jngis.crs import to_metric
 from jngis.errors import InputTypeError, NotFoundError, ParameterError, SchemaError
-from jngis.viz import _inputs, _style
-from jngis.viz._draw import (
-    DEFAULT_TILES,
-    base_map,
-    bounds,
-    centre,
-    dissolve,
-    fill_style,
-    for_drawing,
-    geojson_layer,
-    json_values,
-)
-from jngis.viz._markers import add_points
+from jngis.viz import _context, _inputs, _style, basemaps
+from jngis.viz._draw import (DEFAULT_TILES, MAP_MAX_ZOOM, bounds, centre, dissolve, fill_style, for_drawing,
+                             geojson_layer, json_values)
+from jngis.viz._markers import add_points, pin
+from jngis.viz._offline import offline
 from jngis.viz._style import MISSING_COLOUR, classify, legend
+from jngis.viz.basemaps import Basemap
 from jngis.viz.coverage import coverage_map
 
 __all__ = ["MAX_FEATURES", "LAYER_OF_KEY", "grid_map", "plan_map", "coverage_map"]
@@ -101,83 +97,125 @@ def _too_many(func: str, layer: gpd.GeoDataFrame, key: str, max_features: int) -
         f"one district first, e.g. layer[layer['{example}'].astype(str).str.startswith('370102')]")
 
 
-def _card_layer(drawn: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray) -> folium.GeoJson:
-    """The polygons filled by class, with a card (key, the card fields, the column) as tooltip."""
-    card = [key] + [c for c in _CARD if c in drawn.columns and c not in (key, column)] + [column]
-    props = json_values(pd.DataFrame(drawn[card]))
+def _card_fields(layer: gpd.GeoDataFrame, key: str, column: str) -> list[str]:
+    """The fields of a polygon's card: its code, the card fields present, the mapped column."""
+    return [key] + [c for c in _CARD if c in layer.columns and c not in (key, column)] + [column]
+
+
+def _card_values(layer: gpd.GeoDataFrame, card: Sequence[str]) -> pd.DataFrame:
+    """The card's values as shown (JSON-safe, coded values in words)."""
+    props = json_values(pd.DataFrame(layer[list(card)]))
     if "grid_type" in props:
         props["grid_type"] = props["grid_type"].map(lambda v: value_label("grid_type", v))
+    return props
+
+
+def _card_layer(drawn: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray) -> folium.GeoJson:
+    """The polygons filled by class, with a card (key, the card fields, the column) as tooltip."""
+    card = _card_fields(drawn, key, column)
+    props = _card_values(drawn, card)
     props["_fill"] = fills
     return geojson_layer(drawn, props, name=f"{LEVEL_LABELS.get(key, key)} {label(column)}", fields=card,
                          style=fill_style(edge="#555555", weight=0.6, opacity=0.7),
                          highlight=lambda f: {"weight": 2.5, "color": "#000000"})
 
 
-def _outline_levels(key: str) -> list[str]:
-    """Enclosing levels to outline: community and 街道, when coarser than the layer itself."""
-    keys = _inputs.KEYS
-    mine = keys.index(key) if key in keys else 0
-    return [outer for outer in ("community_code", "street_code") if keys.index(outer) > mine]
-
-
-def _outer_codes(layer: gpd.GeoDataFrame, key: str, outer: str) -> pd.Series | None:
-    """Each polygon's code at the enclosing level ``outer`` (from its column or its own code), or None."""
-    if outer in layer.columns:
-        return layer[outer].astype(str)
-    if key in CODE_DIGITS:
-        return parent(layer[key].astype(str), outer)
-    if "community_code" in layer.columns:
-        return parent(layer["community_code"].astype(str), outer)
-    return None
-
-
-def _outline_layers(layer: gpd.GeoDataFrame, key: str, simplify: float | None) -> list[folium.GeoJson]:
-    """The outlines of the enclosing communities and 街道, dissolved from the layer's codes."""
-    levels = [(outer, codes) for outer in _outline_levels(key)
-              if (codes := _outer_codes(layer, key, outer)) is not None]
-    metric = to_metric(layer) if levels else None
-    outlines = []
-    for outer, codes in levels:
-        shapes = for_drawing(dissolve(metric, codes), simplify)
-        weight = 1.6 if outer == "community_code" else 2.8
-        outlines.append(geojson_layer(
-            shapes, shapes[["code"]].rename(columns={"code": outer}), fields=[outer],
-            name=f"{LEVEL_LABELS[outer]}边界 {LEVEL_OF_KEY[outer]} outlines ({len(shapes):,})",
-            style=lambda f, w=weight: {"fill": False, "color": "#222222", "weight": w, "opacity": 0.9}))
-    return outlines
-
-
-def _inline_map(layer: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray, *,
-                simplify: float | None, tiles: str | None, outlines: bool) -> folium.Map:
-    """A map with the polygons in the page (GeoJSON), and the enclosing outlines if asked."""
+def _inline_map(layer: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray, *, simplify: float | None,
+                bases: Sequence[Basemap], server_url: str | None, outlines: bool,
+                names: dict[str, str]) -> folium.Map:
+    """A map with the polygons in the page (GeoJSON), the enclosing outlines if asked, and the names."""
     drawn = for_drawing(layer, simplify)
-    m = base_map(drawn, tiles)
+    m = _context.new_map(drawn, bases, server_url)
     _card_layer(drawn, key, column, fills).add_to(m)
-    for outline in _outline_layers(layer, key, simplify) if outlines else []:
-        outline.add_to(m)
+    levels = _context.own_labels(layer, drawn, key, names)
+    if outlines:
+        found = _context.outlines(layer, key, simplify, names)
+        for outline in found:
+            outline.layer().add_to(m)
+        levels = [outline.labels for outline in found] + levels
+    _context.add_labels(m, levels)
     return m
 
 
+class _TileCard(MacroElement):
+    """The card of a polygon drawn from vector tiles, on hover or tap: the same fields as the inline card.
+
+    The tiles carry the code; the card's values (the table joined in Python)
+    are in the page, one row per code.
+    """
+
+    _template = Template("""
+{% macro header(this, kwargs) %}
+<style>
+.jngis-card table { border-collapse: collapse; }
+.jngis-card th { text-align: left; padding: 1px 8px 1px 0; font-weight: bold; }
+.jngis-card td { text-align: right; padding: 1px 0; }
+</style>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+(function() {
+    var layer = {{ this._parent.get_name() }}, map = {{ this._parent._parent.get_name() }};
+    var CARDS = {{ this.cards_js }};
+    var tip = L.tooltip({direction: "top", offset: [0, -6], className: "jngis-card"});
+    function text(value) {
+        if (value === null || value === undefined) { return "—"; }
+        var shown = typeof value === "number" ? value.toLocaleString() : String(value);
+        return shown.replace(/[&<>"']/g, function (c) {
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; });
+    }
+    function card(code) {
+        var row = CARDS.rows[code] || [code];
+        return "<table>" + CARDS.aliases.map(function (alias, i) {
+            return "<tr><th>" + text(alias) + "</th><td>" + text(row[i]) + "</td></tr>"; }).join("") + "</table>";
+    }
+    function show(e) {
+        tip.setContent(card(String(e.layer.properties[CARDS.key])));
+        map.openTooltip(tip, e.latlng);
+    }
+    layer.on("mouseover", show);
+    layer.on("click", show);
+    layer.on("mouseout", function () { map.closeTooltip(tip); });
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, key: str, fields: Sequence[str], rows: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self._name = "JngisTileCard"
+        cards = {"key": key, "aliases": [label(c) for c in fields], "rows": rows}
+        self.cards_js = json.dumps(cards, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _tile_cards(layer: gpd.GeoDataFrame, key: str, column: str) -> _TileCard:
+    """The card rows of every polygon (the inline card's fields and values), keyed by code."""
+    card = _card_fields(layer, key, column)
+    props = _card_values(layer, card)
+    rows = dict(zip(layer[key].astype(str), props.to_numpy().tolist()))
+    return _TileCard(key, card, rows)
+
+
 def _tiled_map(layer: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray, server_url: str,
-               name: str, tiles: str | None) -> folium.Map:
+               name: str, bases: Sequence[Basemap]) -> folium.Map:
     """A map whose polygons come from the server's vector tiles, coloured by code in the browser."""
     extent = gpd.GeoSeries([shapely.box(*layer.total_bounds)], crs=layer.crs).to_crs(4326)
-    m = base_map(gpd.GeoDataFrame(geometry=extent), tiles)
+    m = _context.new_map(gpd.GeoDataFrame(geometry=extent), bases, server_url)
     colour_of = dict(zip(layer[key].astype(str), fills.tolist()))
     style = (
         "function (properties, zoom) {"
         f" var fill = COLOURS[String(properties[{json.dumps(key)}])] || {json.dumps(MISSING_COLOUR)};"
         " return {fill: true, fillColor: fill, fillOpacity: 0.7, color: '#555555', weight: 0.5}; }"
     )
+    # SVG renderer: VectorGrid's canvas renderer calls L.DomEvent.fakeStop, gone since Leaflet 1.8
     options = (
         "{\n"
         f'"vectorTileLayerStyles": {{{json.dumps(name)}: (function () {{ var COLOURS = '
         f"{json.dumps(colour_of)}; return {style}; }})()}},\n"
-        '"interactive": true, "maxNativeZoom": 16, "attribution": "jngis"\n}'
+        '"rendererFactory": L.svg.tile, "interactive": true, "maxNativeZoom": 16, "attribution": "jngis"\n}'
     )
     url = f"{server_url}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"
     overlay = f"{LEVEL_LABELS.get(key, key)} {label(column)} (vector tiles)"
-    folium.plugins.VectorGridProtobuf(url, overlay, options).add_to(m)
+    tiles = folium.plugins.VectorGridProtobuf(url, overlay, options).add_to(m)
+    _tile_cards(layer, key, column).add_to(tiles)
     return m
 
 
@@ -197,7 +235,8 @@ def grid_map(
     max_features: int = MAX_FEATURES,
     server_url: str | None = None,
     layer_name: str | None = None,
-    tiles: str | None = DEFAULT_TILES,
+    tiles: str | Basemap | Sequence[Basemap] | None = DEFAULT_TILES,
+    names: Any = None,
     title: str | None = None,
 ) -> folium.Map:
     """A folium map of a polygon layer coloured by one column, for planners.
@@ -232,13 +271,24 @@ def grid_map(
     max_features : int
         Most polygons drawn inline. Larger layers need ``server_url``.
     server_url : str, optional
-        Address of a running jngis map server. Layers larger than
-        ``max_features`` are then drawn from its vector tiles
-        ``{server_url}/tiles/{layer_name}/{z}/{x}/{y}.mvt``.
+        Address of a running jngis map server. Its districts, 街道 and
+        communities (vector tiles) and their names are drawn as the base, and
+        layers larger than ``max_features`` are drawn from its tiles
+        ``{server_url}/tiles/{layer_name}/{z}/{x}/{y}.mvt`` (the card shows
+        on hover as inline). The page reads the server from another origin:
+        start it with ``JNGIS_CORS_ORIGINS=*`` (or the Jupyter address).
     layer_name : str, optional
         The server's layer name (default from the key: "grids", "communities"...).
-    tiles : str or None
-        Base map (a WGS84 tile set; never GCJ-02 consumer-map tiles).
+    tiles : str, Basemap, tuple of Basemap or None
+        Base map under the layers. None (the default): none, the map works
+        with no network. ``jngis.viz.tianditu(tk=...)`` for Tianditu, an XYZ
+        URL or a :class:`~jngis.viz.basemaps.Basemap` for any tile set; a GCJ-02
+        one (Amap, Tencent) has the layers converted to GCJ-02 to fit it
+        (see :mod:`jngis.viz.basemaps`).
+    names : dict, Series, layer or tuple of them, optional
+        Names of the districts, 街道 and communities by code, written on the
+        outlines (e.g. ``names=(city.streets, city.communities)``); codes
+        are written where no name is given.
     title : str, optional
         Title shown on the map.
 
@@ -274,6 +324,9 @@ def grid_map(
     server_url = _inputs.server_url(func, "server_url", server_url)
     simplify = _inputs.simplify(func, "simplify", simplify)
     key = _inputs.layer_key(func, grids, key)
+    bases = basemaps.for_map(func, "tiles", tiles, server_url)
+    label_names = _inputs.names(func, "names", names)
+    grids, stations, party_orgs = (basemaps.fit(bases, part) for part in (grids, stations, party_orgs))
     layer = _joined(func, grids, key, table, column)
     column = _mapped_column(func, layer, column)
     big = len(layer) > max_features
@@ -282,9 +335,10 @@ def grid_map(
     classed = classify(layer[column], classes, scheme, LEVEL_LABELS.get(key, ""))
     if big:
         m = _tiled_map(layer, key, column, classed.fills, server_url, layer_name or LAYER_OF_KEY.get(key, key),
-                       tiles)
+                       bases)
     else:
-        m = _inline_map(layer, key, column, classed.fills, simplify=simplify, tiles=tiles, outlines=outlines)
+        m = _inline_map(layer, key, column, classed.fills, simplify=simplify, bases=bases, server_url=server_url,
+                        outlines=outlines, names=label_names)
     add_points(m, stations, party_orgs)
     return _style.finish(m, legend(f"{label(column)} ({column})", classed.entries), title)
 
@@ -334,8 +388,7 @@ def _out_of_bounds_markers(name: str, shapes: gpd.GeoDataFrame, low: int, high: 
             continue
         text = f"社区 {code}: {int(households):,} 户, {_band_text(low, high)[band]}"
         folium.Marker([point.y, point.x], tooltip=text,
-                      icon=folium.Icon(color="red" if band == "above" else "blue",
-                                       icon="exclamation-sign")).add_to(group)
+                      icon=pin("red" if band == "above" else "blue", "!")).add_to(group)
     return group
 
 
@@ -351,15 +404,15 @@ def _check_plan_units(func: str, plan: Any, units: Any, community: Any, unit_id:
                           "made from")
 
 
-def _plan_layers(plan: Any, units: gpd.GeoDataFrame, community: str,
-                 unit_id: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _plan_layers(plan: Any, units: gpd.GeoDataFrame, community: str, unit_id: str,
+                 bases: Sequence[Basemap]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Today's communities, the proposed ones and the moved units (from, to, households), in metres."""
     metric = to_metric(units)
     codes = metric[community].astype(str)
     before = dissolve(metric, codes).rename(columns={"code": "community_code"})
     before["households"] = before["community_code"].map(metric.groupby(codes)["households"].sum()) \
         .astype(int).to_numpy()
-    after = to_metric(plan.communities.copy())
+    after = to_metric(basemaps.fit(bases, plan.communities.copy()))
     moves = plan.moves.set_index("unit_id")
     moved = metric[units[unit_id].isin(moves.index).to_numpy()][[unit_id, "geometry"]]
     moved = moved.assign(**{"from": moved[unit_id].map(moves["from"]).astype(str).to_numpy(),
@@ -388,6 +441,7 @@ def _plan_legend(plan: Any, low: int, high: int, moved: int) -> Any:
     return legend("社区规模 community size", entries, note)
 
 
+# long: the numpydoc docstring; the body is 35 lines of named steps, per side of the DualMap
 def plan_map(
     plan: Any,
     units: gpd.GeoDataFrame,
@@ -395,7 +449,9 @@ def plan_map(
     community: str = "community_code",
     unit_id: str = "unit_id",
     simplify: float | None = None,
-    tiles: str | None = DEFAULT_TILES,
+    tiles: str | Basemap | Sequence[Basemap] | None = DEFAULT_TILES,
+    server_url: str | None = None,
+    names: Any = None,
 ) -> folium.plugins.DualMap:
     """Before / after of a rebalance, side by side (synchronised), for the officials who approve it.
 
@@ -416,8 +472,14 @@ def plan_map(
         Column names of the current community code and unit id in ``units``.
     simplify : float, optional
         Coverage simplification tolerance in metres (None: automatic).
-    tiles : str or None
-        Base map of both sides.
+    tiles : str, Basemap, tuple of Basemap or None
+        Base map of both sides (None: none; see :func:`grid_map`).
+    server_url : str, optional
+        A jngis map server whose districts, 街道 and communities are drawn as
+        the base of both sides (see :func:`grid_map`).
+    names : dict, Series, layer or tuple of them, optional
+        Names of the 街道 and communities by code, written on the map (new
+        communities show their code).
 
     Returns
     -------
@@ -435,23 +497,35 @@ def plan_map(
     func = "plan_map"
     _check_plan_units(func, plan, units, community, unit_id)
     simplify = _inputs.simplify(func, "simplify", simplify)
+    server_url = _inputs.server_url(func, "server_url", server_url)
+    bases = basemaps.for_map(func, "tiles", tiles, server_url)
+    label_names = _inputs.names(func, "names", names)
+    units = basemaps.fit(bases, units)
     low, high = int(plan.min_households), int(plan.max_households)
-    before, after, moved = _plan_layers(plan, units, community, unit_id)
-    before, after = for_drawing(before, simplify), for_drawing(after, simplify)
+    before_m, after_m, moved = _plan_layers(plan, units, community, unit_id, bases)
+    before, after = for_drawing(before_m, simplify), for_drawing(after_m, simplify)
+    labels = [_context.label_level("community_code", drawn, metric, drawn["community_code"], label_names)
+              for drawn, metric in ((before, before_m), (after, after_m))]
+    streets = _context.outlines(units, "unit_id", simplify, label_names, levels=("street_code", "district_code"))
     moved = for_drawing(moved, simplify, coverage=False) if len(moved) else moved.to_crs(4326)
     box = bounds(pd.concat([before[["geometry"]], after[["geometry"]]]))
-    m = folium.plugins.DualMap(location=centre(box), tiles=tiles, layout="horizontal", control_scale=True)
+    m = folium.plugins.DualMap(location=centre(box), tiles=None, layout="horizontal", control_scale=True,
+                               maxZoom=MAP_MAX_ZOOM)
     m.fit_bounds(box)
     after_fields = [c for c in ("community_code", "street_code", "households", "status", "units")
                     if c in after.columns]
-    sides = ((m.m1, "调整前", "before", before, ["community_code", "households"]),
-             (m.m2, "调整后", "after", after, after_fields))
-    for side, zh, en, shapes, fields in sides:
+    sides = ((m.m1, "调整前", "before", before, ["community_code", "households"], labels[0]),
+             (m.m2, "调整后", "after", after, after_fields, labels[1]))
+    for side, zh, en, shapes, fields, names_here in sides:
+        _context.dress(side, bases, server_url)
         _community_layer(f"{zh}社区 {en} ({len(shapes):,})", shapes, low, high, fields).add_to(side)
         if len(moved):
             _moved_layer(moved, unit_id).add_to(side)
+        for outline in streets:
+            outline.layer().add_to(side)
+        _context.add_labels(side, [names_here] + [outline.labels for outline in streets])
         _out_of_bounds_markers(f"未达标社区 out of bounds ({en})", shapes, low, high).add_to(side)
         _style.title(f"{zh} {en}: {len(shapes):,} 个社区").add_to(side)
     _plan_legend(plan, low, high, len(moved)).add_to(m.m2)
     folium.LayerControl(collapsed=True).add_to(m)
-    return m
+    return offline(m)
