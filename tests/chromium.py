@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
-
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -30,8 +30,8 @@ _MEASURE = """() => {
   return maps.map(m => {
     const c = m.getContainer(), box = c.getBoundingClientRect();
     const seen = el => { const r = el.getBoundingClientRect();
-      return r.width > 0 && r.height > 0 && r.right > box.left && r.left < box.right && r.bottom > box.top
-        && r.top < box.bottom; };
+      return (r.width > 0 || r.height > 0) && r.right >= box.left && r.left <= box.right && r.bottom >= box.top
+        && r.top <= box.bottom; };  // a polygon a pixel thick at this zoom is drawn as a stroke
     const count = selector => [...c.querySelectorAll(selector)].filter(seen).length;
     let features = 0;
     m.eachLayer(layer => { if (layer instanceof L.Path) { features += 1; } });  // polygons, lines, circles

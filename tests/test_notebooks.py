@@ -7,10 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+import chromium
 import nbformat
 import pytest
-
-import chromium
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))

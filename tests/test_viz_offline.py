@@ -12,12 +12,12 @@ import re
 import warnings
 from pathlib import Path
 
+import chromium
 import folium
 import numpy as np
 import pytest
 import shapely
 
-import chromium
 from jngis.crs import to_gcj02
 from jngis.errors import BasemapCRSWarning, InputTypeError, OfflineWarning, ParameterError, SchemaError
 from jngis.grids import make_grids

@@ -67,7 +67,7 @@ UNUSED: dict[str, Callable[[list[Any]], bool]] = {
 _VENDOR = resources.files("jngis") / "_assets" / "vendor"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vendored_text(path: str) -> str:
     """The text of a vendored file (``package/file``, as in the manifest), ready to inline.
 
@@ -115,7 +115,7 @@ def _elements(element: Any) -> Iterator[Any]:
         yield from _elements(child)
 
 
-def _offline_children(figure: Figure, children: "OrderedDict[str, Any]") -> "OrderedDict[str, Any]":
+def _offline_children(figure: Figure, children: OrderedDict[str, Any]) -> OrderedDict[str, Any]:
     """The header's children with CDN links inlined or left out; warns of what still needs the internet."""
     elements = list(_elements(figure))
     online = []

@@ -16,7 +16,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-
 from branca.element import MacroElement
 from folium.template import Template
 
@@ -25,8 +24,17 @@ from jngis.codes import CODE_DIGITS, LEVEL_LABELS, LEVELS, label, value_label
 from jngis.crs import to_metric
 from jngis.errors import InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.viz import _context, _inputs, _style, basemaps
-from jngis.viz._draw import (DEFAULT_TILES, MAP_MAX_ZOOM, bounds, centre, dissolve, fill_style, for_drawing,
-                             geojson_layer, json_values)
+from jngis.viz._draw import (
+    DEFAULT_TILES,
+    MAP_MAX_ZOOM,
+    bounds,
+    centre,
+    dissolve,
+    fill_style,
+    for_drawing,
+    geojson_layer,
+    json_values,
+)
 from jngis.viz._markers import add_points, pin
 from jngis.viz._offline import offline
 from jngis.viz._style import MISSING_COLOUR, classify, legend

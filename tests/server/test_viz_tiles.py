@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import shutil
 
+import chromium
 import pytest
 import shapely
 
-import chromium
 from jngis.layers import read_layer
 from jngis.viz import grid_map
 
