@@ -1,0 +1,106 @@
+"""Address lookup quality and speed: jngis.AddressIndex vs plain rapidfuzz on the whole string.
+
+On the sample city's generated addresses and their noisy variants
+(jngis.address.noisy_variants): precision (right unit among the answers
+given; a compound-level answer is right when its grid is the unit's grid) and
+the share answered, per variant kind; the baseline is
+``rapidfuzz.process.extractOne(text, every standard address, scorer=WRatio)``
+(answered when its score reaches --baseline-cutoff). Then lookups per second
+in batch (``lookup``, caches cleared) and a single ``locate``'s latency.
+
+    .venv/bin/python benchmarks/address.py [--units 3000] [--baseline 1000] [--latency 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import jngis  # noqa: E402
+from jngis.address import JINAN_PREFIXES, AddressIndex, noisy_variants, sample_addresses  # noqa: E402
+from jngis.address.normalise import normalise  # noqa: E402
+
+
+def _scores(answers: pd.DataFrame, truth: pd.Series, kinds: pd.Series, grid_of: dict) -> pd.DataFrame:
+    given = answers["status"].eq("matched").to_numpy()
+    right = (answers["unit_id"].to_numpy() == truth.to_numpy()) | (
+        answers["level"].eq("compound").to_numpy() & (answers["grid_code"].to_numpy()
+                                                       == truth.map(grid_of).to_numpy()))
+    frame = pd.DataFrame({"kind": kinds.to_numpy(), "given": given, "right": right & given})
+    table = frame.groupby("kind").agg(n=("given", "size"), answered=("given", "mean"), right=("right", "sum"),
+                                      given_n=("given", "sum"))
+    table.loc["all"] = [len(frame), frame["given"].mean(), frame["right"].sum(), frame["given"].sum()]
+    table["precision"] = table["right"] / table["given_n"].where(table["given_n"] > 0)
+    return table[["n", "answered", "precision"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--units", type=int, default=3000, help="units whose address variants are looked up")
+    parser.add_argument("--baseline", type=int, default=1000, help="variants the (slow) baseline looks up")
+    parser.add_argument("--baseline-cutoff", type=float, default=90.0)
+    parser.add_argument("--latency", type=int, default=2000)
+    args = parser.parse_args()
+    from rapidfuzz import fuzz, process
+
+    city = jngis.load_sample()
+    t = time.perf_counter()
+    addresses = sample_addresses(city.units, districts=city.districts)
+    t_addr = time.perf_counter() - t
+    units = city.units.join(addresses)
+    t = time.perf_counter()
+    index = AddressIndex(units, districts=city.districts, streets=city.streets, communities=city.communities,
+                         grids=city.grids, prefixes=JINAN_PREFIXES)
+    t_build = time.perf_counter() - t
+    variants = noisy_variants(city.units, addresses, n=args.units, seed=11)
+    grid_of = dict(zip(units["unit_id"], index._grid))
+    print(f"units {len(units):,}; sample_addresses {t_addr:.1f} s; index build {t_build:.1f} s; "
+          f"variants {len(variants):,} of {args.units:,} units; load {os.getloadavg()[0]:.1f}")
+
+    normalise.cache_clear()
+    t = time.perf_counter()
+    answers = index.lookup(variants["text"])
+    t_batch = time.perf_counter() - t
+    ours = _scores(answers, variants["unit_id"], variants["kind"], grid_of)
+
+    sub = variants.sample(n=min(args.baseline, len(variants)), random_state=1)
+    choices = units["address"].tolist()
+    ids = units["unit_id"].to_numpy()
+    t = time.perf_counter()
+    best = [process.extractOne(text, choices, scorer=fuzz.WRatio) for text in sub["text"]]
+    t_base = time.perf_counter() - t
+    base = pd.DataFrame({"unit_id": [ids[b[2]] if b[1] >= args.baseline_cutoff else None for b in best],
+                         "level": None, "grid_code": None,
+                         "status": ["matched" if b[1] >= args.baseline_cutoff else "ambiguous" for b in best]})
+    base_all = base.assign(status="matched", unit_id=[ids[b[2]] for b in best])
+    theirs = _scores(base, sub["unit_id"], sub["kind"], grid_of)
+    theirs_all = _scores(base_all, sub["unit_id"], sub["kind"], grid_of)
+    ours_sub = _scores(index.lookup(sub["text"]), sub["unit_id"], sub["kind"], grid_of)
+    table = pd.concat({"jngis": ours, "jngis (baseline rows)": ours_sub,
+                       f"rapidfuzz >= {args.baseline_cutoff:g}": theirs, "rapidfuzz best": theirs_all}, axis=1)
+    print(table.round(4).to_string())
+    print(f"batch: {len(variants) / t_batch:,.0f} lookups/s ({len(variants):,} in {t_batch:.2f} s, one process); "
+          f"baseline {len(sub) / t_base:,.0f} lookups/s")
+
+    normalise.cache_clear()
+    texts = variants["text"].sample(n=min(args.latency, len(variants)), random_state=2).tolist()
+    times = []
+    for text in texts:
+        t = time.perf_counter()
+        index.locate(text)
+        times.append(time.perf_counter() - t)
+    ms = np.array(times) * 1000
+    print(f"locate latency (ms): p50 {np.percentile(ms, 50):.2f}, p90 {np.percentile(ms, 90):.2f}, "
+          f"p99 {np.percentile(ms, 99):.2f}, max {ms.max():.2f}")
+
+
+if __name__ == "__main__":
+    main()
