@@ -137,3 +137,21 @@ def test_bad_units_are_refused(addressed):
     with pytest.raises(ParameterError, match="door_number"):
         AddressIndex(bad)
     assert issubclass(ParameterError, JngisError)
+
+
+def test_place_rows_splits_an_export(index, addressed):
+    from jngis.address import place_rows
+
+    _, units, _ = addressed
+    good = units["address"].iloc[10]
+    rows = pd.DataFrame({"address": [good, "北京市朝阳区建国路1号", None, f"{units['road'].iloc[10]}99999号"],
+                         "category": "市容环境"})
+    placed, rejected = place_rows(rows, index)
+    assert placed["unit_id"].tolist() == [units["unit_id"].iloc[10]]
+    assert placed["crs"].tolist() == ["cgcs2000"] and placed["lon"].notna().all()
+    assert rejected["row"].tolist() == [3, 4, 5]
+    assert rejected["reason"].str.len().gt(0).all()
+    with pytest.raises(SchemaError, match="addr"):
+        place_rows(rows, index, column="addr")
+    with pytest.raises(InputTypeError, match="index"):
+        place_rows(rows, object())

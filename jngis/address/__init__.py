@@ -12,6 +12,6 @@ from jngis.address.sample import JINAN_PREFIXES, VARIANT_KINDS, noisy_variants, 
 __all__ = ["normalise", "parse", "Gazetteer", "Components", "sample_addresses", "noisy_variants",
            "VARIANT_KINDS", "JINAN_PREFIXES"]
 
-from jngis.address.index import RESULT_COLUMNS, AddressIndex  # noqa: E402
+from jngis.address.index import RESULT_COLUMNS, AddressIndex, place_rows  # noqa: E402
 
-__all__ += ["AddressIndex", "RESULT_COLUMNS"]
+__all__ += ["AddressIndex", "RESULT_COLUMNS", "place_rows"]

@@ -35,7 +35,7 @@ from jngis.address.normalise import normalise
 from jngis.address.parse import Components, Gazetteer, parse
 from jngis.errors import InputTypeError, ParameterError
 
-__all__ = ["AddressIndex", "RESULT_COLUMNS"]
+__all__ = ["AddressIndex", "RESULT_COLUMNS", "place_rows"]
 
 #: Columns of :meth:`AddressIndex.lookup`.
 RESULT_COLUMNS = ("input", "status", "unit_id", "lon", "lat", "grid_code", "community_code", "street_code",
@@ -353,3 +353,48 @@ class AddressIndex:
             # a name known only fuzzily, but the one whose door and building exist
             hits[0].score = min(100.0, hits[0].score + 15.0)
         return hits, reason
+
+
+def place_rows(rows: pd.DataFrame, index: AddressIndex, *, column: str = "address",
+               first_row: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split an export by its address column: rows placed with confidence, and the rest with reasons.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The export, one order a row, with an address ``column``.
+    index : AddressIndex
+    column : str
+        The column holding the address.
+    first_row : int
+        The row number of ``rows.iloc[0]`` in the file (2 for a CSV with a header line),
+        so that the report names the rows a planner sees.
+
+    Returns
+    -------
+    placed : DataFrame
+        The matched rows with ``lon``, ``lat`` (CGCS2000), ``crs="cgcs2000"``, ``unit_id``
+        and ``address_score`` added: ready for ``clean_order_rows`` / ``store.import_orders``.
+    rejected : DataFrame
+        ``row``, ``address``, ``status``, ``reason``, ``candidates`` of every other row;
+        nothing of them is written, so that an import is all-or-nothing per row.
+    """
+    func = "place_rows"
+    _checks.dataframe(func, "rows", rows)
+    _checks.columns(func, "rows", rows, [column])
+    if not isinstance(index, AddressIndex):
+        raise InputTypeError(f"{func}: index is a {type(index).__name__}; expected an AddressIndex")
+    first_row = _checks.integer(func, "first_row", first_row, minimum=0)
+    answers = index.lookup(rows[column])
+    good = answers["status"].eq("matched").to_numpy()
+    placed = rows[good].copy()
+    placed["lon"], placed["lat"] = answers["lon"][good].to_numpy(), answers["lat"][good].to_numpy()
+    placed["crs"] = "cgcs2000"
+    placed["unit_id"] = answers["unit_id"][good].to_numpy()
+    placed["address_score"] = answers["score"][good].to_numpy()
+    numbers = np.arange(first_row, first_row + len(rows))
+    rejected = pd.DataFrame({"row": numbers[~good], "address": answers["input"][~good].to_numpy(),
+                             "status": answers["status"][~good].to_numpy(),
+                             "reason": answers["reason"][~good].to_numpy(),
+                             "candidates": answers["candidates"][~good].to_numpy()})
+    return placed, rejected
