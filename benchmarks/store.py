@@ -1,8 +1,8 @@
 """Store speed: bulk import (orders/s), single creates and transitions, concurrent writers.
 
 Runs the same work against SQLiteStore (a copy of the sample city GeoPackage)
-and PostGISStore (a throw-away PostgreSQL + PostGIS cluster on a free local
-port, or $JNGIS_BENCH_POSTGIS_DSN) and prints them side by side.
+and PostGISStore (a throw-away PostgreSQL + PostGIS cluster from
+tests/pgcluster.py, or $JNGIS_BENCH_POSTGIS_DSN) and prints them side by side.
 
     .venv/bin/python benchmarks/store.py [--orders 20000] [--threads 4] [--processes 2]
 """
@@ -10,12 +10,11 @@ port, or $JNGIS_BENCH_POSTGIS_DSN) and prints them side by side.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from pgcluster import postgis_cluster  # noqa: E402
 
 from jngis.errors import InvalidTransition  # noqa: E402
 from jngis.sample import load_sample, sample_path  # noqa: E402
@@ -37,34 +39,10 @@ FORWARD = {"received": "dispatched", "dispatched": "in_progress", "in_progress":
 AT = dt.datetime(2026, 10, 20, 9)
 
 
-def start_postgis() -> tuple[str, callable]:
+def postgis_dsn() -> contextlib.AbstractContextManager[str]:
+    """$JNGIS_BENCH_POSTGIS_DSN, or a throw-away cluster (tests/pgcluster.py) for the run."""
     dsn = os.environ.get("JNGIS_BENCH_POSTGIS_DSN")
-    if dsn:
-        return dsn, lambda: None
-    bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)[0]
-    root = Path(tempfile.mkdtemp(prefix="jngis-bench-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    def run(*args):
-        command = [str(a) for a in args]
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres")
-            command = ["runuser", "-u", "postgres", "--"] + command
-        subprocess.run(command, check=True, capture_output=True)
-
-    run(bin_dir / "initdb", "-D", root / "data", "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    run(bin_dir / "pg_ctl", "-D", root / "data", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-        "-l", root / "log", "-w", "start")
-    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run([bin_dir / "psql", dsn, "-qc", "CREATE EXTENSION IF NOT EXISTS postgis"], check=True)
-
-    def stop():
-        run(bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-    return dsn, stop
+    return contextlib.nullcontext(dsn) if dsn else postgis_cluster()
 
 
 def synthetic_rows(city, n: int, seed: int = 7) -> pd.DataFrame:
@@ -145,6 +123,7 @@ def measure(label: str, url: str, city, rows: pd.DataFrame, threads: int, proces
         procs.map(_proc, [(url, lonlat, shared, creates, steps, 100 + i) for i in range(processes)])
     seconds = time.perf_counter() - started
     figures[f"{processes} processes: writes/s (incl. start)"] = processes * (creates + steps) / seconds
+    figures[f"{processes} processes: refused races"] = sum(r for _, r in results)
     with open_store(url) as store:
         orders, trail = store.orders_frame(), store.trail_frame()
     expected_orders = before_orders + (threads + processes) * creates
@@ -165,12 +144,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="jngis-bench-"))
     gpkg = work / "city.gpkg"
     shutil.copy(sample_path(), gpkg)
-    dsn, stop = start_postgis()
     try:
-        sqlite = measure("SQLite", str(gpkg), city, rows, args.threads, args.processes)
-        postgis = measure("PostGIS", dsn, city, rows, args.threads, args.processes)
+        with postgis_dsn() as dsn:
+            sqlite = measure("SQLite", str(gpkg), city, rows, args.threads, args.processes)
+            postgis = measure("PostGIS", dsn, city, rows, args.threads, args.processes)
     finally:
-        stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"store benchmark: {args.orders:,} bulk orders, sample city (100,000 historical orders)")
     print(f"{'measure':<42} {'SQLite':>12} {'PostGIS':>12} {'SQLite/PostGIS':>15}")

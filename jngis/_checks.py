@@ -30,7 +30,7 @@ import shapely
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
-           "instance", "counts", "whole", "require", "valid_polygons"]
+           "instance", "counts", "whole", "require", "valid_polygons", "text"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -265,3 +265,23 @@ def valid_polygons(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFr
                             f"{gdf.index[invalid][:5].tolist()} ({why}); expected valid polygons (repair them "
                             "first, e.g. shapely.make_valid)")
     return gdf
+
+
+def text(func: str, name: str, value: Any, *, max_length: int, required: bool = False) -> str | None:
+    """A text of at most ``max_length`` characters, stripped; None when missing or blank (unless ``required``).
+
+    Examples
+    --------
+    >>> text("create_order", "caller_name", "  李四 ", max_length=100)
+    '李四'
+    """
+    if value is not None and not isinstance(value, str):
+        raise InputTypeError(f"{func}: {name} is a {type(value).__name__} ({value!r}); expected a text")
+    value = None if value is None else value.strip()
+    if not value:
+        if required:
+            raise ParameterError(f"{func}: {name} is missing; expected a text of 1 to {max_length} characters")
+        return None
+    if len(value) > max_length:
+        raise ParameterError(f"{func}: {name} has {len(value)} characters; expected at most {max_length}")
+    return value

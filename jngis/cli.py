@@ -2,7 +2,8 @@
 
 User errors (a missing file, a layer that breaks its schema) print one line
 to stderr and exit with status 1; Ctrl-C stops cleanly with status 130 and
-never leaves a half-written file.
+never leaves a half-written file. A command handed a store (``--store``,
+``$JNGIS_STORE``) never creates one: a mistyped path or URL is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import click
 
+from jngis.codes import INPUT_CRS_NAMES
 from jngis.errors import JngisError
+
 
 def _user_errors(func):
     """Turn JngisError and Ctrl-C into one clear line and an exit status."""
@@ -99,12 +102,17 @@ def info(file: Path, kind: str | None) -> None:
 @_user_errors
 def serve(host: str, port: int, store: str | None) -> None:
     """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
+    import os
+
     import uvicorn
 
     from jngis.server.app import create_app
     from jngis.server.settings import Settings
+    from jngis.store import require_store
 
     started = time.perf_counter()
+    if store or os.environ.get("JNGIS_STORE"):
+        require_store(store or os.environ["JNGIS_STORE"])  # the server would start an empty city on a typo
     settings = Settings() if store is None else Settings(store=store)
     app = create_app(settings)
     click.echo(f"jngis: city loaded in {time.perf_counter() - started:.1f} s; "
@@ -116,7 +124,7 @@ def serve(host: str, port: int, store: str | None) -> None:
 
 @main.command("import-orders")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--crs", "input_crs", type=click.Choice(["wgs84", "cgcs2000", "gcj02", "bd09"]), default="wgs84",
+@click.option("--crs", "input_crs", type=click.Choice(INPUT_CRS_NAMES), default="wgs84",
               show_default=True, help="Coordinate system of the lon/lat columns (gcj02: Amap/Tencent, bd09: Baidu).")
 @click.option("--store", default=None,
               help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
@@ -130,6 +138,7 @@ def import_orders(file: Path, input_crs: str, store: str | None, who: str, error
     Good rows land in one transaction (all or none: Ctrl-C leaves the store
     as it was); refused rows are listed with their spreadsheet row number and
     reason. Exit status 0 when every row landed, 3 when some were refused.
+    The store must exist: a mistyped --store is refused, never created.
     """
     import os
 
@@ -140,9 +149,9 @@ def import_orders(file: Path, input_crs: str, store: str | None, who: str, error
     from jngis.workorders import clean_order_rows, read_order_table
 
     target = store or os.environ.get("JNGIS_STORE") or str(sample_path())
-    table = read_order_table(file)
-    good, bad = clean_order_rows(table, crs=input_crs)
-    with open_store(target) as opened:
+    with open_store(target, create=False) as opened:
+        table = read_order_table(file)
+        good, bad = clean_order_rows(table, crs=input_crs)
         result = opened.import_orders(good, who=who, progress=len(good) >= 1000)
     refused = pd.concat([bad, result.bad], ignore_index=True).sort_values("row", kind="stable")
     rate = result.imported / result.seconds if result.seconds > 0 else float("inf")

@@ -79,3 +79,20 @@ def postgis_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
     finally:
         run(bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def schema_dsn(dsn: str) -> str:
+    """A DSN whose search path starts at a new, empty schema of ``dsn``'s database.
+
+    Each test (or benchmark run) gets a store of its own in one shared cluster.
+    """
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options={quote(f'-csearch_path={schema},public')}"

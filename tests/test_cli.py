@@ -78,6 +78,18 @@ def test_single_geojson_layer_kind_is_guessed(slice_city, tmp_path):
     assert "ok  communities" in result.stdout
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_serve_refuses_a_store_that_is_not_there(kind, tmp_path, request):
+    """`jngis serve --store TYPO` stops with one line; it never starts an empty city."""
+    from pgcluster import free_port, schema_dsn
+
+    typo = str(tmp_path / "ctiy.gpkg") if kind == "sqlite" else schema_dsn(request.getfixturevalue("postgis_dsn"))
+    result = jngis("serve", "--store", typo, "--port", free_port())
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().startswith(f"error: no store at {typo!r}")
+    assert "Traceback" not in result.stderr and not (tmp_path / "ctiy.gpkg").exists()
+
+
 @pytest.mark.slow
 def test_sample_writes_the_city_and_validates(tmp_path):
     out = tmp_path / "city.gpkg"

@@ -11,6 +11,7 @@ import time
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from pgcluster import schema_dsn
 
 from jngis.cli import main
 from jngis.crs import wgs84_to_bd09, wgs84_to_gcj02
@@ -100,10 +101,34 @@ def test_a_file_without_coordinates_is_refused_in_one_line(city_file, tmp_path):
     assert missing.exit_code == 1 and "does not exist" in missing.output
 
 
-def test_import_into_postgis(postgis_dsn, slice_city, inside, tmp_path):
-    from test_store import _pg_schema_dsn
+@pytest.mark.parametrize("given", ["--store", "JNGIS_STORE"])
+def test_a_mistyped_store_is_refused_and_nothing_is_created(inside, tmp_path, given):
+    path = tmp_path / "orders.csv"
+    _export(inside, n=2).to_csv(path, index=False)
+    typo = tmp_path / "ctiy" / "city.gpkg"
+    store = ["--store", str(typo)] if given == "--store" else []
+    result = CliRunner().invoke(main, ["import-orders", str(path), *store], env={"JNGIS_STORE": str(typo)})
+    assert result.exit_code == 1, result.output
+    assert f"error: no store at {str(typo)!r}: the file does not exist" in result.output
+    assert "nothing was created" in result.output and "jngis sample --out" in result.output
+    assert not typo.exists() and not typo.parent.exists()
 
-    url = _pg_schema_dsn(postgis_dsn)
+
+def test_a_postgis_database_without_a_store_is_refused(postgis_dsn, inside, tmp_path):
+    import psycopg
+
+    url = schema_dsn(postgis_dsn)
+    path = tmp_path / "orders.csv"
+    _export(inside, n=2).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["import-orders", str(path), "--store", url])
+    assert result.exit_code == 1 and "holds no jngis tables" in result.output, result.output
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = current_schema()").fetchone()[0] == 0
+
+
+def test_import_into_postgis(postgis_dsn, slice_city, inside, tmp_path):
+    url = schema_dsn(postgis_dsn)
     with open_store(url) as store:
         store.write_city(slice_city)
         before = store.count_orders()

@@ -8,12 +8,12 @@ import multiprocessing
 import random
 import shutil
 import threading
-import uuid
-from urllib.parse import quote
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+
+from pgcluster import schema_dsn
 
 from jngis.errors import (
     CRSError,
@@ -34,23 +34,13 @@ FORWARD = {"received": "dispatched", "dispatched": "in_progress", "in_progress":
            "resolved": "closed"}
 
 
-def _pg_schema_dsn(dsn: str) -> str:
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in dsn else "?"
-    return f"{dsn}{separator}options={quote(f'-csearch_path={schema},public')}"
-
-
 def _new_store(kind, folder, city, request) -> str:
     """A store holding the slice city (and its 590 historical orders), by URL."""
     if kind == "sqlite":
         path = folder / "city.gpkg"
         shutil.copy(SHAPES_DIR / SLICE_FILE, path)
         return str(path)
-    url = _pg_schema_dsn(request.getfixturevalue("postgis_dsn"))
+    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
     with open_store(url) as store:
         store.write_city(city)
     return url
@@ -308,6 +298,87 @@ def test_a_failed_transition_writes_nothing(store, inside):
     with pytest.raises(ParameterError, match="before the order's last step"):
         store.transition(order_id, "in_progress", who="t", at=D(2026, 10, 9, 9, 30))
     assert len(store.trail_frame()) == before and store.get_order(order_id)["status"] == "dispatched"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_create_false_refuses_a_missing_store_and_creates_nothing(kind, tmp_path, request):
+    from jngis.store import require_store
+
+    if kind == "sqlite":
+        where = tmp_path / "typo" / "city.gpkg"
+        message = rf"no store at '{where}': the file does not exist; .*jngis sample --out"
+    else:
+        where = schema_dsn(request.getfixturevalue("postgis_dsn"))
+        message = r"no store at 'postgresql://.*': the database \(its current schema\) holds no jngis tables"
+    with pytest.raises(NotFoundError, match=message):
+        open_store(where, create=False)
+    with pytest.raises(NotFoundError, match=message):
+        require_store(where)
+    if kind == "sqlite":
+        assert not where.parent.exists()
+    else:
+        import psycopg
+
+        with psycopg.connect(where) as conn:
+            tables = conn.execute("SELECT table_name FROM information_schema.tables "
+                                  "WHERE table_schema = current_schema()").fetchall()
+        assert tables == []
+    with open_store(where) as created:  # the default still starts an empty store
+        assert created.layer_names() == [] and created.count_orders() == 0
+    with open_store(where, create=False) as opened:  # and now it is there
+        assert opened.crs.to_epsg() == 4548
+    require_store(where)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_an_empty_store_takes_the_crs_of_the_city(kind, tmp_path, slice_city, inside, request):
+    """A store created empty (EPSG:4548) given a city in another CRS: its orders follow the city."""
+    where = tmp_path / "empty.gpkg" if kind == "sqlite" else schema_dsn(request.getfixturevalue("postgis_dsn"))
+    city = type(slice_city)(districts=slice_city.districts, streets=slice_city.streets,
+                            communities=slice_city.communities).to_crs("EPSG:32650")
+    with open_store(where) as store:
+        assert store.crs.to_epsg() == 4548
+        store.write_city(city)
+        assert store.crs.to_epsg() == 32650
+        lon, lat, community = inside[0]
+        order = store.create_order(lon, lat, category="c", who="t", at=D(2026, 10, 9, 9))
+        assert order["community_code"] == community
+        frame = store.orders_frame()
+    with open_store(where, create=False) as again:
+        assert again.crs.to_epsg() == 32650
+    assert frame.crs.to_epsg() == 32650
+    holder = city.communities[city.communities.contains(frame.geometry.iloc[0])]
+    assert holder["community_code"].tolist() == [community]
+
+
+def test_layers_and_imports_never_take_personal_data(fresh_store, slice_city, inside):
+    store = fresh_store
+    units = slice_city.units.assign(mobile="13900000000")
+    with pytest.raises(SchemaError, match=r"'mobile'.* personal data"):
+        store.write_city(type(slice_city)(units=units))
+    assert "mobile" not in store.read_layer("units").columns  # nothing was written
+    lon, lat, _ = inside[0]
+    rows = pd.DataFrame({"lon": [lon], "lat": [lat], "category": ["c"], "身份证号": ["370102199001011234"]},
+                        index=[2])
+    before = store.count_orders()
+    with pytest.raises(SchemaError, match=r"import_orders: rows has the column '身份证号', which holds personal "
+                                          r"data the store does not keep"):
+        store.import_orders(rows, who="t")
+    assert store.count_orders() == before
+
+
+def test_the_placer_is_built_once_and_again_after_a_new_city(fresh_store, slice_city):
+    store = fresh_store
+    placers = []
+    threads = [threading.Thread(target=lambda: placers.append(store.placer())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(p) for p in placers}) == 1 and store.placer() is placers[0]
+    store.write_city(type(slice_city)(communities=slice_city.communities.iloc[:3].copy()))
+    rebuilt = store.placer()
+    assert rebuilt is not placers[0] and rebuilt is store.placer()
 
 
 # --------------------------------------------------------------------------- concurrency

@@ -17,12 +17,22 @@ methods:
   ``geom`` geometry column and a GiST index, as are ``orders``.
 
 ``open_store(url_or_path)`` picks the implementation: ``postgresql://...``
-(or ``postgres://``) opens PostGIS, anything else a GeoPackage path.
+(or ``postgres://``) opens PostGIS, anything else a GeoPackage path. A store
+that is not there is created, unless ``create=False`` (what every ``jngis``
+command that reads or writes a store passes: a mistyped path is refused, never
+turned into an empty store).
+
+Modules: :mod:`~jngis.store.base` (the interface and the logic both stores
+share), :mod:`~jngis.store.sqlite`, :mod:`~jngis.store.postgis` (what differs:
+connection, SQL dialect, locking), :mod:`~jngis.store.schema` (the store's own
+tables), :mod:`~jngis.store.placement`, :mod:`~jngis.store.bulk` (imports),
+:mod:`~jngis.store.frames` (rows to pandas and back), :mod:`~jngis.store.opening`.
 
 Interface (what the map server calls)
 -------------------------------------
 ==========================================================  ==========================================
-``open_store(url_or_path, *, calendar=CALENDAR)``            a Store (``with open_store(...) as store:``)
+``open_store(url_or_path, *, calendar=CALENDAR,``            a Store (``with open_store(...) as store:``)
+``  create=True)``
 ``store.layer_names() -> list[str]``                         layer kinds present (``"workorders"``
                                                              when the store holds orders)
 ``store.read_layer(kind) -> GeoDataFrame``                   one validated layer; ``"workorders"`` is
@@ -93,32 +103,12 @@ dispatched 2026-10-15 10:00:00 False
 
 from __future__ import annotations
 
-import os
-import re
-
-from jngis.errors import InputTypeError
-from jngis.store.base import DEFAULT_CRS, MAX_OFFSET, ImportResult, Store
+from jngis.store.base import Store
+from jngis.store.bulk import ImportResult
+from jngis.store.opening import open_store, require_store
 from jngis.store.postgis import PostGISStore
+from jngis.store.schema import DEFAULT_CRS, MAX_OFFSET
 from jngis.store.sqlite import SQLiteStore
-from jngis.workorders import CALENDAR, WorkCalendar
 
-__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "open_store", "DEFAULT_CRS", "MAX_OFFSET"]
-
-
-def open_store(url_or_path: str | os.PathLike, *, calendar: WorkCalendar = CALENDAR, **options) -> Store:
-    """Open a store: ``postgresql://...`` -> :class:`PostGISStore`, a path -> :class:`SQLiteStore`.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "empty.gpkg")
-    >>> store.layer_names(), store.crs.to_epsg()
-    ([], 4548)
-    >>> store.close()
-    """
-    if isinstance(url_or_path, str) and re.match(r"postgres(ql)?://", url_or_path):
-        return PostGISStore(url_or_path, calendar=calendar, **options)
-    if not isinstance(url_or_path, (str, os.PathLike)):
-        raise InputTypeError(f"open_store: url_or_path is a {type(url_or_path).__name__}; "
-                             "expected a GeoPackage path or a postgresql:// URL")
-    return SQLiteStore(url_or_path, calendar=calendar, **options)
+__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "open_store", "require_store", "DEFAULT_CRS",
+           "MAX_OFFSET"]

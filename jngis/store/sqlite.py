@@ -1,4 +1,15 @@
-"""The store in one GeoPackage / SQLite file (WAL mode)."""
+"""The store in one GeoPackage / SQLite file (WAL mode), e.g. the sample city's file.
+
+What differs from PostGIS: the connection (Python's ``sqlite3``, WAL), the
+locking (``BEGIN IMMEDIATE`` serialises writers, readers go on), times stored as
+ISO text, points as GeoPackage geometry blobs, and the layers read and copied
+with plain SQL.
+
+The file is touched only through Python's ``sqlite3``: GDAL carries its own
+SQLite library, and two SQLite libraries on one file in one process defeat its
+locks (SQLite's "multiple copies" warning). Layers are written with pyogrio
+into a scratch GeoPackage and copied in with SQL.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,7 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -16,15 +27,37 @@ import pandas as pd
 import pyproj
 import shapely
 
+from jngis.codes import to_cst_naive
 from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError, SchemaError
-from jngis.layers import KINDS, City
-from jngis.store.base import _LAYER_KINDS, _ORDER_COLUMNS, _TIME_COLUMNS, _TRAIL_COLUMNS, DEFAULT_CRS, Store
+from jngis.layers import City
+from jngis.store.base import Store, no_store
+from jngis.store.frames import SQL_TIME
+from jngis.store.schema import DEFAULT_CRS, SQLITE_TYPES, store_tables_sql
 from jngis.workorders import CALENDAR, WorkCalendar, now_cst
+
+__all__ = ["SQLiteStore"]
 
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_USER_VERSION = 10400
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
-_SQLITE_TIME = "%Y-%m-%dT%H:%M:%S"
+_GPKG_TABLES = """
+    CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
+        organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+        definition TEXT NOT NULL, description TEXT);
+    INSERT INTO gpkg_spatial_ref_sys VALUES
+        ('Undefined Cartesian SRS', -1, 'NONE', -1, 'undefined', NULL),
+        ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL);
+    CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+        identifier TEXT UNIQUE, description TEXT DEFAULT '',
+        last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+        CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+    CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL,
+        m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+        CONSTRAINT uk_gc_table_name UNIQUE (table_name))
+"""
+_INTEGER_TYPES = ("INTEGER", "INT", "MEDIUMINT", "SMALLINT", "TINYINT")
 
 
 def _gpkg_wkb(blob: bytes | None) -> bytes | None:
@@ -47,6 +80,24 @@ def _gpkg_points(x: np.ndarray, y: np.ndarray, srs_id: int) -> list[bytes]:
     return [raw[i * size:(i + 1) * size] for i in range(len(x))]
 
 
+def _run_script(conn: sqlite3.Connection, statements: str | Sequence[str]) -> None:
+    """Run statements inside the open transaction (executescript would commit it)."""
+    for statement in statements.split(";") if isinstance(statements, str) else statements:
+        if statement.strip():
+            conn.execute(statement)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class SQLiteStore(Store):
     """The store in one GeoPackage / SQLite file (WAL mode), e.g. the sample city's file.
 
@@ -60,10 +111,13 @@ class SQLiteStore(Store):
         On first open, import the file's ``workorders`` layer into the orders (default).
     progress : bool
         Show a progress bar for that import.
+    create : bool
+        Create the file if it does not exist (default); with False a missing
+        file raises :class:`~jngis.errors.NotFoundError` and nothing is created.
     """
 
     def __init__(self, path: str | os.PathLike, *, calendar: WorkCalendar = CALENDAR,
-                 import_history: bool = True, progress: bool = False) -> None:
+                 import_history: bool = True, progress: bool = False, create: bool = True) -> None:
         super().__init__(calendar)
         if not isinstance(path, (str, os.PathLike)):
             raise InputTypeError(f"SQLiteStore: path is a {type(path).__name__}; expected a file path")
@@ -73,67 +127,56 @@ class SQLiteStore(Store):
             raise ParameterError(f"SQLiteStore: path {self.url!r} must end in .gpkg (a GeoPackage)")
         if self.path.is_dir():
             raise ParameterError(f"SQLiteStore: path {self.url!r} is a folder; expected a GeoPackage file")
+        if not create and not (self.path.is_file() and self.path.stat().st_size > 0):
+            raise no_store(self.url, "the file does not exist",
+                           f"a city GeoPackage (make one with `jngis sample --out {self.url}`)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._srs_id = None
         conn = self._conn()
         if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
             raise SchemaError(f"SQLiteStore: {self.url!r} cannot be put in WAL mode (a network file system?)")
         try:
-            self._initialise(conn)
+            with _transaction(conn):
+                self._initialise(conn)
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SchemaError(f"SQLiteStore: {self.url!r} is not a GeoPackage/SQLite file ({exc})") from None
         if import_history:
             self._import_layer_history(progress)
 
+    # -- what differs from PostGIS
     def _connect(self):
         conn = sqlite3.connect(self.path, timeout=120, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 120000")
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock at once: a transition's read of the
+        # order row is already inside it (no row lock needed)
+        return _transaction(self._conn())
 
-    def _lock_order_sql(self) -> str:
-        return self._select_orders("WHERE order_id = ?")  # BEGIN IMMEDIATE already holds the write lock
+    def _db_time(self, value: dt.datetime) -> str:
+        return value.strftime(SQL_TIME)
 
-    def _insert_order_sql(self) -> str:
-        return (f"INSERT INTO orders({', '.join(_ORDER_COLUMNS)}, geom) "
-                f"VALUES ({', '.join('?' * (len(_ORDER_COLUMNS) + 1))})")
-
-    def _order_geometry_params(self, x: float, y: float) -> tuple:
-        return (_gpkg_points(np.array([x]), np.array([y]), self._srs_id)[0],)
-
-    def _to_db(self, value):
-        if isinstance(value, (dt.datetime, pd.Timestamp)):
-            return None if pd.isna(value) else value.strftime(_SQLITE_TIME)
-        if isinstance(value, (np.bool_, bool)):
-            return int(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, np.floating):
-            return float(value)
-        return value
-
-    def _from_db_time(self, value):
+    def _from_db_time(self, value: str | None) -> dt.datetime | None:
         return None if value is None else dt.datetime.fromisoformat(value)
 
-    @property
-    def crs(self) -> pyproj.CRS:
-        return self._crs
+    def _point_values(self, x: np.ndarray, y: np.ndarray) -> list[bytes]:
+        return _gpkg_points(x, y, self._srs_id)
+
+    def _insert_many(self, conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        conn.executemany(f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         rows)
+
+    def _held_layers(self, conn) -> set[str]:
+        return set(self._gpkg_layers(conn))
 
     # -- schema
     def _tables(self, conn) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+
+    def _gpkg_layers(self, conn) -> list[str]:
+        return [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'")]
 
     def _srs_crs(self, conn, srs_id: int) -> pyproj.CRS:
         row = conn.execute("SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys "
@@ -155,95 +198,46 @@ class SQLiteStore(Store):
         return epsg
 
     def _initialise(self, conn) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = self._tables(conn)
-            if "gpkg_contents" not in tables:
-                if tables - {"sqlite_sequence"}:
-                    raise SchemaError(f"SQLiteStore: {self.url!r} is an SQLite file but not a GeoPackage")
-                conn.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
-                _run_script(conn, """
-                    CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
-                        organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
-                        definition TEXT NOT NULL, description TEXT);
-                    INSERT INTO gpkg_spatial_ref_sys VALUES
-                        ('Undefined Cartesian SRS', -1, 'NONE', -1, 'undefined', NULL),
-                        ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL);
-                    CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
-                        identifier TEXT UNIQUE, description TEXT DEFAULT '',
-                        last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-                        min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
-                        CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
-                    CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
-                        geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL,
-                        m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
-                        CONSTRAINT uk_gc_table_name UNIQUE (table_name));
-                """)
-                tables = self._tables(conn)
-            if "orders" not in tables:
-                row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'districts'").fetchone()
-                crs = self._srs_crs(conn, row[0]) if row else pyproj.CRS.from_user_input(DEFAULT_CRS)
-                srs_id = self._ensure_srs(conn, crs)
-                columns = ", ".join(
-                    f"{c} {'DATETIME' if c in _TIME_COLUMNS else 'REAL' if c in ('lon', 'lat', 'x', 'y') else 'INTEGER' if c == 'extended_days' else 'BOOLEAN' if c == 'satisfied' else 'TEXT'}"
-                    + (" NOT NULL UNIQUE" if c == "order_id" else " NOT NULL" if c in ("category", "status", "received_at") else "")
-                    for c in _ORDER_COLUMNS)
-                conn.execute(f"CREATE TABLE orders (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, geom POINT, {columns})")
-                for column in ("status", "grid_code", "community_code", "street_code", "district_code", "due_at",
-                               "received_at"):
-                    conn.execute(f"CREATE INDEX orders_{column} ON orders({column})")
-                conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
-                             "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
-                             (srs_id,))
-                conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
-                _run_script(conn, """
-                    CREATE TABLE callers (order_id TEXT PRIMARY KEY REFERENCES orders(order_id),
-                        caller_name TEXT, caller_phone TEXT);
-                    CREATE TABLE trail (trail_id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL,
-                        action TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, who TEXT NOT NULL,
-                        at DATETIME NOT NULL, note TEXT);
-                    CREATE INDEX trail_order_id ON trail(order_id);
-                    CREATE TABLE order_counters (day TEXT PRIMARY KEY, last INTEGER NOT NULL);
-                    CREATE TABLE IF NOT EXISTS jngis_store (key TEXT PRIMARY KEY, value TEXT);
-                """)
-            row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'orders'").fetchone()
-            self._srs_id = int(row[0])
-            self._crs = self._srs_crs(conn, self._srs_id)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """Make the file a GeoPackage if it is a new one, and add the store's tables (in the open transaction)."""
+        tables = self._tables(conn)
+        if "gpkg_contents" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise SchemaError(f"SQLiteStore: {self.url!r} is an SQLite file but not a GeoPackage")
+            conn.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
+            _run_script(conn, _GPKG_TABLES)
+        if "orders" not in tables:
+            row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'districts'").fetchone()
+            crs = self._srs_crs(conn, row[0]) if row else pyproj.CRS.from_user_input(DEFAULT_CRS)
+            srs_id = self._ensure_srs(conn, crs)
+            _run_script(conn, store_tables_sql(SQLITE_TYPES, point="POINT"))
+            conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
+                         "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
+                         (srs_id,))
+            conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
+        row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'orders'").fetchone()
+        self._srs_id = int(row[0])
+        self._crs = self._srs_crs(conn, self._srs_id)
 
     def _import_layer_history(self, progress: bool) -> None:
+        """Import the file's ``workorders`` layer once (the first opener does; the others wait on the flag)."""
         conn = self._conn()
-        done = conn.execute("SELECT value FROM jngis_store WHERE key = 'history_imported'").fetchone()
-        if done is not None or "workorders" not in self._gpkg_layers(conn):
+        flag = "SELECT value FROM jngis_store WHERE key = 'history_imported'"
+        if conn.execute(flag).fetchone() is not None or "workorders" not in self._gpkg_layers(conn):
             return
-        # one importer at a time: the others wait on the flag
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # waits for an importer in another process
         try:
-            done = conn.execute("SELECT value FROM jngis_store WHERE key = 'history_imported'").fetchone()
+            done = conn.execute(flag).fetchone()
         finally:
             conn.execute("ROLLBACK")
         if done is not None:
             return
-        history = self._read_city_layer("workorders")
-        self.import_history(history, who="history", progress=progress)
+        self.import_history(self._read_city_layer("workorders"), who="history", progress=progress)
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO jngis_store(key, value) VALUES ('history_imported', ?)",
-                         (now_cst().strftime(_SQLITE_TIME),))
+                         (now_cst().strftime(SQL_TIME),))
 
-    def _gpkg_layers(self, conn) -> list[str]:
-        return [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'")]
-
-    def layer_names(self) -> list[str]:
-        conn = self._conn()
-        held = set(self._gpkg_layers(conn)) & set(_LAYER_KINDS)
-        if self._has_orders():
-            held.add("workorders")
-        return [k for k in KINDS if k in held]
-
+    # -- layers
     def _read_city_layer(self, kind: str) -> gpd.GeoDataFrame:
         conn = self._conn()
         row = conn.execute("SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
@@ -261,24 +255,21 @@ class SQLiteStore(Store):
         frame = pd.DataFrame([r[1:] for r in rows], columns=[n for n, _ in columns])
         for name, ctype in columns:
             if ctype in ("DATETIME", "DATE"):
-                stamps = pd.to_datetime(frame[name], format="ISO8601")
-                frame[name] = stamps.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None) \
-                    if stamps.dt.tz is not None else stamps
+                frame[name] = to_cst_naive(pd.to_datetime(frame[name], format="ISO8601"))
             elif ctype == "BOOLEAN":
                 frame[name] = pd.array([None if v is None else bool(v) for v in frame[name]], dtype="boolean")
-            elif ctype in ("INTEGER", "INT", "MEDIUMINT", "SMALLINT", "TINYINT") and frame[name].isna().any():
+            elif ctype in _INTEGER_TYPES and frame[name].isna().any():
                 frame[name] = pd.array(frame[name], dtype="Int64")
         return gpd.GeoDataFrame(frame, geometry=geoms, crs=self._srs_crs(conn, srs_id))
 
-    def _write_city_layers(self, city: City) -> None:
+    def _write_city_layers(self, city: City, kinds: list[str], orders_crs: pyproj.CRS | None) -> None:
         """Write the layers with pyogrio into a scratch GeoPackage, then copy them in one transaction."""
         import pyogrio
 
-        kinds = [kind for kind in city.kinds() if kind != "workorders"]
         if not kinds:
             return
-        scratch = Path(tempfile.mkdtemp(prefix="jngis-store-")) / "city.gpkg"
-        try:
+        with tempfile.TemporaryDirectory(prefix="jngis-store-") as folder:
+            scratch = Path(folder) / "city.gpkg"
             for kind in kinds:
                 pyogrio.write_dataframe(getattr(city, kind), scratch, layer=kind, driver="GPKG",
                                         append=scratch.exists(), use_arrow=True)
@@ -287,12 +278,18 @@ class SQLiteStore(Store):
             try:
                 with self._write() as conn:
                     self._copy_layers(conn, kinds)
+                    srs_id = None if orders_crs is None else self._move_orders_crs(conn, orders_crs)
             finally:
                 conn.execute("DETACH DATABASE scratch")
-        finally:
-            for leftover in scratch.parent.glob("*"):
-                leftover.unlink()
-            scratch.parent.rmdir()
+        if srs_id is not None:
+            self._srs_id, self._crs = srs_id, self._srs_crs(conn, srs_id)
+
+    def _move_orders_crs(self, conn, crs: pyproj.CRS) -> int:
+        """Register the (empty) orders layer in ``crs``; returns its srs_id."""
+        srs_id = self._ensure_srs(conn, crs)
+        for table in ("gpkg_geometry_columns", "gpkg_contents"):
+            conn.execute(f"UPDATE {table} SET srs_id = ? WHERE table_name = 'orders'", (srs_id,))
+        return srs_id
 
     def _copy_layers(self, conn, kinds: list[str]) -> None:
         main_tables = self._tables(conn)
@@ -303,69 +300,29 @@ class SQLiteStore(Store):
         conn.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM scratch.gpkg_spatial_ref_sys")
         meta = [t for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
                 if t in self._tables(conn)]
+        scratch_tables = {r[0] for r in conn.execute("SELECT name FROM scratch.sqlite_master")}
         for kind in kinds:
-            # drop the old layer: its rtree, then the table (its triggers go with it)
-            for (name,) in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' AND "
-                                        "name = ? AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_geom",)):
-                conn.execute(f'DROP TABLE main."{name}"')
-            conn.execute(f'DROP TABLE IF EXISTS main."{kind}"')
-            for table in meta:
-                conn.execute(f"DELETE FROM main.{table} WHERE table_name = ?", (kind,))
-            objects = conn.execute("SELECT type, name, tbl_name, sql FROM scratch.sqlite_master WHERE "
+            self._drop_layer(conn, kind, meta)
+            objects = conn.execute("SELECT type, name, sql FROM scratch.sqlite_master WHERE "
                                    "(tbl_name = ? OR name = ?) AND sql IS NOT NULL",
                                    (kind, f"rtree_{kind}_geom")).fetchall()
-            for kind_, name, _, sql in objects:
+            for kind_, name, sql in objects:
                 if kind_ == "table":
                     conn.execute(sql)
                     conn.execute(f'INSERT INTO main."{name}" SELECT * FROM scratch."{name}"')
-            for kind_, _, _, sql in objects:
+            for kind_, _, sql in objects:
                 if kind_ in ("index", "trigger"):
                     conn.execute(sql)
             for table in meta:
-                if table in {r[0] for r in conn.execute("SELECT name FROM scratch.sqlite_master")}:
+                if table in scratch_tables:
                     conn.execute(f"INSERT INTO main.{table} SELECT * FROM scratch.{table} WHERE table_name = ?",
                                  (kind,))
 
-    def _bulk_orders(self, conn, frame, callers, trail, progress) -> None:
-        chunk = 20_000
-        blobs = _gpkg_points(frame["x"].to_numpy(float), frame["y"].to_numpy(float), self._srs_id)
-        columns = []
-        for column in _ORDER_COLUMNS:  # column-wise conversion: no Python call per value
-            values = frame[column]
-            if column in _TIME_COLUMNS:
-                columns.append(_iso(values).tolist())
-            elif column in ("lon", "lat", "x", "y"):
-                columns.append(values.to_numpy(float).tolist())
-            elif column in ("satisfied", "extended_days"):
-                columns.append([None if v is None or pd.isna(v) else int(v) for v in values.astype(object)])
-            else:
-                columns.append(values.astype(object).where(values.notna(), None).tolist())
-        records = list(zip(*columns, blobs))
-        for start in range(0, len(records), chunk):
-            conn.executemany(self._insert_order_sql(), records[start:start + chunk])
-            if progress is not None:
-                progress(min(chunk, len(records) - start))
-        if len(callers):
-            conn.executemany("INSERT INTO callers(order_id, caller_name, caller_phone) VALUES (?, ?, ?)",
-                             callers[["order_id", "caller_name", "caller_phone"]].astype(object)
-                             .where(callers.notna(), None).itertuples(index=False, name=None))
-        trail = trail.astype(object)
-        trail["at"] = _iso(pd.to_datetime(trail["at"]))
-        conn.executemany("INSERT INTO trail(order_id, action, from_state, to_state, who, at, note) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         trail[list(_TRAIL_COLUMNS)].where(trail.notna(), None).itertuples(index=False, name=None))
-
-
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run ``;``-separated statements inside the open transaction (executescript would commit it)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _iso(values) -> np.ndarray:
-    """Datetimes as ISO text (SQLite's storage), None for NaT."""
-    stamps = pd.to_datetime(pd.Series(values))
-    text = stamps.dt.strftime(_SQLITE_TIME).to_numpy(object)
-    text[stamps.isna().to_numpy()] = None
-    return text
+    def _drop_layer(self, conn, kind: str, meta: list[str]) -> None:
+        """Drop a layer: its rtree, then the table (its triggers go with it), then its metadata rows."""
+        for (name,) in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' AND "
+                                    "name = ? AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_geom",)):
+            conn.execute(f'DROP TABLE main."{name}"')
+        conn.execute(f'DROP TABLE IF EXISTS main."{kind}"')
+        for table in meta:
+            conn.execute(f"DELETE FROM main.{table} WHERE table_name = ?", (kind,))

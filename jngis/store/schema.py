@@ -1,0 +1,104 @@
+"""The store's own tables: their columns, once, and their SQL in either dialect.
+
+Both stores hold the same five tables beside the city's layers: ``orders`` (a
+point layer without personal data), ``callers`` (the personal data, apart),
+``trail`` (the audit trail), ``order_counters`` (the daily order numbers) and
+``jngis_store`` (the store's own settings). Only the SQL type names differ
+between SQLite and PostgreSQL; :func:`store_tables_sql` writes both.
+
+Examples
+--------
+>>> statements = store_tables_sql(SQLITE_TYPES, point="POINT")
+>>> statements[0].split("(")[0]
+'CREATE TABLE IF NOT EXISTS orders '
+>>> personal_columns(ORDER_COLUMNS), CALLER_FIELDS
+([], ('caller_name', 'caller_phone'))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jngis.codes import LEVELS, personal_columns
+from jngis.layers import KINDS
+from jngis.workorders import PERSONAL_FIELDS
+
+__all__ = [
+    "DEFAULT_CRS", "MAX_OFFSET", "ORDER_COLUMNS", "TIME_COLUMNS", "COORDINATE_COLUMNS", "CODE_COLUMNS",
+    "TRAIL_COLUMNS", "CALLER_FIELDS", "CALLER_COLUMNS", "LAYER_KINDS", "SqlTypes", "SQLITE_TYPES",
+    "POSTGIS_TYPES", "store_tables_sql",
+]
+
+#: The CRS of a store created empty (orders are kept in the city's CRS otherwise).
+DEFAULT_CRS = "EPSG:4548"
+#: Largest ``offset`` of list_orders (a billion orders: far beyond any city's hotline).
+MAX_OFFSET = 1_000_000_000
+
+#: Columns of the orders table (besides the geometry), in order. None is personal data.
+ORDER_COLUMNS: tuple[str, ...] = (
+    "order_id", "category", "description", "status", "received_at", "dispatched_at", "due_at",
+    "warn_at", "resolved_at", "closed_at", "extended_days", "satisfied", "district_code",
+    "street_code", "community_code", "grid_code", "lon", "lat", "x", "y", "updated_at",
+)
+TIME_COLUMNS: tuple[str, ...] = ("received_at", "dispatched_at", "due_at", "warn_at", "resolved_at", "closed_at",
+                                 "updated_at")
+COORDINATE_COLUMNS: tuple[str, ...] = ("lon", "lat", "x", "y")
+#: The administrative codes an order is placed in, coarsest first.
+CODE_COLUMNS: tuple[str, ...] = tuple(lv.key for lv in LEVELS)
+TRAIL_COLUMNS: tuple[str, ...] = ("order_id", "action", "from_state", "to_state", "who", "at", "note")
+#: The personal data of an order: the only columns of the private ``callers`` table.
+CALLER_FIELDS: tuple[str, ...] = tuple(personal_columns(PERSONAL_FIELDS))
+CALLER_COLUMNS: tuple[str, ...] = ("order_id", *CALLER_FIELDS)
+#: The city's layers a store holds as tables (work orders live in ``orders``).
+LAYER_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k != "workorders")
+
+_INDEXED_ORDER_COLUMNS = ("status", *CODE_COLUMNS, "due_at", "received_at")
+_REQUIRED_ORDER_COLUMNS = ("category", "status", "received_at")
+
+
+class SqlTypes(NamedTuple):
+    """The type names of one SQL dialect."""
+
+    serial: str  # an auto-numbered primary key
+    text: str
+    integer: str
+    big_integer: str
+    real: str
+    boolean: str
+    time: str
+
+
+SQLITE_TYPES = SqlTypes("INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT", "INTEGER", "INTEGER", "REAL",
+                        "BOOLEAN", "DATETIME")
+POSTGIS_TYPES = SqlTypes("bigserial PRIMARY KEY", "text", "integer", "bigint", "double precision", "boolean",
+                         "timestamp")
+
+
+def _order_column_sql(column: str, types: SqlTypes) -> str:
+    kind = (types.time if column in TIME_COLUMNS else types.real if column in COORDINATE_COLUMNS
+            else types.integer if column == "extended_days" else types.boolean if column == "satisfied"
+            else types.text)
+    constraint = (" NOT NULL UNIQUE" if column == "order_id"
+                  else " NOT NULL" if column in _REQUIRED_ORDER_COLUMNS else "")
+    return f"{column} {kind}{constraint}"
+
+
+def store_tables_sql(types: SqlTypes, *, point: str) -> list[str]:
+    """The statements creating the store's tables and indexes (each ``IF NOT EXISTS``).
+
+    ``point`` is the dialect's type of the orders' geometry column.
+    """
+    columns = ", ".join(_order_column_sql(c, types) for c in ORDER_COLUMNS)
+    callers = ", ".join(f"{c} {types.text}" for c in CALLER_FIELDS)
+    return [
+        f"CREATE TABLE IF NOT EXISTS orders (fid {types.serial}, {columns}, geom {point})",
+        *(f"CREATE INDEX IF NOT EXISTS orders_{c} ON orders({c})" for c in _INDEXED_ORDER_COLUMNS),
+        f"CREATE TABLE IF NOT EXISTS callers (order_id {types.text} PRIMARY KEY REFERENCES orders(order_id), "
+        f"{callers})",
+        f"CREATE TABLE IF NOT EXISTS trail (trail_id {types.serial}, order_id {types.text} NOT NULL, "
+        f"action {types.text} NOT NULL, from_state {types.text}, to_state {types.text} NOT NULL, "
+        f"who {types.text} NOT NULL, at {types.time} NOT NULL, note {types.text})",
+        "CREATE INDEX IF NOT EXISTS trail_order_id ON trail(order_id)",
+        f"CREATE TABLE IF NOT EXISTS order_counters (day {types.text} PRIMARY KEY, last {types.big_integer} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS jngis_store (key {types.text} PRIMARY KEY, value {types.text})",
+    ]
