@@ -120,7 +120,7 @@ def measure(label: str, url: str, city, rows: pd.DataFrame, threads: int, proces
     figures[f"{threads} threads: refused races"] = sum(r for _, r in out)
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(processes) as procs:
-        procs.map(_proc, [(url, lonlat, shared, creates, steps, 100 + i) for i in range(processes)])
+        results = procs.map(_proc, [(url, lonlat, shared, creates, steps, 100 + i) for i in range(processes)])
     seconds = time.perf_counter() - started
     figures[f"{processes} processes: writes/s (incl. start)"] = processes * (creates + steps) / seconds
     figures[f"{processes} processes: refused races"] = sum(r for _, r in results)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import geopandas as gpd
 import numpy as np
@@ -265,6 +265,14 @@ def valid_polygons(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFr
                             f"{gdf.index[invalid][:5].tolist()} ({why}); expected valid polygons (repair them "
                             "first, e.g. shapely.make_valid)")
     return gdf
+
+
+@overload
+def text(func: str, name: str, value: Any, *, max_length: int, required: Literal[True]) -> str: ...
+
+
+@overload
+def text(func: str, name: str, value: Any, *, max_length: int, required: bool = False) -> str | None: ...
 
 
 def text(func: str, name: str, value: Any, *, max_length: int, required: bool = False) -> str | None:

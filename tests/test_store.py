@@ -12,7 +12,6 @@ import threading
 import geopandas as gpd
 import pandas as pd
 import pytest
-
 from pgcluster import schema_dsn
 
 from jngis.errors import (

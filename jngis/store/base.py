@@ -12,7 +12,8 @@ import abc
 import contextlib
 import datetime as dt
 import threading
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -243,7 +244,7 @@ class Store(abc.ABC):
         """
         row = self._execute(self._conn(), "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM trail), "
                                           "(SELECT max(updated_at) FROM orders)").fetchone()
-        return tuple(str(value) for value in row)
+        return str(row[0]), str(row[1]), str(row[2])
 
     def _has_orders(self) -> bool:
         return self._execute(self._conn(), "SELECT 1 FROM orders LIMIT 1").fetchone() is not None

@@ -67,5 +67,5 @@ def require_store(url_or_path: str | os.PathLike) -> None:
     For commands that are handed a store and must not create one by accident
     (``jngis serve --store``).
     """
-    options = {} if isinstance(url_or_path, str) and POSTGRES_URL.match(url_or_path) else {"import_history": False}
+    options: dict[str, Any] = {} if isinstance(url_or_path, str) and POSTGRES_URL.match(url_or_path) else {"import_history": False}
     open_store(url_or_path, create=False, **options).close()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = ["PostGISStore", "POSTGRES_URL"]
 
 #: What a PostgreSQL URL starts with.
 POSTGRES_URL = re.compile(r"postgres(ql)?://")
+_DEFAULT_SRID = int(DEFAULT_CRS.removeprefix("EPSG:"))
 _STORE_LOCK = 4_548_012_345  # advisory lock key serialising schema creation
 _HAS_STORE = ("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
               "AND table_name = 'jngis_store'")
@@ -81,11 +83,11 @@ class PostGISStore(Store):
         conn.execute("CREATE TABLE IF NOT EXISTS jngis_store (key text PRIMARY KEY, value text)")
         row = conn.execute("SELECT value FROM jngis_store WHERE key = 'srid'").fetchone()
         if row is None:
-            srid = self._layer_srid(conn, "districts") or pyproj.CRS.from_user_input(DEFAULT_CRS).to_epsg()
+            srid = self._layer_srid(conn, "districts") or _DEFAULT_SRID
             conn.execute("INSERT INTO jngis_store VALUES ('srid', %s)", (str(srid),))
         else:
             srid = int(row[0])
-        self._srid = int(srid)
+        self._srid = srid
         self._crs = pyproj.CRS.from_epsg(self._srid)
         for statement in store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})"):
             conn.execute(statement)
@@ -154,14 +156,14 @@ class PostGISStore(Store):
         with conn.transaction():
             for kind in kinds:
                 self._write_layer(conn, kind, getattr(city, kind))
-            if orders_crs is not None:
-                srid = orders_crs.to_epsg()
+            srid = None if orders_crs is None else orders_crs.to_epsg()
+            if srid is not None:
                 conn.execute(f"ALTER TABLE orders ALTER COLUMN geom TYPE geometry(Point, {srid}) "
                              f"USING ST_SetSRID(geom, {srid})")
                 conn.execute("UPDATE jngis_store SET value = %s WHERE key = 'srid'", (str(srid),))
             conn.execute("ANALYZE")
-        if orders_crs is not None:
-            self._srid, self._crs = orders_crs.to_epsg(), pyproj.CRS.from_epsg(orders_crs.to_epsg())
+        if srid is not None:
+            self._srid, self._crs = srid, pyproj.CRS.from_epsg(srid)
 
     def _write_layer(self, conn, kind: str, layer: gpd.GeoDataFrame) -> None:
         """Replace the table of one layer (its rows by COPY, its GiST and key indexes)."""

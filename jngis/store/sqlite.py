@@ -18,8 +18,8 @@ import datetime as dt
 import os
 import sqlite3
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -298,7 +298,7 @@ class SQLiteStore(Store):
             if table not in main_tables:
                 conn.execute(sql)
         conn.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM scratch.gpkg_spatial_ref_sys")
-        meta = [t for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+        meta: list[str] = [t for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
                 if t in self._tables(conn)]
         scratch_tables = {r[0] for r in conn.execute("SELECT name FROM scratch.sqlite_master")}
         for kind in kinds:
