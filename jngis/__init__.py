@@ -36,6 +36,8 @@ _LAZY = {
     "write_pmtiles": ("jngis.tiles", "write_pmtiles"),
     "address": ("jngis.address", None),
     "AddressIndex": ("jngis.address", "AddressIndex"),
+    "evaluation": ("jngis.evaluation", None),
+    "evaluate": ("jngis.evaluation", "evaluate"),
 }
 
 
@@ -65,6 +67,8 @@ __all__ = [
     "coverage_errors",
     "crs",
     "errors",
+    "evaluate",
+    "evaluation",
     "grid_quality",
     "grid_stats",
     "grid_summary",

@@ -298,6 +298,14 @@ LABELS: dict[str, str] = {
     "distance_m": "距服务中心 (m)", "band": "距离分档", "category": "类别",
     "received_at": "受理时间", "due_at": "办理时限", "deadline": "时限状态", "order_id": "工单编号",
     "description": "诉求内容",
+    # the monthly evaluation (jngis.evaluation)
+    "received": "受理量", "resolved": "办结量", "resolved_on_time": "按时办结量", "closed": "结案量",
+    "overdue_now": "当前超期量", "returned": "退单量", "extended": "延期量", "callback": "回访量",
+    "satisfied": "满意量（含基本满意）", "dissatisfied": "不满意量", "on_time_rate": "按时办结率",
+    "closure_rate": "结案率", "callback_rate": "回访率", "dissatisfaction_rate": "不满意率",
+    "median_hours_to_resolve": "办结用时中位数（小时）", "rank": "排名", "unit": "单位",
+    "previous": "上月", "change": "环比变化", "previous_rank": "上月排名", "rank_change": "名次变化",
+    "department_code": "部门编码", "department": "部门", "figures": "全部指标", "unranked": "未排名",
 }
 #: Units shown after a value on the viewer's card.
 UNITS: dict[str, str] = {

@@ -58,6 +58,7 @@ Modules
 - :mod:`~jngis.workorders.orders`: one order's steps, its public view, its trail.
 - :mod:`~jngis.workorders.io`: reading and checking a hotline export.
 - :mod:`~jngis.workorders.synthetic`: the trail implied by historical orders.
+- :mod:`~jngis.workorders.departments`: the departments registry and the dispatch catalogue.
 
 Examples
 --------
@@ -84,6 +85,19 @@ from jngis.workorders.clocks import (
     due_fields,
     now_cst,
     to_cst,
+)
+from jngis.workorders.departments import (
+    CATALOGUE_COLUMNS,
+    DEPARTMENT_COLUMNS,
+    DEPARTMENT_KINDS,
+    check_catalogue,
+    check_departments,
+    departments_of,
+    dispatch,
+    read_catalogue,
+    read_departments,
+    sample_catalogue,
+    sample_departments,
 )
 from jngis.workorders.io import COLUMN_ALIASES, INPUT_CRS, clean_order_rows, crs_error, read_order_table
 from jngis.workorders.orders import (
@@ -142,4 +156,15 @@ __all__ = [
     "synthetic_trail",
     "read_order_table",
     "clean_order_rows",
+    "DEPARTMENT_KINDS",
+    "DEPARTMENT_COLUMNS",
+    "CATALOGUE_COLUMNS",
+    "check_departments",
+    "check_catalogue",
+    "read_departments",
+    "read_catalogue",
+    "sample_departments",
+    "sample_catalogue",
+    "dispatch",
+    "departments_of",
 ]
