@@ -5,8 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from jngis.address import (JINAN_PREFIXES, RESULT_COLUMNS, VARIANT_KINDS, AddressIndex, noisy_variants,
-                           normalise, sample_addresses)
+from jngis.address import (
+    JINAN_PREFIXES,
+    RESULT_COLUMNS,
+    VARIANT_KINDS,
+    AddressIndex,
+    noisy_variants,
+    normalise,
+    sample_addresses,
+)
 from jngis.errors import InputTypeError, JngisError, ParameterError, SchemaError
 
 

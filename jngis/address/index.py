@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from jngis import _checks
+from jngis import _checks, codes
 from jngis.address.normalise import normalise
 from jngis.address.parse import Components, Gazetteer, parse
 from jngis.errors import InputTypeError, ParameterError
@@ -175,11 +175,11 @@ class AddressIndex:
                     self._by_compound[comp].append(self._by_door[key])
                     names[comp].append(("compound", comp))
                 names[road].append(("road", road))
-                self._roads_in[self._street[row][:6]].add(road)
+                self._roads_in[codes.parent(self._street[row], "district")].add(road)
             entry = self._door_list[self._by_door[key]]
             entry.buildings[None if pd.isna(bld) else int(bld)] = row
-            for alias in _aliases(alias):
-                self._alias(normalise(alias), road, key, names)
+            for other_name in _aliases(alias):
+                self._alias(normalise(other_name), road, key, names)
         for name in names:  # one entry per (kind, key)
             names[name] = list(dict.fromkeys(names[name]))
         self._roads = sorted({d.road for d in self._door_list})
@@ -193,7 +193,7 @@ class AddressIndex:
             number = int(alias[len(old_road):-1])
             self._by_door.setdefault((old_road, number), door)
             names[old_road].append(("road", old_road))
-            self._roads_in[self._door_list[door].street_code[:6]].add(old_road)
+            self._roads_in[codes.parent(self._door_list[door].street_code, "district")].add(old_road)
         elif door not in self._by_compound[alias]:
             self._by_compound[alias].append(door)
             names[alias].append(("compound", alias))

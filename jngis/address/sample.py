@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from scipy.cluster.vq import kmeans2
 
-from jngis import _checks
+from jngis import _checks, codes
 
 __all__ = ["sample_addresses", "standard_address", "noisy_variants", "VARIANT_KINDS", "JINAN_PREFIXES"]
 
@@ -210,7 +210,7 @@ def sample_addresses(units, *, districts=None, seed: int = 2026) -> pd.DataFrame
     names = {}
     if districts is not None:
         names = dict(zip(districts["district_code"], districts["name"]))
-    out["district"] = [names.get(str(s)[:6], "") for s in street_codes]
+    out["district"] = [names.get(codes.parent(str(s), "district"), "") for s in street_codes]
     out["address"] = [standard_address(*row) for row in zip(out["district"], road, door, compound, out["building"])]
     return out
 
@@ -268,9 +268,14 @@ def _variant(kind: str, parts: dict, rng: np.random.Generator) -> str | None:
     if kind == "old_road_name":
         return None if alias_road is None else f"{alias_road}{tail}"
     if kind == "compound_only":
-        return None if not (has_comp and has_bld) else f"{comp}{cn2an.an2cn(bld)}号楼{cn2an.an2cn(int(rng.integers(1, 5)))}单元"
+        if not (has_comp and has_bld):
+            return None
+        return f"{comp}{cn2an.an2cn(bld)}号楼{cn2an.an2cn(int(rng.integers(1, 5)))}单元"
     if kind == "dashed":
-        return None if not has_bld else f"{road}{door}号{bld}-{int(rng.integers(1, 5))}-{int(rng.integers(1, 7))}0{int(rng.integers(1, 4))}"
+        if not has_bld:
+            return None
+        entrance, floor, flat = (int(rng.integers(1, 5)), int(rng.integers(1, 7)), int(rng.integers(1, 4)))
+        return f"{road}{door}号{bld}-{entrance}-{floor}0{flat}"
     raise ValueError(kind)
 
 
