@@ -40,7 +40,10 @@ the same in December as it did on 1 December. The definitions, for one unit
 ``callback_rate`` (回访率) = callback / closed
 ``satisfaction_rate`` (满意率) = satisfied / callback
 ``dissatisfaction_rate`` (不满意率) = dissatisfied / callback
-    each NaN when its denominator is 0.
+    each NaN when its denominator is 0. The on-time and closure rates are over
+    all orders received, so orders received in the last days of the month that
+    are still within their time limit lower them (as in the city's monthly
+    tables, which count the month's 受理量).
 ``median_hours_to_resolve`` (办结用时中位数)
     median over resolved orders of (resolve time - ``received_at``) in hours.
 
@@ -449,6 +452,7 @@ def to_excel(report: Evaluation, path: Any) -> str:
             sheet = label(rate)[:31]
             table.rename(columns=_heading).to_excel(writer, sheet_name=sheet, index=False)
             ws = writer.sheets[sheet]
+            _percent(ws, table, (rate, "previous", "change"))
             if len(table):
                 column = list(table.columns).index(rate) + 1
                 names = list(table.columns).index("name" if "name" in table.columns else "unit") + 1
@@ -459,10 +463,19 @@ def to_excel(report: Evaluation, path: Any) -> str:
                 chart.set_categories(Reference(ws, min_col=names, min_row=2, max_row=len(table) + 1))
                 chart.height, chart.width = max(7.5, 0.45 * len(table)), 18
                 ws.add_chart(chart, "L2")
-        report.figures.rename_axis("unit").reset_index().rename(columns=_heading).to_excel(writer, sheet_name=label("figures"),
-                                                                       index=False)
+        figures = report.figures.rename_axis("unit").reset_index()
+        figures.rename(columns=_heading).to_excel(writer, sheet_name=label("figures"), index=False)
+        _percent(writer.sheets[label("figures")], figures, tuple(RATE_COLUMNS))
         report.unranked.rename(columns=_heading).to_excel(writer, sheet_name=label("unranked"), index=False)
     return path
+
+
+def _percent(ws: Any, table: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Show the rate columns of a written sheet as percentages (the values stay fractions)."""
+    for position, column in enumerate(table.columns, start=1):
+        if column in columns:
+            for (cell,) in ws.iter_rows(min_row=2, max_row=len(table) + 1, min_col=position, max_col=position):
+                cell.number_format = "0.0%"
 
 
 def _heading(column: str) -> str:

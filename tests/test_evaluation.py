@@ -236,6 +236,7 @@ def test_excel_report(street_report, tmp_path):
     headings = [c.value for c in sheet[1]]
     assert headings[:4] == ["排名", "单位", "名称", "满意率"] and "环比变化" in headings and "名次变化" in headings
     assert len(sheet._charts) == 1
+    assert sheet.cell(row=2, column=4).number_format == "0.0%"
     assert sheet.max_row == len(street_report.rankings["satisfaction_rate"]) + 1
     assert [c.value for c in book["全部指标"][1]][:3] == ["单位", "名称", "受理量"]
     with pytest.raises(JngisError, match="Evaluation"):
