@@ -116,9 +116,6 @@ def island_links(
     >>> a.tolist(), b.tolist(), gap.tolist()
     ([1], [2], [30.0])
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     geoms = metric_geometries(geometries, "geometries", "island_links")
     n = len(geoms)
     left = np.asarray(left, dtype=np.int64)
@@ -139,43 +136,49 @@ def island_links(
             )
         _, group_codes = np.unique(groups, return_inverse=True)
     same = group_codes[left] == group_codes[right]
-    edge_left, edge_right = left[same], right[same]
-    out_left: list[int] = []
-    out_right: list[int] = []
-    out_gap: list[float] = []
+    links: list[tuple[int, int, float]] = []
     for g in np.unique(group_codes):
         members = np.flatnonzero(group_codes == g)
-        if len(members) < 2:
-            continue
-        position = np.full(n, -1, dtype=np.int64)
-        position[members] = np.arange(len(members))
-        el, er = position[edge_left], position[edge_right]
-        keep = (el >= 0) & (er >= 0)
-        el, er = list(el[keep]), list(er[keep])
-        while True:
-            graph = coo_matrix((np.ones(len(el)), (el, er)), shape=(len(members), len(members)))
-            count, piece = connected_components(graph, directed=False)
-            if count <= 1:
-                break
-            largest = np.argmax(np.bincount(piece))
-            for p in range(count):
-                if p == largest:
-                    continue
-                inside = np.flatnonzero(piece == p)
-                outside = np.flatnonzero(piece != p)
-                tree = shapely.STRtree(geoms[members[outside]])
-                (src, dst), gap = tree.query_nearest(geoms[members[inside]], return_distance=True)
-                best = int(np.argmin(gap))
-                a, b = int(inside[src[best]]), int(outside[dst[best]])
-                el.append(a)
-                er.append(b)
-                ga, gb = sorted((int(members[a]), int(members[b])))
-                out_left.append(ga)
-                out_right.append(gb)
-                out_gap.append(float(gap[best]))
-    order = np.lexsort((np.asarray(out_right, dtype=np.int64), np.asarray(out_left, dtype=np.int64)))
-    return (np.asarray(out_left, dtype=np.int64)[order], np.asarray(out_right, dtype=np.int64)[order],
-            np.asarray(out_gap, dtype=float)[order])
+        if len(members) >= 2:
+            links.extend(_link_group(geoms, members, left[same], right[same]))
+    out_left = np.asarray([a for a, _, _ in links], dtype=np.int64)
+    out_right = np.asarray([b for _, b, _ in links], dtype=np.int64)
+    order = np.lexsort((out_right, out_left))
+    return out_left[order], out_right[order], np.asarray([d for _, _, d in links], dtype=float)[order]
+
+
+def _link_group(geoms: np.ndarray, members: np.ndarray, edge_left: np.ndarray,
+                edge_right: np.ndarray) -> list[tuple[int, int, float]]:
+    """Links (global positions, low first, gap) that make the graph of one group's ``members`` connected."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    position = np.full(len(geoms), -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    el, er = position[edge_left], position[edge_right]
+    keep = (el >= 0) & (er >= 0)
+    a_list, b_list = list(el[keep]), list(er[keep])
+    links: list[tuple[int, int, float]] = []
+    while True:
+        graph = coo_matrix((np.ones(len(a_list)), (a_list, b_list)), shape=(len(members), len(members)))
+        count, piece = connected_components(graph, directed=False)
+        if count <= 1:
+            return links
+        largest = np.argmax(np.bincount(piece))
+        for p in range(count):
+            if p == largest:
+                continue
+            # each piece but the largest is linked from its polygon closest to the rest
+            inside = np.flatnonzero(piece == p)
+            outside = np.flatnonzero(piece != p)
+            tree = shapely.STRtree(geoms[members[outside]])
+            (src, dst), gap = tree.query_nearest(geoms[members[inside]], return_distance=True)
+            best = int(np.argmin(gap))
+            a, b = int(inside[src[best]]), int(outside[dst[best]])
+            a_list.append(a)
+            b_list.append(b)
+            low, high = sorted((int(members[a]), int(members[b])))
+            links.append((low, high, float(gap[best])))
 
 
 def metric_geometries(value, parameter: str, function: str) -> np.ndarray:
