@@ -7,8 +7,12 @@ serialised once. Feature ids are the layer's key (``grid_code``,
 never leaves: those columns are dropped whatever the layer holds.
 
 - :func:`parse_bbox` and :func:`parse_datetime` read the text forms of a query;
-- :func:`query_features` filters and pages a layer -> :class:`FeaturePage`;
-- :func:`get_feature` finds one feature by its id.
+- :func:`queryable_fields` names what a layer may be filtered and sorted on;
+- :func:`query_features` filters (bbox, datetime, a :class:`jngis.query.Query`),
+  sorts and pages a layer -> :class:`FeaturePage`;
+- :func:`get_feature` finds one feature by its id;
+- :func:`download_table`, :func:`csv_chunks` and :func:`xlsx_bytes` write a
+  selection (:func:`select_features`) as a table for officials (Chinese titles).
 
 Examples
 --------
@@ -37,10 +41,11 @@ import pandas as pd
 import shapely
 
 from jngis import _checks
-from jngis.codes import personal_columns, to_cst_naive
+from jngis.codes import VALUE_LABELS, label, personal_columns, to_cst_naive, value_label
 from jngis.crs import WGS84
 from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError
 from jngis.layers import SCHEMAS
+from jngis.query import Query, fields_of, mask, order
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -50,8 +55,13 @@ __all__ = [
     "FeaturePage",
     "parse_bbox",
     "parse_datetime",
+    "queryable_fields",
     "query_features",
+    "select_features",
     "get_feature",
+    "download_table",
+    "csv_chunks",
+    "xlsx_bytes",
 ]
 
 #: Features per page when the caller names no limit, and the most a page holds.
@@ -156,9 +166,26 @@ def parse_datetime(value: str | None) -> Interval | None:
     return Interval(instant(value, False), instant(value, True))
 
 
+def queryable_fields(layer: gpd.GeoDataFrame, kind: str) -> dict[str, str]:
+    """The fields of ``layer`` a query may filter and sort on: its public columns and ``geometry``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> orgs = gpd.GeoDataFrame({"org_id": ["P1"], "members": [12]}, geometry=[Point(117, 36.6)], crs=4326)
+    >>> queryable_fields(orgs, "party_orgs")
+    {'org_id': 'string', 'members': 'integer', 'geometry': 'geometry'}
+    """
+    layer = _checks.geodataframe("queryable_fields", "layer", layer)
+    _checks.choice("queryable_fields", "kind", kind, SCHEMAS)
+    return fields_of(layer, exclude=personal_columns(layer.columns, kind))
+
+
 def query_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[float] | None = None,
                    datetime: str | Interval | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
-                   properties: Sequence[str] | None = None) -> FeaturePage:
+                   properties: Sequence[str] | None = None, query: Query | None = None,
+                   sortby: Sequence[tuple[str, bool]] = ()) -> FeaturePage:
     """The features of ``layer`` in ``bbox`` and ``datetime``, one page of them, as GeoJSON.
 
     Parameters
@@ -180,6 +207,12 @@ def query_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[f
         after the first ``offset`` matches, in the layer's order.
     properties : sequence of str, optional
         The properties each feature carries (default: every public column).
+    query : jngis.query.Query, optional
+        Property filters and a CQL2 filter (:func:`jngis.query.build_query` on
+        :func:`queryable_fields`), AND-ed with ``bbox`` and ``datetime``.
+    sortby : sequence of (field, ascending)
+        The order of the matches (:func:`jngis.query.parse_sortby`); the
+        layer's order by default and between equal keys.
 
     Returns
     -------
@@ -187,18 +220,56 @@ def query_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[f
     """
     func = "query_features"
     layer, key = _layer_and_key(func, layer, kind)
-    box = parse_bbox(bbox)
-    interval = datetime if isinstance(datetime, Interval) else parse_datetime(datetime)
     limit = min(_checks.integer(func, "limit", limit, minimum=1), MAX_LIMIT)
     offset = _checks.integer(func, "offset", offset, minimum=0)
     columns = _selected(func, layer, kind, key, properties)
+    rows = _matching(func, layer, kind, bbox, datetime, query, sortby)
+    page = layer.iloc[rows[offset:offset + limit]]
+    return FeaturePage(_geojson(page, key, columns), int(len(rows)), offset, limit)
+
+
+def select_features(layer: gpd.GeoDataFrame, kind: str, *, bbox: str | Sequence[float] | None = None,
+                    datetime: str | Interval | None = None, properties: Sequence[str] | None = None,
+                    query: Query | None = None, sortby: Sequence[tuple[str, bool]] = ()) -> gpd.GeoDataFrame:
+    """Every match of the query of :func:`query_features` as a GeoDataFrame in WGS84 (no paging).
+
+    What a download of a filtered collection holds: the public columns (or
+    ``properties``) and the geometry.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> from jngis.query import build_query
+    >>> orgs = gpd.GeoDataFrame({"org_id": ["P1", "P2"], "members": [12, 30]},
+    ...                         geometry=[Point(117, 36.6), Point(117.1, 36.6)], crs=4326)
+    >>> q = build_query({}, queryable_fields(orgs, "party_orgs"), filter="members > 20")
+    >>> select_features(orgs, "party_orgs", query=q).org_id.tolist()
+    ['P2']
+    """
+    func = "select_features"
+    layer, key = _layer_and_key(func, layer, kind)
+    columns = _selected(func, layer, kind, key, properties)
+    rows = _matching(func, layer, kind, bbox, datetime, query, sortby)
+    return layer.iloc[rows][[*columns, layer.geometry.name]]
+
+
+def _matching(func: str, layer: gpd.GeoDataFrame, kind: str, bbox, datetime, query, sortby) -> np.ndarray:
+    """Positions of the rows in ``bbox``, ``datetime`` and ``query``, in ``sortby`` order."""
+    box = parse_bbox(bbox)
+    interval = datetime if isinstance(datetime, Interval) else parse_datetime(datetime)
+    if query is not None and not isinstance(query, Query):
+        raise InputTypeError(f"{func}: query is a {type(query).__name__}; expected a jngis.query.Query")
     rows = np.arange(len(layer))
     if box is not None:
         rows = np.sort(layer.sindex.query(shapely.box(*box), predicate="intersects"))
     if interval is not None and kind in TIME_COLUMNS:
         rows = rows[_within(to_cst_naive(layer[TIME_COLUMNS[kind]].iloc[rows]), interval)]
-    page = layer.iloc[rows[offset:offset + limit]]
-    return FeaturePage(_geojson(page, key, columns), int(len(rows)), offset, limit)
+    if query is not None and query.node is not None:
+        rows = rows[mask(query, layer)[rows]]
+    if sortby:
+        rows = rows[order(sortby, layer.iloc[rows])]
+    return rows
 
 
 def get_feature(layer: gpd.GeoDataFrame, kind: str, feature_id: Any) -> dict:
@@ -263,3 +334,61 @@ def _geojson(page: gpd.GeoDataFrame, key: str, columns: list[str]) -> list[dict]
             elif isinstance(value, dt.datetime):  # pandas Timestamps too
                 values[name] = value.isoformat()
     return features
+
+
+def download_table(features: gpd.GeoDataFrame) -> pd.DataFrame:
+    """A selection as the table officials open: Chinese titles and values, points as 经度/纬度.
+
+    Outlines are left out (a spreadsheet cannot draw them; GeoJSON carries them).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["G1"], "grid_type": ["residential"]},
+    ...                          geometry=[Point(117, 36.6)], crs=4326)
+    >>> download_table(grids).to_dict("records")
+    [{'网格编码': 'G1', '网格类型': '居住网格', '经度': 117.0, '纬度': 36.6}]
+    """
+    features = _checks.geodataframe("download_table", "features", features)
+    geometry = features.geometry
+    table = pd.DataFrame(features.drop(columns=geometry.name))
+    for column in table.columns:
+        if column in VALUE_LABELS:
+            table[column] = table[column].map(lambda value, c=column: value_label(c, value))
+    table.columns = [label(column) for column in table.columns]
+    if len(features) and bool(geometry.geom_type.isin(["Point"]).all()):
+        table["经度"] = geometry.x.round(7).to_numpy()
+        table["纬度"] = geometry.y.round(7).to_numpy()
+    return table
+
+
+def csv_chunks(table: pd.DataFrame, rows: int = 5000):
+    """The table as UTF-8 CSV (with a BOM, so Excel reads the Chinese), ``rows`` rows a piece."""
+    rows = _checks.integer("csv_chunks", "rows", rows, minimum=1)
+    yield "\ufeff".encode() + table.iloc[:0].to_csv(index=False).encode()
+    for start in range(0, len(table), rows):
+        yield table.iloc[start:start + rows].to_csv(index=False, header=False).encode()
+
+
+def xlsx_bytes(table: pd.DataFrame, sheet: str = "数据") -> bytes:
+    """The table as an .xlsx workbook (openpyxl's write-only mode: rows are not kept as cells)."""
+    import io
+
+    from openpyxl import Workbook
+
+    table = _checks.dataframe("xlsx_bytes", "table", table)
+    book = Workbook(write_only=True)
+    page = book.create_sheet(sheet)
+    page.append([str(c) for c in table.columns])
+    for row in table.itertuples(index=False):
+        page.append([None if _missing(v) else v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
+                     for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)) \
+        or value is pd.NA

@@ -14,7 +14,8 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -129,6 +130,39 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _declared(dependant) -> set[str]:
+    """The query parameter names a route declares, its dependencies' included."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
+
+
+def refuse_unknown_parameters(request: Request) -> None:
+    """400 naming the query parameters a route does not take, with the ones it does.
+
+    One dependency of the whole application: FastAPI would otherwise drop a
+    misspelt filter and answer as if there were none (``/workorders?grid_cod=...``
+    would list the whole city). A route whose names depend on its data (the
+    property filters of a collection) sets ``endpoint.extra_parameters(request)``.
+    Routes left out of the schema (the viewer page) are not checked.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
+        return
+    allowed = _declared(route.dependant)
+    unknown = set(request.query_params) - allowed
+    extra = getattr(route.endpoint, "extra_parameters", None)
+    if unknown and extra is not None:
+        more = set(extra(request))
+        allowed |= more
+        unknown -= more
+    if unknown:
+        raise HTTPException(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                                 f"{', '.join(map(repr, sorted(unknown)))}; {request.url.path} takes "
+                                 f"{', '.join(sorted(allowed)) or 'none'}")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the server for ``settings`` (default: read from ``JNGIS_*`` variables).
 
@@ -148,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Swagger UI and ReDoc load their code from a CDN; this server sends nothing off-site.
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_unknown_parameters)],
     )
     app.state.settings = settings
     app.state.backend = Backend.open(settings)

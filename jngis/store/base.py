@@ -432,19 +432,48 @@ class Store(abc.ABC):
         at = None if overdue is None else self._to_db(now_cst() if now is None else to_cst(now, "now"))
         return order_filters(places, status=status, overdue=overdue, now=at)
 
+    def _where(self, conn, places: dict, status: Any, overdue: Any, query: Any, now: Any) -> tuple[str, list]:
+        """The WHERE clause of list/count: the place/status/overdue keywords AND-ed with ``query``."""
+        from jngis import query as jquery
+
+        where, params = self._filters(places, status, overdue, now)
+        if query is None:
+            return where, params
+        if not isinstance(query, jquery.Query):
+            raise InputTypeError(f"query is a {type(query).__name__}; expected a jngis.query.Query")
+        dialect = "postgis" if self._paramstyle == "format" else "sqlite"
+        if dialect == "sqlite":
+            jquery.sqlite_functions(conn)
+        clause, extra = jquery.to_sql(query, dialect=dialect, to_db=self._to_db)
+        return (f"{where} AND {clause}" if where else f" WHERE {clause}"), params + extra
+
     def list_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
                     street_code: str | None = None, district_code: str | None = None,
                     status: str | Sequence[str] | None = None, overdue: bool | None = None,
-                    limit: int = 100, offset: int = 0, now: Any = None) -> list[dict]:
-        """Public records, newest first, filtered by place, status and overdue (open and past due)."""
+                    limit: int = 100, offset: int = 0, now: Any = None, query: Any = None,
+                    sortby: Sequence[tuple[str, bool]] = ()) -> list[dict]:
+        """Public records, newest first, filtered by place, status and overdue (open and past due).
+
+        ``query`` (a :class:`jngis.query.Query` on :data:`jngis.query.ORDER_FIELDS`) is AND-ed
+        in as SQL with bound parameters; ``sortby`` ``[(field, ascending), ...]`` orders the
+        orders before the newest-first order.
+        """
+        from jngis.query import ORDER_FIELDS, order_by_sql
+
         # (an offset past 2**63 - 1 cannot even reach SQLite or PostgreSQL)
         limit = _whole_number("list_orders", "limit", limit, 1, 10_000)
         offset = _whole_number("list_orders", "offset", offset, 0, MAX_OFFSET)
+        unknown = [name for name, _ in sortby if name not in ORDER_FIELDS or name == "geometry"]
+        if unknown:
+            raise ParameterError(f"list_orders: sortby names {unknown}; expected fields among "
+                                 f"{', '.join(ORDER_FIELDS)}")
         places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
                   "district_code": district_code}
-        where, params = self._filters(places, status, overdue, now)
+        conn = self._conn()
+        where, params = self._where(conn, places, status, overdue, query, now)
+        first = order_by_sql(sortby) + ", " if sortby else ""
         rows = self._execute(
-            self._conn(), _select_orders(f"{where} ORDER BY received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
+            conn, _select_orders(f"{where} ORDER BY {first}received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
             params + [limit, offset],
         ).fetchall()
         return [public_order(self._row_dict(row), now) for row in rows]
@@ -452,12 +481,13 @@ class Store(abc.ABC):
     def count_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
                      street_code: str | None = None, district_code: str | None = None,
                      status: str | Sequence[str] | None = None, overdue: bool | None = None,
-                     now: Any = None) -> int:
-        """How many orders :meth:`list_orders` would page through."""
+                     now: Any = None, query: Any = None) -> int:
+        """How many orders :meth:`list_orders` would page through (``query`` AND-ed in)."""
         places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
                   "district_code": district_code}
-        where, params = self._filters(places, status, overdue, now)
-        return int(self._execute(self._conn(), f"SELECT count(*) FROM orders{where}", params).fetchone()[0])
+        conn = self._conn()
+        where, params = self._where(conn, places, status, overdue, query, now)
+        return int(self._execute(conn, f"SELECT count(*) FROM orders{where}", params).fetchone()[0])
 
     def trail(self, order_id: str) -> list[dict]:
         """The audit trail of one order, oldest first (order_id, action, from_state, to_state, who, at, note)."""

@@ -116,7 +116,7 @@ def typed_orders(rows: list[Sequence], fetch: Sequence[str], *, deadline: bool =
         elif column in CODE_COLUMNS:
             frame[column] = frame[column].astype(object)
     if "satisfied" in frame:
-        frame["satisfied"] = pd.array([None if v is None else bool(v) for v in frame["satisfied"]],
+        frame["satisfied"] = pd.array([None if v is None or pd.isna(v) else bool(v) for v in frame["satisfied"]],
                                       dtype="boolean")
     if "extended_days" in frame:
         frame["extended_days"] = pd.array(frame["extended_days"], dtype="Int64")

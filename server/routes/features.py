@@ -1,7 +1,11 @@
 """OGC API - Features, Part 1 (Core) with GeoJSON: the city layers as collections.
 
-Declared conformance classes are only those this module passes: Core and
-GeoJSON. Geometry is served in WGS84 longitude/latitude (CRS84) as the
+Declared conformance classes are only those this module passes: Part 1
+Core, GeoJSON and OpenAPI 3.0; Part 3 Filter, Features Filter and
+Queryables (with queryables as query parameters); CQL2 basic, advanced
+comparison operators, basic spatial functions (S_INTERSECTS), text and JSON
+(the temporal predicates served are a subset, so that class is not
+declared). The query is parsed by :mod:`jngis.query`. Geometry is served in WGS84 longitude/latitude (CRS84) as the
 standard requires; ``bbox`` is read in the same CRS. Feature ids are the
 layer keys (``grid_code``, ``station_id`` ...). Work orders come live from the
 store and never carry personal data. The query itself is
@@ -11,22 +15,48 @@ store and never carry personal data. The query itself is
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
+from jngis.codes import LABELS
 from jngis.errors import ParameterError
-from jngis.features import DEFAULT_LIMIT, MAX_LIMIT, get_feature, query_features
-from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response
+from jngis.features import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    TIME_COLUMNS,
+    csv_chunks,
+    download_table,
+    get_feature,
+    query_features,
+    queryable_fields,
+    select_features,
+    xlsx_bytes,
+)
+from jngis.query import MAX_FILTER_CHARS, build_query, parse_sortby, queryables_schema
+from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
 
 router = APIRouter(tags=["OGC API Features"])
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-_ITEM_PARAMETERS = {"bbox", "limit", "offset", "datetime", "properties", "f"}
+QUERYABLES = "application/schema+json"
+CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 DESCRIPTIONS = {
     "districts": "济南市区县边界",
@@ -58,6 +88,11 @@ def _collection(request: Request, kind: str, bounds) -> dict:
             {"href": _url(request, "collection", collection_id=kind), "rel": "self",
              "type": "application/json", "title": PUBLISHED[kind]},
             {"href": items, "rel": "items", "type": GEOJSON, "title": PUBLISHED[kind]},
+            {"href": _url(request, "queryables", collection_id=kind),
+             "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": QUERYABLES,
+             "title": "可查询字段"},
+            {"href": f"{items}?f=csv", "rel": "alternate", "type": CSV, "title": "CSV 下载"},
+            {"href": f"{items}?f=xlsx", "rel": "alternate", "type": XLSX, "title": "Excel 下载"},
         ],
     }
 
@@ -87,25 +122,55 @@ def collection(collection_id: str, request: Request, store: Backend = Depends(ba
     return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id))))
 
 
+@router.get("/collections/{collection_id}/queryables", name="queryables")
+def queryables(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
+    """What ``filter=``, ``sortby`` and property filters may name: a JSON Schema (QGIS reads it)."""
+    fields = queryable_fields(store.wgs84(collection_id), collection_id)
+    schema = queryables_schema(fields, url=str(request.url.remove_query_params("f")),
+                               title=PUBLISHED[collection_id], key=key_of(collection_id),
+                               time=TIME_COLUMNS.get(collection_id), labels=LABELS)
+    return json_response(schema, QUERYABLES)
+
+
+def _property_filters(request: Request) -> set[str]:
+    """The names a collection's items take besides the declared ones: its queryables."""
+    kind = request.path_params.get("collection_id", "")
+    return set(queryable_fields(backend(request).wgs84(kind), kind)) - {"geometry"}
+
+
 @router.get("/collections/{collection_id}/items", name="items", response_class=GeoJSONResponse)
 def items(
     collection_id: str,
     request: Request,
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (WGS84)"),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, description=f"features per page (at most {MAX_LIMIT})"),
+    limit: int | None = Query(None, ge=1, description=f"features per page (default {DEFAULT_LIMIT}, "
+                              f"at most {MAX_LIMIT}; a csv/xlsx download holds every match unless given)"),
     offset: int = Query(0, ge=0),
     datetime_: str | None = Query(None, alias="datetime"),
     properties: str | None = Query(None, description="the properties to return, comma separated"),
-    f: str | None = Query(None, pattern="^(json|geojson)$"),
+    filter_: str | None = Query(None, alias="filter", max_length=MAX_FILTER_CHARS,
+                                description="a CQL2 filter on the queryables"),
+    filter_lang: str | None = Query(None, alias="filter-lang", pattern="^(cql2-text|cql2-json)$"),
+    filter_crs: str | None = Query(None, alias="filter-crs", description=f"only {CRS84}"),
+    sortby: str | None = Query(None, description="[+|-]name,... among the queryables"),
+    f: str | None = Query(None, pattern="^(json|geojson|csv|xlsx)$"),
     store: Backend = Depends(backend),
 ) -> Response:
-    unknown = sorted(set(request.query_params) - _ITEM_PARAMETERS)
-    if unknown:
-        raise ParameterError(
-            f"unknown query parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(_ITEM_PARAMETERS))}")
-    selected = None if properties is None else [name for name in properties.split(",") if name]
-    page = query_features(store.wgs84(collection_id), collection_id, bbox=bbox, datetime=datetime_,
-                          limit=limit, offset=offset, properties=selected)
+    """Features matching bbox, datetime, property filters (``name=value``) and ``filter``; one page."""
+    if filter_crs not in (None, CRS84):
+        raise ParameterError(f"filter-crs={filter_crs!r}; expected {CRS84}")
+    layer = store.wgs84(collection_id)
+    fields = queryable_fields(layer, collection_id)
+    named = {name: values if len(values) > 1 else values[0] for name in fields
+             if (values := request.query_params.getlist(name))}
+    query = build_query(named, fields, filter=filter_, filter_lang=filter_lang)
+    selected = [p.strip() for p in properties.split(",") if p.strip()] if properties is not None else None
+    order = parse_sortby(sortby, fields)
+    if f in ("csv", "xlsx"):
+        return _download(collection_id, layer, f, limit, offset, bbox=bbox, datetime=datetime_,
+                         properties=selected, query=query, sortby=order)
+    page = query_features(layer, collection_id, bbox=bbox, datetime=datetime_, limit=limit or DEFAULT_LIMIT,
+                          offset=offset, properties=selected, query=query, sortby=order)
     links = [
         {"href": str(request.url), "rel": "self", "type": GEOJSON},
         {"href": _url(request, "collection", collection_id=collection_id), "rel": "collection",
@@ -123,6 +188,21 @@ def items(
         "numberReturned": len(page.features),
         "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }, GEOJSON)
+
+
+items.extra_parameters = _property_filters  # type: ignore[attr-defined]
+
+
+def _download(kind: str, layer, f: str, limit: int | None, offset: int, **query) -> Response:
+    """A filtered collection as a CSV (streamed) or .xlsx file with Chinese titles."""
+    chosen = select_features(layer, kind, **query)
+    end = None if limit is None else offset + limit
+    table = download_table(chosen.iloc[offset:end])
+    name = quote(f"{PUBLISHED[kind]}.{f}")
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{name}"}
+    if f == "csv":
+        return StreamingResponse(csv_chunks(table), media_type=CSV, headers=headers)
+    return Response(xlsx_bytes(table), media_type=XLSX, headers=headers)
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", name="item", response_class=GeoJSONResponse)

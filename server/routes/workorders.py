@@ -14,6 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jngis.codes import INPUT_CRS_NAMES
+from jngis.errors import ParameterError
+from jngis.features import parse_datetime
+from jngis.query import MAX_FILTER_CHARS, ORDER_FIELDS, build_query, parse_sortby
+from jngis.query import Query as FeatureQuery
 from jngis.store import MAX_OFFSET
 from ..deps import Backend, backend, require_writer
 
@@ -91,16 +95,41 @@ def create(report: Report, request: Request, writer: str = Depends(require_write
 
 @router.get("/workorders", name="list_workorders")
 def list_orders(
-    grid: str | None = Query(None, description="grid_code"),
-    status: str | None = Query(None, description="received, dispatched, in_progress, returned, resolved, closed"),
+    grid_code: str | None = Query(None, max_length=15, description="the grid's code (15 digits)"),
+    grid: str | None = Query(None, max_length=15, description="the older name of grid_code (an alias)"),
+    community_code: str | None = Query(None, max_length=12),
+    street_code: str | None = Query(None, max_length=9),
+    district_code: str | None = Query(None, max_length=6),
+    status: str | None = Query(None, description="received, dispatched, in_progress, returned, resolved, "
+                                                 "closed; several comma separated"),
+    category: str | None = Query(None, max_length=50),
+    received_at: str | None = Query(None, description="an RFC 3339 instant or start/end interval "
+                                                      "(.. an open end), as OGC datetime"),
     overdue: bool | None = Query(None, description="only open orders past (true) or within (false) their due time"),
+    filter_: str | None = Query(None, alias="filter", max_length=MAX_FILTER_CHARS,
+                                description="a CQL2 filter on " + ", ".join(ORDER_FIELDS)),
+    filter_lang: str | None = Query(None, alias="filter-lang", pattern="^(cql2-text|cql2-json)$"),
+    sortby: str | None = Query(None, description="[+|-]field,... (newest first after them)"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     store: Backend = Depends(backend),
 ) -> JSONResponse:
-    """Orders, newest first, filtered by grid, status and overdue: ``{"total", "orders", ...}``."""
-    filters = {"grid_code": grid, "status": status, "overdue": overdue}
-    orders = store.store.list_orders(**filters, limit=limit, offset=offset)
+    """Orders, newest first, filtered by place, status, category, time, overdue and CQL2:
+    ``{"total", "orders", ...}``. The filters are those of the ``workorders`` collection."""
+    if grid is not None and grid_code is not None and grid != grid_code:
+        raise ParameterError(f"grid={grid!r} and grid_code={grid_code!r} differ; grid is an alias of grid_code")
+    named = {name: value for name, value in (("category", category),) if value is not None}
+    query = build_query(named, ORDER_FIELDS, filter=filter_, filter_lang=filter_lang)
+    interval = parse_datetime(received_at)
+    if interval is not None:
+        bounds = [("cmp", "received_at", op, at) for op, at in ((">=", interval.start), ("<=", interval.end))
+                  if at is not None]
+        query = query & FeatureQuery(("and", bounds), ORDER_FIELDS)
+    statuses = status.split(",") if status is not None else None
+    filters = {"grid_code": grid_code or grid, "community_code": community_code, "street_code": street_code,
+               "district_code": district_code, "status": statuses, "overdue": overdue, "query": query}
+    orders = store.store.list_orders(**filters, limit=limit, offset=offset,
+                                     sortby=parse_sortby(sortby, ORDER_FIELDS))
     return _encoded({"total": store.store.count_orders(**filters), "limit": limit, "offset": offset,
                      "orders": orders})
 
