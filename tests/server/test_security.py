@@ -236,6 +236,7 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
     visit("/", "/")
     for kind in kinds:
         visit("/collections/{collection_id}", f"/collections/{kind}")
+        visit("/collections/{collection_id}/queryables", f"/collections/{kind}/queryables")
         visit("/collections/{collection_id}/items", f"/collections/{kind}/items?limit=10000")
         visit("/collections/{collection_id}/items", f"/collections/{kind}/items?limit=10000&f=json")
     for order_id in order_ids:
@@ -255,6 +256,7 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
         visit("/layers/{kind}/labels", f"/layers/{kind}/labels")
     for query in (CANARY_NAME, CANARY_ASCII, CANARY_PHONE, CANARY_PHONE[:7], grid_codes[0][:9]):
         visit("/search", f"/search?q={query}&limit=100")
+        visit("/geocode", f"/geocode?q={query}")
     for entry in listing["layers"]:
         if "tilejson" not in entry:
             continue
