@@ -25,12 +25,13 @@ from typing import Any, Literal, overload
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
-           "instance", "counts", "whole", "require", "valid_polygons", "text"]
+           "instance", "counts", "whole", "require", "valid_polygons", "text", "has_crs"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -59,9 +60,10 @@ def integer(func: str, name: str, value: Any, *, minimum: int | None = None,
 
 
 def number(func: str, name: str, value: Any, *, minimum: float | None = None,
-           maximum: float | None = None, exclusive_minimum: bool = False) -> float:
-    """A finite real number (not a bool) within the bounds."""
+           maximum: float | None = None, exclusive_minimum: bool = False, hint: str = "") -> float:
+    """A finite real number (not a bool) within the bounds; ``hint`` (e.g. its unit) ends the message."""
     expected = f"expected a finite number {_bounds_text(minimum, maximum, exclusive_minimum)}".rstrip()
+    expected += f" ({hint})" if hint else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ParameterError(f"{func}: {name}={value!r}; {expected}")
     real = float(value)
@@ -293,3 +295,18 @@ def text(func: str, name: str, value: Any, *, max_length: int, required: bool = 
     if len(value) > max_length:
         raise ParameterError(f"{func}: {name} has {len(value)} characters; expected at most {max_length}")
     return value
+
+
+def has_crs(func: str, name: str, gdf: Any, expected: str) -> pyproj.CRS:
+    """The CRS of ``gdf`` (a GeoDataFrame or GeoSeries), which must have one.
+
+    Examples
+    --------
+    >>> has_crs("to_metric", "gdf", gpd.GeoDataFrame(geometry=[]), "a GeoDataFrame with a CRS")
+    Traceback (most recent call last):
+    ...
+    jngis.errors.CRSError: to_metric: gdf.crs is None; expected a GeoDataFrame with a CRS
+    """
+    if gdf.crs is None:
+        raise CRSError(f"{func}: {name}.crs is None; expected {expected}")
+    return pyproj.CRS.from_user_input(gdf.crs)

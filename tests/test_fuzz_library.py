@@ -547,6 +547,17 @@ def city_tiles():
     return VectorTiles({"grids": grids_layer(), "party_orgs": points_layer()}, maxzoom=16)
 
 
+def _is_tile_integer(value) -> bool:
+    """A tile coordinate a tile may be served for: a Python or numpy integer, never a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def test_tile_integer_check_refuses_bools():
+    # the check test_tile_addresses makes must be able to fail: bool is an int subclass
+    assert _is_tile_integer(3) and _is_tile_integer(np.int64(3))
+    assert not any(_is_tile_integer(v) for v in (True, False, np.bool_(True), 3.0, "3", None))
+
+
 address = st.one_of(st.integers(-5, 40), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.none(),
                     st.booleans(), st.text(max_size=4), st.sampled_from(["3", "0x1", "1e3", " 2"]))
 
@@ -565,8 +576,7 @@ def test_tile_addresses(city_tiles, layer, z, x, y):
 
         mapbox_vector_tile.decode(tile)
         assert layer in ("grids", "party_orgs")
-        assert all(isinstance(v, int) and not isinstance(v, bool) for v in (z, x, y)) \
-            or all(isinstance(v, (int, np.integer)) for v in (z, x, y))
+        assert all(_is_tile_integer(v) for v in (z, x, y)), f"a tile for z={z!r}, x={x!r}, y={y!r}"
         assert 0 <= x < 2 ** z and 0 <= y < 2 ** z
     else:
         assert isinstance(error, (TileError, JngisError))

@@ -102,6 +102,29 @@ def test_personal_data_never_in_a_layer(slice_city):
         validate(orders, "workorders")
 
 
+def test_personal_data_has_one_definition(slice_city):
+    # jngis.codes.personal_columns: a `mobile` column is a caller's phone, whatever its name
+    orders = slice_city.workorders.assign(mobile="13800000000")
+    with pytest.raises(SchemaError, match=r"workorders: column 'mobile' holds personal data"):
+        validate(orders, "workorders")
+    # a service station's public phone is not personal data
+    stations = slice_city.stations.assign(phone="0531-12345")
+    assert validate(stations, "stations") is stations
+
+
+@pytest.mark.parametrize("kind, parent", [("streets", "district_code"), ("communities", "street_code"),
+                                          ("grids", "community_code")])
+@pytest.mark.parametrize("missing", [None, pd.NA])
+def test_missing_parent_code_is_a_schema_error(slice_city, kind, parent, missing):
+    layer = getattr(slice_city, kind).copy()
+    if missing is pd.NA:
+        layer[parent] = layer[parent].astype("string")
+    layer.loc[layer.index[0], parent] = missing
+    with pytest.raises(SchemaError, match=rf"{kind}: column '{parent}' has missing values in row 0 "
+                                          rf"\({SCHEMAS[kind].key}="):
+        validate(layer, kind)
+
+
 def test_crs_is_required_and_sane(slice_city):
     with pytest.raises(CRSError, match=r"districts: the layer has no CRS"):
         validate(slice_city.districts.set_crs(None, allow_override=True), "districts")
