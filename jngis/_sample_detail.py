@@ -8,6 +8,7 @@ order, so a seed always gives the same city.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -98,7 +99,7 @@ def _partition(polygon, seeds: np.ndarray) -> np.ndarray:
     inside = shapely.contains_properly(polygon, cells)
     cells = cells.copy()
     cells[~inside] = shapely.intersection(cells[~inside], polygon)
-    orphans = []
+    orphans: list[tuple[Any, shapely.Geometry]] = []  # (cell position, part)
     for i in np.flatnonzero(~inside):
         parts = shapely.get_parts(cells[i])
         parts = parts[shapely.area(parts) > 0]
@@ -128,7 +129,7 @@ def _partition(polygon, seeds: np.ndarray) -> np.ndarray:
 
 def _names(rng: np.random.Generator, n: int, suffix: str, taken: set[str]) -> list[str]:
     chars = np.array(list(_NAME_CHARS))
-    names = []
+    names: list[str] = []
     while len(names) < n:
         a, b = rng.choice(chars, 2, replace=False)
         name = f"{a}{b}{suffix}"
@@ -303,7 +304,7 @@ def _points_in(geometries: np.ndarray, rng) -> np.ndarray:
 def _stations(units, communities, open_land, rng, scale) -> gpd.GeoDataFrame:
     """One party-and-public service centre per community, grid stations, sector centres."""
     crs = units.crs
-    rows = []
+    rows: list[tuple] = []
     biggest = units.sort_values("households", ascending=False).drop_duplicates("community_code")
     biggest = biggest.set_index("community_code").loc[communities["community_code"]]
     hh = units.groupby("community_code")["households"].sum().loc[communities["community_code"]].to_numpy()
@@ -311,7 +312,7 @@ def _stations(units, communities, open_land, rng, scale) -> gpd.GeoDataFrame:
     # Floor area around the norm (30 m² per 100 households); a third fall short of it.
     norm = SERVICE_AREA_M2_PER_100_HOUSEHOLDS / 100
     area = np.round(np.maximum(120, hh * norm * rng.uniform(0.55, 1.7, len(hh))), -1)
-    for code, name, (x, y), a in zip(communities["community_code"], communities["name"], centre_xy, area):
+    for name, (x, y), a in zip(communities["name"], centre_xy, area):
         rows.append((f"S{len(rows) + 1:05d}", f"{name}党群服务中心", "community", "community_centre",
                      float(a), x, y))
     n_grid = round(285 * scale)

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -55,7 +55,7 @@ from jngis._sample_detail import (
     _workorders,
 )
 from jngis.codes import GRID_HOUSEHOLDS, parent
-from jngis.errors import NotFoundError, ParameterError
+from jngis.errors import NotFoundError, ParameterError, SchemaError
 from jngis.grids import make_grids
 from jngis.layers import City, read_city, validate, write_city
 
@@ -306,9 +306,13 @@ def load_slice() -> City:
 
 def make_slice(city: City, street_code: str) -> City:
     """Cut one 街道 out of ``city`` with every point layer inside it."""
-    if street_code not in set(city.streets["street_code"]):
+    districts, streets, communities, units = city.districts, city.streets, city.communities, city.units
+    if districts is None or streets is None or communities is None or units is None:
+        raise SchemaError(f"make_slice: city has the layers {city.kinds()}; expected at least "
+                          "districts, streets, communities and units")
+    if street_code not in set(streets["street_code"]):
         raise NotFoundError(f"make_slice: street_code={street_code!r} is not a 街道 of this city")
-    street = city.streets[city.streets["street_code"] == street_code]
+    street = streets[streets["street_code"] == street_code]
     outline = street.geometry.values[0]
     shapely.prepare(outline)
 
@@ -318,10 +322,10 @@ def make_slice(city: City, street_code: str) -> City:
         return layer[shapely.intersects(outline, layer.geometry.values)].reset_index(drop=True)
 
     return City(
-        districts=city.districts[city.districts["district_code"] == street["district_code"].iloc[0]],
+        districts=districts[districts["district_code"] == street["district_code"].iloc[0]],
         streets=street.reset_index(drop=True),
-        communities=city.communities[city.communities["street_code"] == street_code].reset_index(drop=True),
-        units=city.units[city.units["street_code"] == street_code].reset_index(drop=True),
+        communities=communities[communities["street_code"] == street_code].reset_index(drop=True),
+        units=units[units["street_code"] == street_code].reset_index(drop=True),
         grids=None if city.grids is None else city.grids[
             parent(city.grids["community_code"], "street") == street_code].reset_index(drop=True),
         stations=inside(city.stations),

@@ -30,7 +30,8 @@ def test_wrong_code_length(slice_city):
     units = slice_city.units.copy()
     units.loc[units.index[3], "community_code"] = "37010200300"
     with pytest.raises(SchemaError, match=r"units: column 'community_code' has a code of the wrong form "
-                                          r"\('37010200300'\) in row 3 \(unit_id='U\d+'\); expected a string of exactly 12"):
+                                          r"\('37010200300'\) in row 3 \(unit_id='U\d+'\); "
+                                          r"expected a string of exactly 12"):
         validate(units, "units")
 
 

@@ -100,55 +100,42 @@ def assign(
     Exact and deterministic (see the boundary rule in :mod:`jngis.assign`):
     interior beats boundary, then the lowest key, with the same answer as
     ``geopandas.sjoin(points, polygons, predicate="within")`` wherever sjoin
-    finds exactly one polygon. Unless the points are few against the
-    polygons' edges (fewer than one per four edges) the call builds the grid
-    pre-pass; otherwise it tests the points' own geometries through an STRtree
-    (about sjoin's speed). To place points against the same polygons many times,
-    build a :class:`PolygonIndex` once (several times faster per call).
+    finds exactly one polygon. To place points against the same polygons many
+    times, build a :class:`PolygonIndex` once (several times faster per call).
 
     Parameters
     ----------
     points : geopandas.GeoDataFrame or geopandas.GeoSeries
-        Point geometries. Missing or empty geometries and NaN coordinates are
-        allowed and give NA (counted in the warning). Any CRS: points are
-        transformed to the polygons' CRS.
+        Point geometries in any CRS (transformed to the polygons' CRS). Missing
+        or empty geometries and NaN coordinates give NA (counted in the warning).
     polygons : geopandas.GeoDataFrame
         Valid (Multi)Polygons with a CRS and a `key` column.
     key : str, default "grid_code"
         Column of `polygons` to return.
     coords : {"wgs84", "cgcs2000", "gcj02", "bd09"}, optional
-        What the points' longitude/latitude really are, when ``points.crs``
-        cannot say: "gcj02" (Amap, Tencent) and "bd09" (Baidu) are converted
-        to WGS84 with :mod:`jngis.crs` before the points are projected.
-        ``points.crs`` must then be EPSG:4326, EPSG:4490 or None. Default:
-        the coordinates are in ``points.crs``.
+        What the points' longitude/latitude really are when ``points.crs``
+        cannot say (then EPSG:4326, EPSG:4490 or None): "gcj02" (Amap, Tencent)
+        and "bd09" (Baidu) are converted to WGS84 with :mod:`jngis.crs` first.
 
     Returns
     -------
     pandas.Series
         Named `key`, indexed like `points`, with the key's dtype (integers
-        as nullable ``Int64``); NA where a point lies in no polygon.
-
-    Warns
-    -----
-    UnassignedPointsWarning
-        With the number of points in no polygon (or without a location).
+        as nullable ``Int64``); NA where a point lies in no polygon, counted in
+        an :class:`~jngis.errors.UnassignedPointsWarning`.
 
     Raises
     ------
     InputTypeError
-        If `points` / `polygons` are not GeoDataFrames (points may be a
-        GeoSeries).
+        `points` / `polygons` of another type (points may be a GeoSeries).
     SchemaError
-        If `key` is not a column of `polygons` or has missing values.
+        `key` not a column of `polygons`, or missing on a polygon.
     CRSError
-        If either side has no CRS (and `coords` does not say what the points
-        are), or `coords` contradicts ``points.crs``.
+        No CRS on either side (and no `coords`), or `coords` contradicting ``points.crs``.
     GeometryError
-        If a point geometry is not a Point, or a polygon is missing, empty,
-        invalid or not a (Multi)Polygon.
+        A point that is not a Point; a polygon missing, empty, invalid or not a (Multi)Polygon.
     ParameterError
-        If `coords` is not one of the allowed values, or `polygons` is empty.
+        `coords` not one of the allowed values, or `polygons` empty.
 
     Examples
     --------
@@ -159,11 +146,17 @@ def assign(
     (True, True)
     """
     xy = point_coordinates("assign", points)  # type errors first, before the build
-    # A one-off call pays for the grid: it is worth it unless the points are
-    # few against the polygons' edges (then the STRtree over the points' own
-    # geometries is quicker than listing every edge in its cells).
+    index = PolygonIndex(polygons, key=key, raster=_worth_a_grid(points, polygons))
+    return index._assign("assign", points, coords=coords, warn=True, xy=xy)
+
+
+def _worth_a_grid(points: gpd.GeoDataFrame | gpd.GeoSeries, polygons: gpd.GeoDataFrame) -> bool:
+    """Whether a one-off call should build the grid pre-pass.
+
+    It pays unless the points are few against the polygons' edges (fewer than one
+    per four): then the STRtree over the points' own geometries is quicker than
+    listing every edge in its cells (about sjoin's speed).
+    """
     n_edges = int(shapely.get_num_coordinates(np.asarray(polygons.geometry.values)).sum()) \
         if isinstance(polygons, gpd.GeoDataFrame) else 0
-    raster = len(points) >= _GRID_POINTS_PER_EDGE * n_edges
-    index = PolygonIndex(polygons, key=key, raster=raster)
-    return index._assign("assign", points, coords=coords, warn=True, xy=xy)
+    return len(points) >= _GRID_POINTS_PER_EDGE * n_edges

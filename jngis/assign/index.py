@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -98,8 +99,6 @@ class PolygonIndex:
         cell_size: float | None = None,
         raster: bool = True,
     ) -> None:
-        import time
-
         started = time.perf_counter()
         func = "PolygonIndex"
         geoms, keys, crs = check_polygons(func, polygons, key)

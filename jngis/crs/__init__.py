@@ -71,8 +71,8 @@ from jngis.crs.base import (
     JINAN_GK,
     WEB_MERCATOR,
     WGS84,
+    Coordinates,  # noqa: F401  (the type of the array functions' answers)
 )
-from jngis.crs.base import Coordinates  # noqa: F401  (the type of the array functions' answers)
 from jngis.crs.gauss_kruger import gk_zone_epsg, gk_zone_for_lon, to_metric, transformer
 from jngis.crs.gcj import (
     bd09_to_gcj02,

@@ -151,8 +151,7 @@ def to_metric(
     Parameters
     ----------
     gdf : geopandas.GeoDataFrame
-        Data with a CRS, lying in China (longitudes 73.5-136.5, latitudes
-        0.8293-55.8271).
+        Data with a CRS, in China (longitudes 73.5-136.5, latitudes 0.8293-55.8271).
     central_meridian : int, optional
         Central meridian of the zone to use: a multiple of 3 from 75 to 135.
         Needed when the data spans several zones.
@@ -165,15 +164,13 @@ def to_metric(
     Raises
     ------
     InputTypeError
-        If `gdf` is not a GeoDataFrame, or `central_meridian` not an int.
+        `gdf` not a GeoDataFrame, or `central_meridian` not an int.
     CRSError
-        If `gdf` has no CRS, lies outside China's zones, or spans several
-        zones and `central_meridian` is not given.
+        `gdf` without a CRS, outside China's zones, or across zones without `central_meridian`.
     GeometryError
-        If `gdf` has no finite extent (no non-empty geometry) and
-        `central_meridian` is not given.
+        `gdf` without a finite extent (no non-empty geometry) and without `central_meridian`.
     ParameterError
-        If `central_meridian` is not a zone's central meridian.
+        `central_meridian` not a zone's central meridian.
 
     Examples
     --------
@@ -193,13 +190,17 @@ def to_metric(
     source_crs = _require_crs(func, gdf)
     if central_meridian is None and _is_measurable_projected(source_crs):
         return gdf.copy()
+    return gdf.to_crs(f"EPSG:{gk_zone_epsg(_zone_for(func, gdf, source_crs, central_meridian))}")
+
+
+def _zone_for(func: str, gdf: gpd.GeoDataFrame, source_crs: pyproj.CRS, central_meridian: int | None) -> int:
+    """The zone's central meridian: the one asked for, else the data's; the data must lie in China."""
     bounds = np.asarray(gdf.total_bounds, dtype=np.float64)
     if np.isfinite(bounds).all():
         lonlat = _lonlat_bounds(source_crs, bounds)
         _check_in_china(func, source_crs, lonlat)
-        if central_meridian is None:
-            central_meridian = _single_zone(func, lonlat)
-    elif central_meridian is None:
+        return _single_zone(func, lonlat) if central_meridian is None else central_meridian
+    if central_meridian is None:
         raise GeometryError(
             f"{func}: gdf has {len(gdf)} row(s) and no finite bounds (geometries "
             "all missing or empty, or with NaN/inf coordinates), so there is no "
@@ -207,7 +208,7 @@ def to_metric(
             f"geometries, or pass central_meridian= (e.g. {JINAN_CENTRAL_MERIDIAN}) "
             "to choose the zone"
         )
-    return gdf.to_crs(f"EPSG:{gk_zone_epsg(central_meridian)}")
+    return central_meridian
 
 
 def _check_in_china(func: str, source_crs: pyproj.CRS, lonlat: tuple[float, float, float, float]) -> None:
@@ -257,10 +258,10 @@ def transformer(source: Any, target: Any) -> pyproj.Transformer:
     >>> t = transformer("EPSG:4326", "EPSG:4548")
     >>> t is transformer("EPSG:4326", "EPSG:4548")
     True
-    >>> transformer("EPSG:4326", "Jinan")
+    >>> transformer("EPSG:4326", "Jinan")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    jngis.errors.CRSError: transformer: target='Jinan' is not a CRS pyproj understands; expected e.g. 'EPSG:4490' or 'EPSG:4548'
+    jngis.errors.CRSError: transformer: target='Jinan' is not a CRS pyproj understands; expected e.g. ...
     """
     crs = []
     for name, value in (("source", source), ("target", target)):
@@ -292,7 +293,9 @@ def _lonlat_bounds(
     crs: pyproj.CRS, bounds: np.ndarray
 ) -> tuple[float, float, float, float]:
     """(min lon, min lat, max lon, max lat) of `bounds` (in `crs`) in CGCS2000."""
-    if not _is_lonlat_wgs84_like(crs):
-        bounds = np.asarray(transformer(crs, CGCS2000).transform_bounds(*bounds, densify_pts=21))
-    min_lon, min_lat, max_lon, max_lat = (float(value) for value in bounds)
+    min_x, min_y, max_x, max_y = (float(value) for value in bounds)
+    if _is_lonlat_wgs84_like(crs):
+        return min_x, min_y, max_x, max_y
+    lonlat = transformer(crs, CGCS2000).transform_bounds(min_x, min_y, max_x, max_y, densify_pts=21)
+    min_lon, min_lat, max_lon, max_lat = (float(value) for value in lonlat)
     return min_lon, min_lat, max_lon, max_lat

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -46,13 +46,13 @@ class City:
         for kind in self.kinds():
             yield kind, getattr(self, kind)
 
-    def validate(self) -> "City":
+    def validate(self) -> City:
         """Validate every layer present; return the city."""
         for kind, layer in self.layers():
             validate(layer, kind)
         return self
 
-    def to_crs(self, crs) -> "City":
+    def to_crs(self, crs) -> City:
         """A new City with every layer in ``crs``."""
         return dataclasses.replace(
             self, **{kind: layer.to_crs(crs) for kind, layer in self.layers()}
