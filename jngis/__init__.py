@@ -15,8 +15,8 @@ from jngis.assign import PolygonIndex, assign
 from jngis.errors import JngisError
 from jngis.layers import City, read_city, read_layer, validate, write_city, write_layer
 from jngis.rebalance import RebalancePlan, rebalance
-from jngis.store import open_store
 from jngis.stats import coverage, grid_stats, rollup, suggest_sites
+from jngis.store import open_store
 from jngis.topology import check_tiling, coverage_errors, polsby_popper
 
 # Heavy modules (folium/matplotlib, numba tiles, networkx for the sample city)
