@@ -122,7 +122,8 @@ def collection(collection_id: str, request: Request, store: Backend = Depends(ba
     return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id))))
 
 
-@router.get("/collections/{collection_id}/queryables", name="queryables")
+@router.get("/collections/{collection_id}/queryables", name="queryables",
+            responses={200: {"content": {QUERYABLES: {}}}})
 def queryables(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
     """What ``filter=``, ``sortby`` and property filters may name: a JSON Schema (QGIS reads it)."""
     fields = queryable_fields(store.wgs84(collection_id), collection_id)
@@ -138,7 +139,8 @@ def _property_filters(request: Request) -> set[str]:
     return set(queryable_fields(backend(request).wgs84(kind), kind)) - {"geometry"}
 
 
-@router.get("/collections/{collection_id}/items", name="items", response_class=GeoJSONResponse)
+@router.get("/collections/{collection_id}/items", name="items", response_class=GeoJSONResponse,
+            responses={200: {"content": {CSV.split(";")[0]: {}, XLSX: {}}}})
 def items(
     collection_id: str,
     request: Request,

@@ -79,8 +79,10 @@ OPERATIONS = [
     ("GET", "/healthz"), ("GET", "/layers"), ("GET", "/layers/{kind}/labels"), ("GET", "/search"),
     ("GET", "/conformance"), ("GET", "/collections"), ("GET", "/collections/{collection_id}"),
     ("GET", "/collections/{collection_id}/items"), ("GET", "/collections/{collection_id}/items/{feature_id}"),
+    ("GET", "/collections/{collection_id}/queryables"),
     ("GET", "/tiles/{layer}.json"), ("GET", "/tiles/{layer}/{z}/{x}/{y}.mvt"),
     ("GET", "/stats/grids"), ("GET", "/grids/{grid_code}"),
+    ("GET", "/geocode"),
     ("GET", "/workorders"), ("POST", "/workorders"), ("GET", "/workorders/{order_id}"),
     ("POST", "/workorders/{order_id}/transitions"),
 ]
@@ -92,6 +94,7 @@ NO_INVALID_REQUEST = {
     ("GET", "/healthz"), ("GET", "/layers"), ("GET", "/layers/{kind}/labels"), ("GET", "/conformance"),
     ("GET", "/collections"), ("GET", "/collections/{collection_id}"),
     ("GET", "/collections/{collection_id}/items/{feature_id}"), ("GET", "/tiles/{layer}.json"),
+    ("GET", "/collections/{collection_id}/queryables"),
     ("GET", "/stats/grids"), ("GET", "/grids/{grid_code}"), ("GET", "/workorders/{order_id}"),
 }
 RUNS = [(method, path, mode) for method, path in OPERATIONS
@@ -160,6 +163,11 @@ def test_known_good_requests(api_schema, fuzz_app, token):
     check("POST", "/workorders/{order_id}/transitions", path_parameters={"order_id": order_id},
           body={"to": "dispatched"})
     check("GET", "/workorders", query={"grid": created["grid_code"] or grid_code, "limit": 5})
+    check("GET", "/workorders", query={"grid_code": created["grid_code"] or grid_code, "status": "dispatched",
+                                       "received_at": "2020-01-01T00:00:00Z/..", "sortby": "-received_at",
+                                       "filter": "category LIKE '环境%' AND S_INTERSECTS(geometry, "
+                                                 f"POINT({lon} {lat}))"})
+    check("GET", "/workorders", 400, query={"grid_cod": grid_code})
     check("GET", "/grids/{grid_code}", path_parameters={"grid_code": grid_code})
     check("GET", "/search", query={"q": grid_code[:9]})
     for kind in ("districts", "streets", "communities"):
@@ -169,6 +177,16 @@ def test_known_good_requests(api_schema, fuzz_app, token):
         check("GET", "/collections/{collection_id}", path_parameters={"collection_id": kind})
         page = check("GET", "/collections/{collection_id}/items", path_parameters={"collection_id": kind},
                      query={"limit": 3, "bbox": f"{west},{south},{east},{north}"}).json()
+        check("GET", "/collections/{collection_id}/queryables", path_parameters={"collection_id": kind})
+        key = next(iter(page["features"][0]["properties"])) if page["features"] else None
+        if key is not None:
+            value = page["features"][0]["properties"][key]
+            check("GET", "/collections/{collection_id}/items", path_parameters={"collection_id": kind},
+                  query={key: str(value).lower() if isinstance(value, bool) else str(value), "sortby": f"-{key}",
+                         "filter": f"{key} IS NOT NULL", "filter-lang": "cql2-text", "properties": key})
+            for f in ("csv", "xlsx"):
+                check("GET", "/collections/{collection_id}/items", path_parameters={"collection_id": kind},
+                      query={"f": f, "limit": 20})
         if page["features"]:
             check("GET", "/collections/{collection_id}/items/{feature_id}",
                   path_parameters={"collection_id": kind, "feature_id": str(page["features"][0]["id"])})
