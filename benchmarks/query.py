@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from jngis.features import MAX_LIMIT, queryable_fields, query_features
+from jngis.features import MAX_LIMIT, query_features, queryable_fields
 from jngis.query import ORDER_FIELDS, build_query
 from jngis.sample import load_sample
 from jngis.server.deps import encode_json

@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from jngis.errors import ParameterError
-from jngis.features import queryable_fields, query_features, select_features
+from jngis.features import query_features, queryable_fields, select_features
 from jngis.query import ORDER_FIELDS, build_query, mask, parse_filter, parse_sortby, to_sql
 from jngis.sample import SLICE_FILE
 from jngis.store import open_store

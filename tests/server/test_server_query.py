@@ -6,7 +6,6 @@ import io
 import re
 
 import pandas as pd
-import pytest
 
 from jngis.codes import LABELS
 
