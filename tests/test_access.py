@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from jngis import access
-from jngis.access import ADMIN, ANONYMOUS, Principal, Scope
+from jngis.access import ADMIN, ANONYMOUS, Principal
 from jngis.errors import ForbiddenError, InputTypeError, ParameterError
 
 STREET = Principal("u-street", "李四", "street", ("370102003",))

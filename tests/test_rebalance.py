@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jngis.adjacency import island_links, shared_edges
-from jngis.errors import (CRSError, GeometryError, InputTypeError, NotFoundError, ParameterError,
-                          SchemaError)
+from jngis.errors import CRSError, GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.rebalance import RebalancePlan, polsby_popper, rebalance
 
 CRS = "EPSG:4548"

@@ -11,7 +11,8 @@ are drawn as well, which shows the surroundings of the data too.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import folium
 import folium.plugins

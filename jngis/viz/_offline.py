@@ -20,8 +20,9 @@ import functools
 import re
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import folium
 from branca.element import CssLink, Element, Figure, JavascriptLink

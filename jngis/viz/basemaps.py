@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import folium

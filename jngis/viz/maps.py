@@ -8,7 +8,8 @@ The drawing rules (WGS84, coverage simplification, inline GeoJSON up to
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import folium
 import folium.plugins
