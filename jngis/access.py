@@ -206,7 +206,8 @@ class Scope(NamedTuple):
             return "1=1", []
         if not self.clauses:
             return "1=0", []
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[str] = []
         for column, values in self.clauses:
             parts.append(f"{prefix}{column} IN ({', '.join([placeholder] * len(values))})")
             params.extend(values)

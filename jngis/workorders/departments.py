@@ -91,7 +91,7 @@ def sample_departments(districts: pd.DataFrame) -> pd.DataFrame:
     _checks.dataframe("sample_departments", "districts", districts)
     _checks.columns("sample_departments", "districts", districts, ["district_code", "name"])
     codes = districts["district_code"].astype(str).tolist()
-    rows = [(f"{code}-{suffix}", f"{name}{what}", "district", (code,))
+    rows: list[tuple[str, str, str, tuple[str, ...]]] = [(f"{code}-{suffix}", f"{name}{what}", "district", (code,))
             for code, name in zip(codes, districts["name"].astype(str)) for suffix, what in _DISTRICT_DEPARTMENTS]
     for code, name, kind, served in _CITY_DEPARTMENTS:
         serving = tuple(codes) if served is None else tuple(c for c in served if c in codes)
