@@ -31,7 +31,8 @@ import shapely
 from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
 
 __all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
-           "instance", "counts", "whole", "require", "valid_polygons", "text", "has_crs"]
+           "instance", "counts", "whole", "require", "valid_polygons", "text", "has_crs", "not_geographic",
+           "non_negative"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -107,9 +108,7 @@ def metric_crs(func: str, name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if crs is None:
         raise CRSError(f"{func}: {name} has no CRS; expected a projected CRS in metres such as EPSG:4548 "
                        "(use jngis.crs.to_metric)")
-    if crs.is_geographic:
-        raise CRSError(f"{func}: {name} is in {crs.to_string()} (degrees); expected a projected CRS in metres "
-                       "such as EPSG:4548 (use jngis.crs.to_metric)")
+    not_geographic(func, name, gdf)
     if not crs.is_projected or (crs.axis_info and crs.axis_info[0].unit_name not in ("metre", "meter")):
         raise CRSError(f"{func}: {name} is in {crs.name}, not a projected CRS in metres; expected one such "
                        "as EPSG:4548 (use jngis.crs.to_metric)")
@@ -310,3 +309,35 @@ def has_crs(func: str, name: str, gdf: Any, expected: str) -> pyproj.CRS:
     if gdf.crs is None:
         raise CRSError(f"{func}: {name}.crs is None; expected {expected}")
     return pyproj.CRS.from_user_input(gdf.crs)
+
+
+def not_geographic(func: str, name: str, value: Any) -> Any:
+    """``value`` (anything with a ``crs``) unless that CRS is geographic (degrees); no CRS passes.
+
+    Examples
+    --------
+    >>> not_geographic("shared_edges", "geometries", gpd.GeoSeries([], crs="EPSG:4490"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    jngis.errors.CRSError: shared_edges: geometries is in EPSG:4490 (degrees); expected a projected CRS in metres...
+    """
+    crs = getattr(value, "crs", None)
+    if crs is not None and crs.is_geographic:
+        raise CRSError(f"{func}: {name} is in {crs.to_string()} (degrees); expected a projected CRS in metres "
+                       "such as EPSG:4548 (use jngis.crs.to_metric)")
+    return value
+
+
+def non_negative(func: str, name: str, value: Any) -> float:
+    """A finite real number >= 0 (not a bool), as a float.
+
+    Examples
+    --------
+    >>> non_negative("overlaps", "min_area", -1)
+    Traceback (most recent call last):
+    ...
+    jngis.errors.ParameterError: overlaps: min_area=-1; expected a non-negative number
+    """
+    real = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    require(func, name, value, math.isfinite(real) and real >= 0, "a non-negative number")
+    return real

@@ -13,7 +13,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from jngis.errors import CRSError, InputTypeError, ParameterError
+from jngis import _checks
+from jngis.errors import InputTypeError, ParameterError
 
 __all__ = ["shared_edges", "metric_geometries", "island_links"]
 
@@ -48,8 +49,7 @@ def shared_edges(
     ([0], [1], [10.0])
     """
     geoms = metric_geometries(geometries, "geometries", "shared_edges")
-    if not (isinstance(min_length, (int, float)) and np.isfinite(min_length) and min_length >= 0):
-        raise ParameterError(f"shared_edges: min_length={min_length!r}; expected a non-negative number")
+    _checks.non_negative("shared_edges", "min_length", min_length)
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
@@ -186,11 +186,7 @@ def metric_geometries(value, parameter: str, function: str) -> np.ndarray:
     if isinstance(value, gpd.GeoDataFrame):
         value = value.geometry
     if isinstance(value, gpd.GeoSeries):
-        if value.crs is not None and value.crs.is_geographic:
-            raise CRSError(
-                f"{function}: {parameter} is in {value.crs.to_string()} (degrees); expected a projected "
-                "CRS in metres (use jngis.crs.to_metric)"
-            )
+        _checks.not_geographic(function, parameter, value)
         return np.asarray(value.values, dtype=object)
     if isinstance(value, shapely.Geometry):
         return np.array([value], dtype=object)

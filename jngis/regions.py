@@ -431,39 +431,35 @@ class Regions:
              respect_room: bool = True) -> int:
         """Move boundary atoms out of ``r`` (into regions with room); households moved."""
         need = (self.rw[r] - self.hi) if amount is None else amount
+        return self._transfer(lambda: list(self.boundary_pairs(r, towards)), need,
+                              respect_room=respect_room, respect_floor=True)
+
+    def gain(self, r: int, *, source: int | None = None, amount: int | None = None,
+             respect_floor: bool = True) -> int:
+        """Pull boundary atoms of neighbours into ``r``; households gained."""
+        need = (self.lo - self.rw[r]) if amount is None else amount
+        return self._transfer(lambda: [(b, r) for b in self._bordering_atoms(r, source)], need,
+                              respect_room=True, respect_floor=respect_floor)
+
+    def _bordering_atoms(self, r: int, source: int | None) -> set[int]:
+        """Atoms outside ``r`` (in ``source`` only, if given) that touch it."""
+        label = self.label
+        return {b for a in self.members[r] for b in self.nbrs[a]
+                if label[b] != r and (source is None or label[b] == source)}
+
+    def _transfer(self, candidates: Callable[[], list[tuple[int, int]]], need: int, *, respect_room: bool,
+                  respect_floor: bool) -> int:
+        """Apply the cheapest transfer among ``candidates()`` until ``need`` households moved; how many did."""
         done = 0
         while need - done > 0 and not self.out_of_time():
-            best = self.best_transfer(list(self.boundary_pairs(r, towards)), need - done,
-                                      respect_room=respect_room, respect_floor=True)
+            best = self.best_transfer(candidates(), need - done, respect_room=respect_room,
+                                      respect_floor=respect_floor)
             if best is None:
                 break
             _, block, s = best
             for a in block:
                 self.move(a, s)
                 done += self.w[a]
-        return done
-
-    def gain(self, r: int, *, source: int | None = None, amount: int | None = None,
-             respect_floor: bool = True) -> int:
-        """Pull boundary atoms of neighbours into ``r``; households gained."""
-        need = (self.lo - self.rw[r]) if amount is None else amount
-        done = 0
-        label = self.label
-        while need - done > 0 and not self.out_of_time():
-            candidates = set()
-            for a in self.members[r]:
-                for b in self.nbrs[a]:
-                    s = label[b]
-                    if s != r and (source is None or s == source):
-                        candidates.add(b)
-            best = self.best_transfer([(b, r) for b in candidates], need - done,
-                                      respect_room=True, respect_floor=respect_floor)
-            if best is None:
-                break
-            _, block, _ = best
-            for b in block:
-                self.move(b, r)
-                done += self.w[b]
         return done
 
     def merge(self, r: int, s: int) -> None:

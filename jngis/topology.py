@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from jngis import _checks
 from jngis.adjacency import measured_pairs
 from jngis.adjacency import metric_geometries as _geometries
-from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError, SchemaError
+from jngis.errors import CRSError, GeometryError, SchemaError
 
 __all__ = [
     "polsby_popper",
@@ -153,8 +154,7 @@ def overlaps(geometries, *, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarr
     ([0], [1], [2.0])
     """
     geoms = _geometries(geometries, "geometries", "overlaps")
-    if not (np.isfinite(min_area) and min_area >= 0):
-        raise ParameterError(f"overlaps: min_area={min_area!r}; expected a non-negative number")
+    _checks.non_negative("overlaps", "min_area", min_area)
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
@@ -163,15 +163,10 @@ def overlaps(geometries, *, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarr
 
 def _check_layers(parts, wholes, key: str, function: str) -> None:
     for name, layer in (("parts", parts), ("wholes", wholes)):
-        if not isinstance(layer, gpd.GeoDataFrame):
-            raise InputTypeError(f"{function}: {name} is a {type(layer).__name__}; expected a GeoDataFrame")
+        _checks.geodataframe(function, name, layer)
         if key not in layer.columns:
             raise SchemaError(f"{function}: {name} has no column {key!r}; it has {list(layer.columns)}")
-        if layer.crs is not None and layer.crs.is_geographic:
-            raise CRSError(
-                f"{function}: {name} is in {layer.crs.to_string()} (degrees); expected a projected "
-                "CRS in metres (use jngis.crs.to_metric)"
-            )
+        _checks.not_geographic(function, name, layer)
     if parts.crs != wholes.crs:
         raise CRSError(
             f"{function}: parts are in {parts.crs} but wholes in {wholes.crs}; expected one CRS "
@@ -217,8 +212,7 @@ def check_tiling(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, *,
     [{'code': 'a', 'parts': 2, 'gap': 5.0, 'ok': False}]
     """
     _check_layers(parts, wholes, key, "check_tiling")
-    if not (np.isfinite(tolerance) and tolerance >= 0):
-        raise ParameterError(f"check_tiling: tolerance={tolerance!r}; expected a non-negative number")
+    _checks.non_negative("check_tiling", "tolerance", tolerance)
     part_geoms = np.asarray(parts.geometry.values, dtype=object)
     groups = pd.Series(np.arange(len(parts))).groupby(parts[key].to_numpy()).indices
     rows = []
@@ -296,8 +290,7 @@ def invalid_edges(geometries, *, gap_width: float = 0.0) -> gpd.GeoSeries | np.n
     [6.0, 6.0]
     """
     geoms = _geometries(geometries, "geometries", "invalid_edges")
-    if not (np.isfinite(gap_width) and gap_width >= 0):
-        raise ParameterError(f"invalid_edges: gap_width={gap_width!r}; expected a non-negative number")
+    _checks.non_negative("invalid_edges", "gap_width", gap_width)
     edges = shapely.coverage_invalid_edges(geoms, gap_width=gap_width)
     if isinstance(geometries, (gpd.GeoSeries, gpd.GeoDataFrame)):
         return gpd.GeoSeries(edges, index=geometries.index, crs=geometries.crs)
@@ -317,15 +310,9 @@ def simplify_coverage(gdf: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoDataFra
     >>> simplify_coverage(gdf, 1.0).area.tolist()
     [50.0, 50.0]
     """
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputTypeError(f"simplify_coverage: gdf is a {type(gdf).__name__}; expected a GeoDataFrame")
-    if gdf.crs is not None and gdf.crs.is_geographic:
-        raise CRSError(
-            f"simplify_coverage: gdf is in {gdf.crs.to_string()} (degrees); expected a projected CRS "
-            "in metres (use jngis.crs.to_metric)"
-        )
-    if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance >= 0):
-        raise ParameterError(f"simplify_coverage: tolerance={tolerance!r}; expected a non-negative number")
+    _checks.geodataframe("simplify_coverage", "gdf", gdf)
+    _checks.not_geographic("simplify_coverage", "gdf", gdf)
+    _checks.non_negative("simplify_coverage", "tolerance", tolerance)
     out = gdf.copy()
     out.geometry = gpd.GeoSeries(shapely.coverage_simplify(np.asarray(gdf.geometry.values, dtype=object),
                                                            tolerance), index=gdf.index, crs=gdf.crs)

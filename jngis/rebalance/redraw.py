@@ -107,7 +107,8 @@ def rebalance(
     InputTypeError
         ``units`` is not a GeoDataFrame, or a parameter has the wrong type.
     ParameterError
-        ``min_households >= max_households``, a bound or ``time_limit`` out of range.
+        ``min_households >= max_households``, a bound, ``seed`` (negative),
+        ``workers`` or ``time_limit`` out of range.
     SchemaError
         A column is missing, households are negative or not whole numbers,
         a unit is listed in two communities, a community spans two 街道.

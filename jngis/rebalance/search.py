@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,20 +241,33 @@ def repair(regions: Regions) -> None:
             stuck.add(r)
 
 
+def _away_from_home(regions: Regions, region_of_home: dict[int, int]) -> Iterator[tuple[int, int]]:
+    """(atom, its old community's region) for each free atom away from, and touching, that region.
+
+    Stops when the time is up; read lazily, so each atom is judged on the plan as it is then.
+    """
+    for a in range(regions.n):
+        if regions.out_of_time():
+            return
+        home = region_of_home.get(regions.origin[a])
+        here = regions.label[a]
+        if home is None or home == here or regions.locked_atom[a] or regions.rlocked[home] or regions.rlocked[here]:
+            continue
+        if any(regions.label[b] == home for b in regions.nbrs[a]):
+            yield a, home
+
+
+def _home_regions(regions: Regions) -> dict[int, int]:
+    return {h: r for r, h in enumerate(regions.home) if h != NO_HOME and regions.members[r]}
+
+
 def send_home(regions: Regions) -> None:
     """Return moved atoms to their old community's region where bounds allow."""
-    region_of_home = {h: r for r, h in enumerate(regions.home) if h != NO_HOME and regions.members[r]}
+    region_of_home = _home_regions(regions)
     for _ in range(10):
         changed = False
-        for a in range(regions.n):
-            if regions.out_of_time():
-                return
-            s = region_of_home.get(regions.origin[a])
+        for a, s in _away_from_home(regions, region_of_home):
             r = regions.label[a]
-            if s is None or s == r or regions.locked_atom[a] or regions.rlocked[s]:
-                continue
-            if not any(regions.label[b] == s for b in regions.nbrs[a]):
-                continue
             wa = regions.w[a]
             v_before = regions.violation(r) + regions.violation(s)
             if regions.rw[s] + wa > regions.hi and regions.rw[s] <= regions.hi:
@@ -268,7 +281,7 @@ def send_home(regions: Regions) -> None:
                 regions.move(a, r)
                 continue
             changed = True
-        if not changed:
+        if not changed or regions.timed_out:
             return
 
 
@@ -306,18 +319,11 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
     one leaving) and both communities stay within bounds and contiguous.
     """
     s = regions
-    region_of_home = {h: r for r, h in enumerate(s.home) if h != NO_HOME and s.members[r]}
+    region_of_home = _home_regions(s)
     for _ in range(rounds):
         changed = False
-        for a in range(s.n):
-            if s.out_of_time():
-                return
-            r = region_of_home.get(s.origin[a])
+        for a, r in _away_from_home(s, region_of_home):
             here = s.label[a]
-            if r is None or r == here or s.locked_atom[a] or s.rlocked[here] or s.rlocked[r]:
-                continue
-            if not any(s.label[b] == r for b in s.nbrs[a]):
-                continue
             wa = s.w[a]
             # candidates: atoms of r near a that touch a's current region
             near = {c for b in s.nbrs[a] if s.label[b] == r for c in [b, *s.nbrs[b]] if s.label[c] == r}
