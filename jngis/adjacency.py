@@ -50,9 +50,6 @@ def shared_edges(
     """
     geoms = metric_geometries(geometries, "geometries", "shared_edges")
     _checks.non_negative("shared_edges", "min_length", min_length)
-    if len(geoms) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
     # The boundaries' intersection is the shared edge (lines) plus touching points.
     return measured_pairs(geoms, lambda a, b: shapely.length(
         shapely.intersection(shapely.boundary(a), shapely.boundary(b))), above=min_length)
@@ -64,6 +61,9 @@ def measured_pairs(geoms: np.ndarray, measure, *, above: float) -> tuple[np.ndar
     One STRtree bulk query, then ``measure`` vectorised over all candidate
     pairs; returned sorted by (left, right) with the measured values.
     """
+    if len(geoms) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right

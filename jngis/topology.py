@@ -155,9 +155,6 @@ def overlaps(geometries, *, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarr
     """
     geoms = _geometries(geometries, "geometries", "overlaps")
     _checks.non_negative("overlaps", "min_area", min_area)
-    if len(geoms) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
     return measured_pairs(geoms, lambda a, b: shapely.area(shapely.intersection(a, b)), above=min_area)
 
 
