@@ -107,8 +107,11 @@ def test_writes_without_the_token_are_refused_and_change_nothing(client, secure_
 
 def test_the_token_in_the_query_string_or_a_cookie_does_not_count(client, spots, token):
     lon, lat = spots[0]
-    assert client.post(f"/workorders?token={token}", json=report(lon, lat)).status_code == 401
-    assert client.post(f"/workorders?access_token={token}", json=report(lon, lat)).status_code == 401
+    # a token in the query string is no credential: the route knows no such parameter (400 naming it,
+    # the unknown-parameter rule of issue 20) and nothing is written
+    for name in ("token", "access_token"):
+        refused = client.post(f"/workorders?{name}={token}", json=report(lon, lat))
+        assert refused.status_code == 400 and name in refused.json()["detail"]
     client.cookies.set("token", token)
     try:
         assert client.post("/workorders", json=report(lon, lat)).status_code == 401
@@ -336,7 +339,11 @@ def test_filters_are_values_not_sql(client, secure_store, orders_with_canaries, 
     total = client.get("/workorders?limit=1").json()["total"]
     assert total > 0
     by_grid = client.get("/workorders", params={"grid": value})
-    assert by_grid.status_code == 200 and by_grid.json()["total"] == 0 and by_grid.json()["orders"] == []
+    # a value longer than any grid code is refused by name (issue 20's bounded filters), a shorter one matches nothing
+    if by_grid.status_code == 422:
+        assert "grid" in str(by_grid.json()["detail"]) and len(value) > 15
+    else:
+        assert by_grid.status_code == 200 and by_grid.json()["total"] == 0 and by_grid.json()["orders"] == []
     by_status = client.get("/workorders", params={"status": value})
     assert by_status.status_code == 422 and "status" in by_status.json()["detail"]
     for params in ({"bbox": value}, {"datetime": value}, {"limit": value}):
