@@ -69,8 +69,7 @@ class Placer:
             # codes extend their parents: a point in a grid is in that grid's community
             have = np.array([isinstance(c, str) for c in found], dtype=bool)
             for coarser in _FINEST_FIRST[depth + 1:]:
-                # one code at a time: parent() of a whole array costs ~10 ms even for one point
-                codes[coarser.key][todo[have]] = [parent(code, coarser.name) for code in found[have]]
+                codes[coarser.key][todo[have]] = parent(found[have], coarser.name)
         return pd.DataFrame({"x": x, "y": y, **codes})
 
 
