@@ -357,7 +357,7 @@ def _order_facts(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp) -> tuple[n
     counted[counted] = in_period[loop.row_order[counted]]
     rows = np.flatnonzero(counted)
     last = _last_rows(loop.row_order, rows, n)[take]
-    state = np.where(last >= 0, loop.row_state[np.maximum(last, 0)], None)
+    state = np.asarray(np.where(last >= 0, loop.row_state[np.maximum(last, 0)], None), dtype=object)
     actions = loop.row_action[rows]
     resolved_row = _last_rows(loop.row_order, rows[actions == "resolved"], n)[take]
     resolve_time = np.where(resolved_row >= 0, loop.row_at[np.maximum(resolved_row, 0)], np.datetime64("NaT"))

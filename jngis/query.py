@@ -258,7 +258,7 @@ def build_query(properties: Mapping[str, Any], fields: Mapping[str, str], *, fil
     once) matches any of them.
     """
     fields = dict(fields)
-    nodes = []
+    nodes: list[tuple] = []
     for name, value in properties.items():
         kind = _field(fields, name)
         if kind == "geometry":

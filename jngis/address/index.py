@@ -278,7 +278,7 @@ class AddressIndex:
         if c.compound:
             comps = [(c.compound, 100.0)]
         elif c.compound_text and by_road:  # the door is known: compare with its own compound only
-            named = {self._door_list[d].compound for d in by_road} - {None}
+            named = {name for d in by_road if (name := self._door_list[d].compound) is not None}
             comps = [(n, s) for n in named if (s := float(fuzz.ratio(c.compound_text, n))) >= _FUZZY_FLOOR]
             if not comps:  # words after the door that name no compound there
                 by_road = {d: s * 0.85 for d, s in by_road.items()}

@@ -62,13 +62,13 @@ _ROAD_SUFFIXES_NS = ("街", "南路", "北路", "大道", "南街")
 # Characters callers often swap for one that sounds alike (同音字).
 _GROUP_SIZES = (1, 1, 2, 3, 4, 5, 6)
 _DOOR_STEPS = (1, 1, 1, 2, 3)
-_HOMOPHONES = dict(pair for pairs in (
+_HOMOPHONES: dict[str, str] = dict((pairs[0], pairs[1]) for pairs in (
     "文闻 化华 华化 解介 和河 平萍 城程 历立 山删 花华 园源 工公 舜顺 英鹰 燕雁 明名 泉全 源园 虎湖 旅吕 "
     "信新 将江 北背 清青 标彪 生声 师诗 人仁 青清 年念 建健 设社 胜圣 民明 富福 兴星 隆龙 长常 盛胜 "
     "东冬 西希 南楠 阳杨 光广 幸兴 福富 谐鞋 翠脆 苑院 绿律 景井 中钟 海海 利力 湖虎 润闰 达大 丽力 "
     "都督 锦金 绣秀 金今 域玉 御玉 雅亚 居局 书抒 香湘 颐怡 康糠 乐勒 世市 方芳 珠朱 玉欲 兰蓝 家佳 "
     "新欣 村春 庄装 坦谈 宿素 公工 佳家 嘉佳 路鹿 街阶 道到 大达 区曲"
-).split() for pair in [tuple(pairs)])
+).split())
 
 
 def _unique_names(rng: np.random.Generator, n: int, stems, suffixes, taken: set[str],

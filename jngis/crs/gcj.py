@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jngis.crs._docs import array_converter
 from jngis.crs.base import CHINA_BOUNDS, Coordinates, _lonlat_arrays
 
 # GCJ-02 constants: the Krasovsky 1940 ellipsoid, as published.
@@ -30,212 +31,86 @@ _INVERSE_MAX_ITERATIONS = 20
 # ----------------------------------------------------------------------------
 
 
-def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert WGS84 longitude/latitude to GCJ-02 (Amap, Tencent).
+@array_converter("WGS84 (or CGCS2000)", "GCJ-02", """
+    Convert WGS84 longitude/latitude to GCJ-02 (Amap, Tencent).
 
     Points outside :data:`CHINA_BOUNDS` are returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        WGS84 (or CGCS2000) longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        GCJ-02 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+    """, """
     >>> lon, lat = wgs84_to_gcj02(116.377817, 39.911954)
     >>> round(lon, 6), round(lat, 6)
     (116.384047, 39.913345)
     >>> wgs84_to_gcj02(139.7, 35.7)  # Tokyo: outside China, unchanged
     (139.7, 35.7)
-    """
+    """)
+def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("wgs84_to_gcj02", _wgs84_to_gcj02, lon, lat)
 
 
-def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert GCJ-02 longitude/latitude to WGS84, iterated to < 1 mm.
+@array_converter("GCJ-02", "WGS84", """
+    Convert GCJ-02 longitude/latitude to WGS84, iterated to < 1 mm.
 
     Starts from the usual one-step inverse (off by up to a few metres) and
     iterates ``wgs <- gcj - offset(wgs)`` until ``wgs84_to_gcj02(wgs)``
     reproduces the input to 1e-10 degrees. Points outside
     :data:`CHINA_BOUNDS` are returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        GCJ-02 longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        WGS84 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+    """, """
     >>> import numpy as np
     >>> lon, lat = gcj02_to_wgs84(np.array([116.384047225]), np.array([39.913345455]))
     >>> np.round(lon, 6), np.round(lat, 6)
     (array([116.377817]), array([39.911954]))
-    """
+    """)
+def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("gcj02_to_wgs84", _gcj02_to_wgs84, lon, lat)
 
 
-def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert GCJ-02 longitude/latitude to BD-09 (Baidu).
+@array_converter("GCJ-02", "BD-09", """
+    Convert GCJ-02 longitude/latitude to BD-09 (Baidu).
 
     Points outside :data:`CHINA_BOUNDS` are returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        GCJ-02 longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        BD-09 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+    """, """
     >>> lon, lat = gcj02_to_bd09(123.0, 45.0)
     >>> round(lon, 6), round(lat, 6)
     (123.006365, 45.006369)
-    """
+    """)
+def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("gcj02_to_bd09", _gcj02_to_bd09, lon, lat)
 
 
-def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert BD-09 longitude/latitude to GCJ-02, iterated to < 1 mm.
+@array_converter("BD-09", "GCJ-02", """
+    Convert BD-09 longitude/latitude to GCJ-02, iterated to < 1 mm.
 
     Starts from the usual closed-form inverse (off by up to about 0.25 m)
     and iterates until ``gcj02_to_bd09`` of the answer reproduces the input
     to 1e-10 degrees. Points outside :data:`CHINA_BOUNDS` are returned
     unchanged.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        BD-09 longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        GCJ-02 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+    """, """
     >>> lon, lat = bd09_to_gcj02(*gcj02_to_bd09(117.0, 36.65))
     >>> round(lon, 9), round(lat, 9)
     (117.0, 36.65)
-    """
+    """)
+def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("bd09_to_gcj02", _bd09_to_gcj02, lon, lat)
 
 
-def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert WGS84 longitude/latitude to BD-09 (via GCJ-02).
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        WGS84 (or CGCS2000) longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        BD-09 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+@array_converter("WGS84 (or CGCS2000)", "BD-09", """
+    Convert WGS84 longitude/latitude to BD-09 (via GCJ-02).
+    """, """
     >>> lon, lat = wgs84_to_bd09(123.0, 45.0)
     >>> round(lon, 5), round(lat, 5)
     (123.01245, 45.00833)
-    """
+    """)
+def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("wgs84_to_bd09", _wgs84_to_bd09, lon, lat)
 
 
-def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
-    """Convert BD-09 longitude/latitude to WGS84 (via GCJ-02), to < 1 mm.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like of float
-        BD-09 longitude and latitude in degrees, same shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or of numpy.ndarray
-        WGS84 coordinates, the same shape as the input.
-
-    Raises
-    ------
-    InputTypeError
-        If `lon` or `lat` is not numeric.
-    ParameterError
-        If the shapes differ or a value is outside lon [-180, 180] /
-        lat [-90, 90].
-    GeometryError
-        If a coordinate is NaN or infinite.
-
-    Examples
-    --------
+@array_converter("BD-09", "WGS84", """
+    Convert BD-09 longitude/latitude to WGS84 (via GCJ-02), to < 1 mm.
+    """, """
     >>> lon, lat = bd09_to_wgs84(*wgs84_to_bd09([117.0, 117.1], [36.65, 36.7]))
     >>> lon.round(9).tolist(), lat.round(9).tolist()
     ([117.0, 117.1], [36.65, 36.7])
-    """
+    """)
+def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coordinates:
     return _convert("bd09_to_wgs84", _bd09_to_wgs84, lon, lat)
 
 

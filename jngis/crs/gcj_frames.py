@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from jngis.crs._docs import frame_converter
 from jngis.crs.base import (
     CGCS2000,
     WGS84,
@@ -24,8 +25,8 @@ from jngis.errors import CRSError
 # ----------------------------------------------------------------------------
 
 
-def to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return `gdf` with its coordinates in GCJ-02 longitude/latitude.
+@frame_converter("any", "GCJ-02", """
+    Return `gdf` with its coordinates in GCJ-02 longitude/latitude.
 
     `gdf` may be in any CRS; it is first brought to WGS84 longitude/latitude
     (CGCS2000 data is taken as is: the two agree at map accuracy). There is
@@ -34,31 +35,7 @@ def to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     GCJ-02: do not combine it with real WGS84/CGCS2000 data; use it only to
     feed GCJ-02 consumers (Amap, Tencent). Points outside
     :data:`CHINA_BOUNDS` are unchanged.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Data with a CRS.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new GeoDataFrame with the same index, columns and geometry types;
-        `gdf` is never changed.
-
-    Raises
-    ------
-    InputTypeError
-        If `gdf` is not a GeoDataFrame.
-    CRSError
-        If `gdf` has no CRS.
-    GeometryError
-        If a coordinate is NaN or infinite.
-    ParameterError
-        If a coordinate is outside lon [-180, 180] / lat [-90, 90].
-
-    Examples
-    --------
+    """, """
     >>> import geopandas as gpd
     >>> from shapely import Point
     >>> gdf = gpd.GeoDataFrame(geometry=[Point(116.377817, 39.911954)], crs="EPSG:4326")
@@ -66,12 +43,13 @@ def to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     >>> point = gcj.geometry.iloc[0]
     >>> round(point.x, 6), round(point.y, 6)
     (116.384047, 39.913345)
-    """
+    """)
+def to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _shift_geodataframe("to_gcj02", gdf, _wgs84_to_gcj02, source="any")
 
 
-def from_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return `gdf`, whose coordinates are GCJ-02, in WGS84 longitude/latitude.
+@frame_converter("lonlat", "GCJ-02", """
+    Return `gdf`, whose coordinates are GCJ-02, in WGS84 longitude/latitude.
 
     GCJ-02 data (Amap, Tencent) usually arrives labelled EPSG:4326, EPSG:4490
     or with no CRS; any of these is accepted and the coordinates are taken as
@@ -79,32 +57,7 @@ def from_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     labelled EPSG:4490, else EPSG:4326. Inverted to < 1 mm (see
     :func:`gcj02_to_wgs84`). Points outside :data:`CHINA_BOUNDS` are
     unchanged.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Data with GCJ-02 longitude/latitude coordinates; CRS EPSG:4326,
-        EPSG:4490 or none.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new GeoDataFrame with the same index, columns and geometry types;
-        `gdf` is never changed.
-
-    Raises
-    ------
-    InputTypeError
-        If `gdf` is not a GeoDataFrame.
-    CRSError
-        If `gdf` has a CRS other than EPSG:4326 / EPSG:4490.
-    GeometryError
-        If a coordinate is NaN or infinite.
-    ParameterError
-        If a coordinate is outside lon [-180, 180] / lat [-90, 90].
-
-    Examples
-    --------
+    """, """
     >>> import geopandas as gpd
     >>> from shapely import Point
     >>> gdf = gpd.GeoDataFrame(geometry=[Point(116.384047225, 39.913345455)])
@@ -112,41 +65,18 @@ def from_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     >>> point = wgs.geometry.iloc[0]
     >>> wgs.crs.to_epsg(), round(point.x, 6), round(point.y, 6)
     (4326, 116.377817, 39.911954)
-    """
+    """)
+def from_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _shift_geodataframe("from_gcj02", gdf, _gcj02_to_wgs84, source="lonlat")
 
 
-def to_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return `gdf` with its coordinates in BD-09 longitude/latitude (Baidu).
+@frame_converter("any", "BD-09", """
+    Return `gdf` with its coordinates in BD-09 longitude/latitude (Baidu).
 
     As :func:`to_gcj02`: any input CRS; the result is *labelled* EPSG:4490
     if `gdf` was in EPSG:4490, else EPSG:4326, although its coordinates are
     BD-09.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Data with a CRS.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new GeoDataFrame with the same index, columns and geometry types;
-        `gdf` is never changed.
-
-    Raises
-    ------
-    InputTypeError
-        If `gdf` is not a GeoDataFrame.
-    CRSError
-        If `gdf` has no CRS.
-    GeometryError
-        If a coordinate is NaN or infinite.
-    ParameterError
-        If a coordinate is outside lon [-180, 180] / lat [-90, 90].
-
-    Examples
-    --------
+    """, """
     >>> import geopandas as gpd
     >>> from shapely import Point
     >>> gdf = gpd.GeoDataFrame(geometry=[Point(123.0, 45.0)], crs="EPSG:4490")
@@ -154,42 +84,18 @@ def to_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     >>> point = bd.geometry.iloc[0]
     >>> bd.crs.to_epsg(), round(point.x, 5), round(point.y, 5)
     (4490, 123.01245, 45.00833)
-    """
+    """)
+def to_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _shift_geodataframe("to_bd09", gdf, _wgs84_to_bd09, source="any")
 
 
-def from_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return `gdf`, whose coordinates are BD-09, in WGS84 longitude/latitude.
+@frame_converter("lonlat", "BD-09", """
+    Return `gdf`, whose coordinates are BD-09, in WGS84 longitude/latitude.
 
     As :func:`from_gcj02`: CRS EPSG:4326, EPSG:4490 or none is accepted and
     the coordinates are taken as BD-09; the result is in EPSG:4490 if `gdf`
     was labelled EPSG:4490, else EPSG:4326. Inverted to < 1 mm.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Data with BD-09 longitude/latitude coordinates; CRS EPSG:4326,
-        EPSG:4490 or none.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A new GeoDataFrame with the same index, columns and geometry types;
-        `gdf` is never changed.
-
-    Raises
-    ------
-    InputTypeError
-        If `gdf` is not a GeoDataFrame.
-    CRSError
-        If `gdf` has a CRS other than EPSG:4326 / EPSG:4490.
-    GeometryError
-        If a coordinate is NaN or infinite.
-    ParameterError
-        If a coordinate is outside lon [-180, 180] / lat [-90, 90].
-
-    Examples
-    --------
+    """, """
     >>> import geopandas as gpd
     >>> from shapely import LineString
     >>> line = LineString([(117.0, 36.65), (117.1, 36.7)])
@@ -197,7 +103,8 @@ def from_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     >>> back = from_bd09(bd)
     >>> back.geometry.iloc[0].equals_exact(line, tolerance=1e-9)
     True
-    """
+    """)
+def from_bd09(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _shift_geodataframe("from_bd09", gdf, _bd09_to_wgs84, source="lonlat")
 
 

@@ -116,7 +116,7 @@ def _elements(element: Any) -> Iterator[Any]:
         yield from _elements(child)
 
 
-def _offline_children(figure: Figure, children: OrderedDict[str, Any]) -> OrderedDict[str, Any]:
+def _offline_children(figure: Any, children: OrderedDict[str, Any]) -> OrderedDict[str, Any]:
     """The header's children with CDN links inlined or left out; warns of what still needs the internet."""
     elements = list(_elements(figure))
     online = []

@@ -76,7 +76,7 @@ def _street_names(func: str, name: str, value: Any) -> dict[str, str]:
 
 def _summary(plan: Any) -> pd.DataFrame:
     """The bounds and every scalar measure of the plan (Chinese name, key, value)."""
-    rows = [("户数下限", "min_households", int(plan.min_households)),
+    rows: list[tuple[str, str, Any]] = [("户数下限", "min_households", int(plan.min_households)),
             ("户数上限", "max_households", int(plan.max_households))]
     rows += [(_METRIC_LABELS.get(k, k), k, v) for k, v in plan.metrics.items()
              if isinstance(v, (numbers.Number, str, bool, np.bool_))]

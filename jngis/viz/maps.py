@@ -203,7 +203,7 @@ def _tile_cards(layer: gpd.GeoDataFrame, key: str, column: str) -> _TileCard:
     return _TileCard(key, card, rows)
 
 
-def _tiled_map(layer: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray, server_url: str,
+def _tiled_map(layer: gpd.GeoDataFrame, key: str, column: str, fills: np.ndarray, server_url: str | None,
                name: str, bases: Sequence[Basemap]) -> folium.Map:
     """A map whose polygons come from the server's vector tiles, coloured by code in the browser."""
     extent = gpd.GeoSeries([shapely.box(*layer.total_bounds)], crs=layer.crs).to_crs(4326)
