@@ -26,6 +26,7 @@ from jngis.codes import personal_columns
 from jngis.errors import CRSError, GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.layers import KINDS, SCHEMAS, City, validate
 from jngis.store import bulk
+from jngis.store.changes import ChangeChannel
 from jngis.store.frames import order_filters, python_value, records, typed_orders, wanted_columns
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
 from jngis.store.schema import (
@@ -56,13 +57,15 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(abc.ABC):
+class Store(ChangeChannel, abc.ABC):
     """City layers and work orders behind one interface (see :mod:`jngis.store`)."""
 
     #: ``?`` placeholders are rewritten for drivers that use ``%s``.
     _paramstyle = "qmark"
     #: What locks the order row read before a transition (inside the write transaction).
     _lock_row = ""
+    #: What share-locks a row read inside a write (the layers' change row, against an adoption).
+    _share_row = ""
     url: str
     _crs: pyproj.CRS
 
@@ -227,12 +230,27 @@ class Store(abc.ABC):
         return city.districts.crs
 
     def placer(self) -> Placer:
-        """The placement indexes (built on first use, rebuilt after :meth:`write_city`)."""
-        return self._placers.get_or_insert(self._layers_generation, self._build_placer)
+        """The placement indexes of the layers in force (rebuilt when they change, in any process)."""
+        return self._placer_at(self.change_versions()["layers"])
+
+    def _placer_at(self, layers_version: int) -> Placer:
+        """The placer of the layers as of change ``layers_version`` (what the store holds then)."""
+        return self._placers.get_or_insert((self._layers_generation, layers_version), self._build_placer)
 
     def _build_placer(self) -> Placer:
         names = self.layer_names()
         return Placer({kind: self._read_city_layer(kind) for kind in PLACEMENT_LAYERS if kind in names})
+
+    def _placed_in_force(self, conn, lon: np.ndarray, lat: np.ndarray, layers_version: int) -> pd.DataFrame | None:
+        """Inside a write: None if the layers are still those of ``layers_version``, else the new places.
+
+        An adoption that took effect between placing and writing moved the
+        boundaries: the rows are placed again in the new ones (PostgreSQL
+        waits here, on the layers' change row, for an adoption under way).
+        """
+        row = self._execute(conn, f"SELECT version FROM jngis_changes WHERE kind = 'layers'{self._share_row}")
+        now = int(row.fetchone()[0])
+        return None if now == layers_version else self._placer_at(now).place(lon, lat)
 
     def orders_version(self) -> tuple[str, str, str]:
         """A value that changes whenever an order is created or moves along.
@@ -324,8 +342,13 @@ class Store(abc.ABC):
                                                      caller_name=caller_name, caller_phone=caller_phone, who=who,
                                                      at=at, order_id=order_id)
         with self._write() as conn:
+            moved = self._placed_in_force(conn, np.array([record["lon"]]), np.array([record["lat"]]),
+                                          record.pop("layers_version"))
+            if moved is not None:
+                record.update({key: moved[key].iloc[0] for key in ("x", "y", *CODE_COLUMNS)})
             record["order_id"] = self._claim_order_id(conn, record["order_id"], record["received_at"])
             self._insert_order(conn, record, caller, first_row)
+            self.announce("orders")
         return public_order(record)
 
     def _plan_order(self, lon: Any, lat: Any, *, crs: Any, category: Any, description: Any, caller_name: Any,
@@ -337,14 +360,16 @@ class Store(abc.ABC):
         caller = {"caller_name": _checks.text("create_order", "caller_name", caller_name, max_length=100),
                   "caller_phone": _checks.text("create_order", "caller_phone", caller_phone, max_length=40)}
         order_id = _checks.text("create_order", "order_id", order_id, max_length=64)
-        place = self.placer().place(np.array([lon]), np.array([lat])).iloc[0]
+        layers_version = self.change_versions()["layers"]
+        place = self._placer_at(layers_version).place(np.array([lon]), np.array([lat])).iloc[0]
         if place["district_code"] is None:
             raise GeometryError(
                 f"location lon={lon:.6f}, lat={lat:.6f} (WGS84) lies outside every district of the city; "
                 "expected a location inside it (was crs= right? GCJ-02/BD-09 points are 0.5-1.4 km off)"
             )
         record = {**fields, "order_id": order_id, "lon": lon, "lat": lat, "x": float(place["x"]),
-                  "y": float(place["y"]), **{key: place[key] for key in CODE_COLUMNS}}
+                  "y": float(place["y"]), **{key: place[key] for key in CODE_COLUMNS},
+                  "layers_version": layers_version}
         return record, caller, first_row
 
     def _claim_order_id(self, conn, order_id: str | None, received_at: dt.datetime) -> str:
@@ -398,6 +423,7 @@ class Store(abc.ABC):
             self._execute(conn, f"INSERT INTO trail({', '.join(TRAIL_COLUMNS)}) "
                                 f"VALUES ({', '.join('?' * len(TRAIL_COLUMNS))})",
                           [self._to_db({**trail_row, "order_id": order_id}[c]) for c in TRAIL_COLUMNS])
+            self.announce("orders")
         order.update(changes)
         return public_order(order)
 
@@ -568,6 +594,7 @@ class Store(abc.ABC):
         if len(callers):
             self._insert_many(conn, "callers", CALLER_COLUMNS, records(callers, CALLER_COLUMNS))
         self._insert_many(conn, "trail", TRAIL_COLUMNS, records(trail, TRAIL_COLUMNS))
+        self.announce("orders")
 
 
 def no_store(where: str, why: str, expected: str) -> NotFoundError:

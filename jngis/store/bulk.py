@@ -47,9 +47,11 @@ def import_orders(store: Store, rows: pd.DataFrame, *, who: str, progress: bool 
     """Create many orders at once (see :meth:`jngis.store.Store.import_orders`)."""
     started = time.perf_counter()
     rows, who = _check_import(rows, who)
-    rows, place, bad = _place_rows(store, rows)
+    layers_version = store.change_versions()["layers"]
+    rows, place, bad = _place_rows(store, rows, layers_version)
     frame = _new_orders(store, rows, place)
     with store._write() as conn:
+        _place_again_if_moved(store, conn, frame, layers_version)
         held = store._held_ids(conn, frame["order_id"].dropna().tolist())
         taken = frame["order_id"].isin(held).to_numpy()
         bad.append(_refusals(frame.index[taken], [f"order_id {i!r} is already in the store"
@@ -87,9 +89,18 @@ def _refusals(rows: pd.Index, reasons: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "reason": reasons})
 
 
-def _place_rows(store: Store, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
+def _place_again_if_moved(store: Store, conn, frame: pd.DataFrame, layers_version: int) -> None:
+    """Inside the write: the places again if the boundaries changed since ``layers_version``."""
+    moved = store._placed_in_force(conn, frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), layers_version)
+    if moved is not None:
+        for column in CODE_COLUMNS:
+            frame[column] = moved[column].to_numpy()
+
+
+def _place_rows(store: Store, rows: pd.DataFrame,
+                layers_version: int) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
     """The rows inside the city with their places, and the refusal of those outside every district."""
-    place = store.placer().place(rows["lon"].to_numpy(float), rows["lat"].to_numpy(float))
+    place = store._placer_at(layers_version).place(rows["lon"].to_numpy(float), rows["lat"].to_numpy(float))
     place.index = rows.index
     outside = place["district_code"].isna().to_numpy()
     refused = _refusals(rows.index[outside], [f"location lon={lo:.6f}, lat={la:.6f} (WGS84) is outside every "
@@ -154,22 +165,24 @@ def import_history(store: Store, workorders: gpd.GeoDataFrame, *, who: str = "hi
     layer = layer[~ids.isin(store._held_ids(store._conn(), ids.tolist()))]
     if layer.empty:
         return 0
-    frame = _history_orders(store, layer)
+    layers_version = store.change_versions()["layers"]
+    frame = _history_orders(store, layer, layers_version)
     trail = synthetic_trail(frame, who=who)
     frame["updated_at"] = frame["order_id"].map(trail.groupby("order_id", sort=False)["at"].max()).to_numpy()
     frame = frame[list(ORDER_COLUMNS)]
     with store._write() as conn:
+        _place_again_if_moved(store, conn, frame, layers_version)
         store._bump_counters(conn, frame["order_id"])
         with _progress_bar(progress, len(frame), "history") as advance:
             store._bulk_orders(conn, frame, pd.DataFrame(columns=list(CALLER_COLUMNS)), trail, advance)
     return len(frame)
 
 
-def _history_orders(store: Store, layer: gpd.GeoDataFrame) -> pd.DataFrame:
+def _history_orders(store: Store, layer: gpd.GeoDataFrame, layers_version: int) -> pd.DataFrame:
     """The orders table of a historical layer in the store CRS: states as given, placed, no callers."""
     wgs = layer.geometry.to_crs("EPSG:4326")
     lon, lat = wgs.x.to_numpy(), wgs.y.to_numpy()
-    place = store.placer().place(lon, lat)
+    place = store._placer_at(layers_version).place(lon, lat)
     frame = pd.DataFrame({"order_id": layer["order_id"].astype(str).to_numpy()})
     for column in ("category", "status"):
         frame[column] = layer[column].to_numpy()

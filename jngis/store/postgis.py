@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -25,6 +27,7 @@ import shapely
 from jngis.errors import CRSError, NotFoundError, ParameterError, SchemaError
 from jngis.layers import SCHEMAS, City
 from jngis.store.base import Store, no_store
+from jngis.store.changes import CHANNEL, notification
 from jngis.store.frames import python_value
 from jngis.store.schema import DEFAULT_CRS, POSTGIS_TYPES, store_tables_sql
 from jngis.workorders import CALENDAR, WorkCalendar
@@ -51,6 +54,7 @@ class PostGISStore(Store):
 
     _paramstyle = "format"
     _lock_row = " FOR UPDATE"
+    _share_row = " FOR SHARE"
 
     def __init__(self, dsn: str, *, calendar: WorkCalendar = CALENDAR, create: bool = True) -> None:
         super().__init__(calendar)
@@ -108,6 +112,35 @@ class PostGISStore(Store):
         with conn.transaction():
             yield conn
 
+    @contextlib.contextmanager
+    def _staged_layers(self, layers: dict[str, gpd.GeoDataFrame]) -> Iterator[Callable[[Any], None]]:
+        """Yields ``replace(conn)``, which writes the layers' tables inside the open write."""
+        def replace(conn) -> None:
+            for kind, layer in layers.items():
+                self._write_layer(conn, kind, layer)
+
+        yield replace
+
+    # -- the change channel
+    def _notify(self, conn, kind: str, version: int) -> None:
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notification(kind, version)))
+
+    def _listen_loop(self, callback: Callable[[str, int], None], stop: threading.Event, interval: float) -> None:
+        """LISTEN on a connection of its own (reconnecting after an error) until ``stop`` is set."""
+        import psycopg
+
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=interval):
+                            with contextlib.suppress(Exception):
+                                payload = json.loads(note.payload)
+                                callback(str(payload["kind"]), int(payload["version"]))
+            except psycopg.Error:
+                stop.wait(interval)
+
     def _point_values(self, x: np.ndarray, y: np.ndarray) -> list[str]:
         # EWKB text: COPY reads it, and PostGIS casts it to geometry as a bound parameter
         wkb = shapely.to_wkb(shapely.points(np.asarray(x, float), np.asarray(y, float)), hex=True)
@@ -161,7 +194,8 @@ class PostGISStore(Store):
                 conn.execute(f"ALTER TABLE orders ALTER COLUMN geom TYPE geometry(Point, {srid}) "
                              f"USING ST_SetSRID(geom, {srid})")
                 conn.execute("UPDATE jngis_store SET value = %s WHERE key = 'srid'", (str(srid),))
-            conn.execute("ANALYZE")
+            self.announce("layers")
+        conn.execute("ANALYZE")
         if srid is not None:
             self._srid, self._crs = srid, pyproj.CRS.from_epsg(srid)
 

@@ -1,9 +1,10 @@
 """The store's own tables: their columns, once, and their SQL in either dialect.
 
-Both stores hold the same five tables beside the city's layers: ``orders`` (a
+Both stores hold the same tables beside the city's layers: ``orders`` (a
 point layer without personal data), ``callers`` (the personal data, apart),
-``trail`` (the audit trail), ``order_counters`` (the daily order numbers) and
-``jngis_store`` (the store's own settings). Only the SQL type names differ
+``trail`` (the audit trail), ``order_counters`` (the daily order numbers),
+``jngis_store`` (the store's own settings), ``jngis_changes`` (the change
+channel), ``versions``, ``<kind>_history`` and ``lineage`` (boundary versions). Only the SQL type names differ
 between SQLite and PostgreSQL; :func:`store_tables_sql` writes both.
 
 Examples
@@ -21,12 +22,13 @@ from typing import NamedTuple
 
 from jngis.codes import LEVELS, personal_columns
 from jngis.layers import KINDS
+from jngis.store.changes import CHANGE_KINDS, changes_table_sql
 from jngis.workorders import PERSONAL_FIELDS
 
 __all__ = [
     "DEFAULT_CRS", "MAX_OFFSET", "ORDER_COLUMNS", "TIME_COLUMNS", "COORDINATE_COLUMNS", "CODE_COLUMNS",
     "TRAIL_COLUMNS", "CALLER_FIELDS", "CALLER_COLUMNS", "LAYER_KINDS", "SqlTypes", "SQLITE_TYPES",
-    "POSTGIS_TYPES", "store_tables_sql",
+    "POSTGIS_TYPES", "store_tables_sql", "VERSIONED_KINDS", "changes_tables_sql", "versions_tables_sql",
 ]
 
 #: The CRS of a store created empty (orders are kept in the city's CRS otherwise).
@@ -51,6 +53,9 @@ CALLER_FIELDS: tuple[str, ...] = tuple(personal_columns(PERSONAL_FIELDS))
 CALLER_COLUMNS: tuple[str, ...] = ("order_id", *CALLER_FIELDS)
 #: The city's layers a store holds as tables (work orders live in ``orders``).
 LAYER_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k != "workorders")
+#: The layers whose every version the store keeps (``<kind>_history``), with the key of each.
+VERSIONED_KINDS: dict[str, str] = {"streets": "street_code", "communities": "community_code",
+                                   "units": "unit_id", "grids": "grid_code"}
 
 _INDEXED_ORDER_COLUMNS = ("status", *CODE_COLUMNS, "due_at", "received_at")
 _REQUIRED_ORDER_COLUMNS = ("category", "status", "received_at")
@@ -66,12 +71,14 @@ class SqlTypes(NamedTuple):
     real: str
     boolean: str
     time: str
+    date: str
+    blob: str
 
 
 SQLITE_TYPES = SqlTypes("INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL", "TEXT", "INTEGER", "INTEGER", "REAL",
-                        "BOOLEAN", "DATETIME")
+                        "BOOLEAN", "DATETIME", "DATE", "BLOB")
 POSTGIS_TYPES = SqlTypes("bigserial PRIMARY KEY", "text", "integer", "bigint", "double precision", "boolean",
-                         "timestamp")
+                         "timestamp", "date", "bytea")
 
 
 def _order_column_sql(column: str, types: SqlTypes) -> str:
@@ -101,4 +108,36 @@ def store_tables_sql(types: SqlTypes, *, point: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS trail_order_id ON trail(order_id)",
         f"CREATE TABLE IF NOT EXISTS order_counters (day {types.text} PRIMARY KEY, last {types.big_integer} NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS jngis_store (key {types.text} PRIMARY KEY, value {types.text})",
+        *changes_tables_sql(types),
+        *versions_tables_sql(types),
+    ]
+
+
+def changes_tables_sql(types: SqlTypes) -> list[str]:
+    """The change channel's table, with a row per kind (so a reader can lock it: see jngis.store.changes)."""
+    return [changes_table_sql(types.text, types.big_integer),
+            *(f"INSERT INTO jngis_changes(kind, version) VALUES ('{kind}', 0) ON CONFLICT(kind) DO NOTHING"
+              for kind in CHANGE_KINDS)]
+
+
+def versions_tables_sql(types: SqlTypes) -> list[str]:
+    """The boundary versions, every version's rows of the versioned layers, and the lineage."""
+    history = [
+        f"CREATE TABLE IF NOT EXISTS {kind}_history (hid {types.serial}, code {types.text} NOT NULL, "
+        f"version_from {types.integer} NOT NULL, version_to {types.integer}, valid_from {types.date}, "
+        f"valid_to {types.date}, srid {types.integer} NOT NULL, attributes {types.text} NOT NULL, "
+        f"geom {types.blob} NOT NULL)"
+        for kind in VERSIONED_KINDS]
+    return [
+        f"CREATE TABLE IF NOT EXISTS versions (version_id {types.integer} PRIMARY KEY, effective {types.date}, "
+        f"adopted_at {types.time} NOT NULL, adopted_by {types.text} NOT NULL, note {types.text}, "
+        f"summary {types.text} NOT NULL, applied {types.boolean} NOT NULL)",
+        *history,
+        *(f"CREATE INDEX IF NOT EXISTS {kind}_history_span ON {kind}_history(version_from, version_to)"
+          for kind in VERSIONED_KINDS),
+        *(f"CREATE INDEX IF NOT EXISTS {kind}_history_code ON {kind}_history(code)" for kind in VERSIONED_KINDS),
+        f"CREATE TABLE IF NOT EXISTS lineage (version_id {types.integer} NOT NULL, kind {types.text} NOT NULL, "
+        f"from_code {types.text}, to_code {types.text}, households {types.big_integer} NOT NULL, "
+        f"units {types.big_integer} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS lineage_version ON lineage(version_id, kind)",
     ]

@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,7 +32,13 @@ from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError
 from jngis.layers import City
 from jngis.store.base import Store, no_store
 from jngis.store.frames import SQL_TIME
-from jngis.store.schema import DEFAULT_CRS, SQLITE_TYPES, store_tables_sql
+from jngis.store.schema import (
+    DEFAULT_CRS,
+    SQLITE_TYPES,
+    changes_tables_sql,
+    store_tables_sql,
+    versions_tables_sql,
+)
 from jngis.workorders import CALENDAR, WorkCalendar, now_cst
 
 __all__ = ["SQLiteStore"]
@@ -215,6 +221,8 @@ class SQLiteStore(Store):
                          "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
                          (srs_id,))
             conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
+        # (a store made before the change channel and the versions gets their tables now)
+        _run_script(conn, changes_tables_sql(SQLITE_TYPES) + versions_tables_sql(SQLITE_TYPES))
         row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'orders'").fetchone()
         self._srs_id = int(row[0])
         self._crs = self._srs_crs(conn, self._srs_id)
@@ -264,25 +272,33 @@ class SQLiteStore(Store):
 
     def _write_city_layers(self, city: City, kinds: list[str], orders_crs: pyproj.CRS | None) -> None:
         """Write the layers with pyogrio into a scratch GeoPackage, then copy them in one transaction."""
-        import pyogrio
-
         if not kinds:
             return
+        with self._staged_layers({kind: getattr(city, kind) for kind in kinds}) as replace:
+            with self._write() as conn:
+                replace(conn)
+                srs_id = None if orders_crs is None else self._move_orders_crs(conn, orders_crs)
+                self.announce("layers")
+        if srs_id is not None:
+            self._srs_id, self._crs = srs_id, self._srs_crs(conn, srs_id)
+
+    @contextlib.contextmanager
+    def _staged_layers(self, layers: dict[str, gpd.GeoDataFrame]) -> Iterator[Callable[[sqlite3.Connection], None]]:
+        """Layers written into a scratch GeoPackage and attached (outside any transaction: SQLite
+        cannot attach inside one); yields ``replace(conn)``, which copies them in inside the write."""
+        import pyogrio
+
         with tempfile.TemporaryDirectory(prefix="jngis-store-") as folder:
             scratch = Path(folder) / "city.gpkg"
-            for kind in kinds:
-                pyogrio.write_dataframe(getattr(city, kind), scratch, layer=kind, driver="GPKG",
-                                        append=scratch.exists(), use_arrow=True)
+            for kind, layer in layers.items():
+                pyogrio.write_dataframe(layer, scratch, layer=kind, driver="GPKG", append=scratch.exists(),
+                                        use_arrow=True)
             conn = self._conn()
             conn.execute("ATTACH DATABASE ? AS scratch", (str(scratch),))
             try:
-                with self._write() as conn:
-                    self._copy_layers(conn, kinds)
-                    srs_id = None if orders_crs is None else self._move_orders_crs(conn, orders_crs)
+                yield lambda conn: self._copy_layers(conn, list(layers))
             finally:
                 conn.execute("DETACH DATABASE scratch")
-        if srs_id is not None:
-            self._srs_id, self._crs = srs_id, self._srs_crs(conn, srs_id)
 
     def _move_orders_crs(self, conn, crs: pyproj.CRS) -> int:
         """Register the (empty) orders layer in ``crs``; returns its srs_id."""
