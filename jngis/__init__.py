@@ -14,7 +14,7 @@ from jngis import crs, errors, store, workorders
 from jngis.assign import PolygonIndex, assign
 from jngis.errors import JngisError
 from jngis.layers import City, read_city, read_layer, validate, write_city, write_layer
-from jngis.rebalance import RebalancePlan, rebalance
+from jngis.rebalance import RebalancePlan, Tradeoff, rebalance, rebalance_tradeoff
 from jngis.stats import coverage, grid_stats, rollup, suggest_sites
 from jngis.store import open_store
 from jngis.topology import check_tiling, coverage_errors, polsby_popper
@@ -79,6 +79,8 @@ __all__ = [
     "read_city",
     "read_layer",
     "rebalance",
+    "rebalance_tradeoff",
+    "Tradeoff",
     "regular_grid",
     "rollup",
     "store",

@@ -113,3 +113,7 @@ class BasemapCRSWarning(JngisWarning):
     layers are converted with :func:`jngis.crs.to_gcj02` before drawing, never
     mixed; coordinates shown in such a map are not for measuring.
     """
+
+
+class GrowthError(ParameterError):
+    """A plan would leave its communities outside the bounds by the horizon and the caller asked to refuse it."""

@@ -135,6 +135,13 @@ class Regions:
     cap_heavy : bool
         A region holding an atom heavier than ``hi`` is measured against that
         atom's weight instead of ``hi`` (it cannot be divided).
+    hard : (int, int), optional
+        The bounds no move may break (default ``(lo, hi)``); ``lo``/``hi`` may
+        be a tighter working band inside them (headroom), changed with
+        :meth:`set_band`.
+    soft : (int, int), optional
+        A preferred band inside the bounds: :meth:`soft_violation` and
+        :meth:`soft_delta` measure the distance to it (None: no preference).
     seed : int
         Seed of :attr:`rng` (``np.random.default_rng``).
     deadline : float
@@ -146,7 +153,8 @@ class Regions:
                  x: Floats | None = None, y: Floats | None = None,
                  origin: Ints | None = None, home: Ints | None = None,
                  locked: Sequence[bool] | np.ndarray | None = None, cap_heavy: bool = True, seed: int = 0,
-                 deadline: float = math.inf):
+                 deadline: float = math.inf, hard: tuple[int, int] | None = None,
+                 soft: tuple[int, int] | None = None):
         n = len(weight)
         self.n = n
         self.w = [int(v) for v in weight]
@@ -161,11 +169,11 @@ class Regions:
         n_regions = max(self.label) + 1 if n else 0
         home = list(range(n_regions)) if home is None else [int(v) for v in home]
         self.home = home + [NO_HOME] * (n_regions - len(home))
-        self.lo, self.hi = int(lo), int(hi)
         self.cap_heavy = cap_heavy
+        self.hard = (int(lo), int(hi)) if hard is None else (int(hard[0]), int(hard[1]))
+        self.soft = None if soft is None else (int(soft[0]), int(soft[1]))
+        self.set_band(lo, hi)
         self._start_regions(n_regions)
-        # an atom heavier than the maximum cannot be divided: its region's cap is its own weight
-        self.heavy = [a for a in range(n) if self.w[a] > self.hi]
         self.rng = np.random.default_rng(seed)
         self.log: list[tuple[int, int]] = []
         self.deadline = deadline
@@ -192,6 +200,12 @@ class Regions:
                     self.rp[r] -= length  # each internal edge is seen from both sides
 
     # ---- bookkeeping -------------------------------------------------
+    def set_band(self, lo: int, hi: int) -> None:
+        """Measure :meth:`violation` against ``[lo, hi]`` from now on (a band inside :attr:`hard`)."""
+        self.lo, self.hi = int(lo), int(hi)
+        # an atom heavier than the maximum cannot be divided: its region's cap is its own weight
+        self.heavy = [a for a in range(self.n) if self.w[a] > self.hi]
+
     def out_of_time(self) -> bool:
         """Whether the deadline has passed (sticky: once true, stays true)."""
         if time.time() > self.deadline:
@@ -253,6 +267,48 @@ class Regions:
                 cap = max([self.w[a] for a in self.heavy if self.label[a] == r], default=self.hi)
             return max(0, v - cap)
         return 0
+
+    def hard_violation(self) -> int:
+        """The total violation measured against the :attr:`hard` bounds (whatever the working band)."""
+        band = self.lo, self.hi
+        self.set_band(*self.hard)
+        total = self.total_violation()
+        self.set_band(*band)
+        return total
+
+    def soft_distance(self, weight: int) -> int:
+        """Households a region of ``weight`` lies outside the preferred band (0 without one)."""
+        if self.soft is None:
+            return 0
+        return max(0, self.soft[0] - weight, weight - self.soft[1])
+
+    def soft_violation(self, r: int) -> int:
+        """:meth:`soft_distance` of region ``r`` (0 for locked or empty regions)."""
+        return 0 if self.rlocked[r] or not self.members[r] else self.soft_distance(self.rw[r])
+
+    def soft_delta(self, a: int, s: int) -> int:
+        """Change of the two regions' distance to the preferred band if ``a`` joins ``s``."""
+        r, wa, rw = self.label[a], self.w[a], self.rw
+        if self.soft is None or r == s:
+            return 0
+        return (self.soft_distance(rw[r] - wa) + self.soft_distance(rw[s] + wa)
+                - self.soft_distance(rw[r]) - self.soft_distance(rw[s]))
+
+    def keeps_bands(self, r: int, change: int) -> bool:
+        """Whether region ``r`` changed by ``change`` households gets no further from the working
+        band and, if inside the hard bounds now, stays inside them."""
+        if self.rlocked[r]:
+            return False
+        now, then = self.rw[r], self.rw[r] + change
+        if _distance(then, self.lo, self.hi) > _distance(now, self.lo, self.hi):
+            return False
+        return self.keeps_hard(r, change)
+
+    def keeps_hard(self, r: int, change: int) -> bool:
+        """Whether region ``r`` changed by ``change`` households stays inside the hard bounds if it is now."""
+        lo, hi = self.hard
+        now = self.rw[r]
+        return not (lo <= now <= hi) or lo <= now + change <= hi
 
     def total_violation(self) -> int:
         """The sum of :meth:`violation` over all regions."""

@@ -64,6 +64,7 @@ __all__ = [
     "SAMPLE_SEED",
     "REFERENCE_TIME",
     "build_city",
+    "build_city_in",
     "load_sample",
     "load_slice",
     "sample_path",
@@ -209,15 +210,64 @@ def _density_surface(metric: str) -> Callable[[np.ndarray, np.ndarray], np.ndarr
     return density
 
 
+def build_city_in(outlines: gpd.GeoDataFrame, *, seed: int = SAMPLE_SEED, streets: int = 40,
+                  communities: int = 300, progress: Callable[[str], None] | None = None) -> City:
+    """A city generated as the sample city is, inside other real district outlines.
+
+    For trying the library on a city that is not Jinan (another Gauss-Kruger
+    zone, a coastline, islands): 街道, communities and units with households
+    and gated compounds, shared among the districts by area, people gathered
+    around each district's centre. No grids, stations or orders.
+
+    Parameters
+    ----------
+    outlines : GeoDataFrame
+        Kind "districts" (``district_code``, ``name``), any CRS.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+    streets, communities : int
+        About how many 街道 and communities in all (at least 1 and 2 per district).
+
+    Returns
+    -------
+    City
+        districts, streets, communities, units in the outlines' Gauss-Kruger zone.
+    """
+    _checks.integer("build_city_in", "seed", seed, minimum=0)
+    n_streets = _checks.integer("build_city_in", "streets", streets, minimum=1)
+    n_communities = _checks.integer("build_city_in", "communities", communities, minimum=2)
+    lon = shapely.centroid(shapely.union_all(validate(outlines, "districts").to_crs(jcrs.CGCS2000).geometry.values)).x
+    # the zone of the city's centre, even where its outlines reach into the next one
+    metric = jcrs.to_metric(outlines, central_meridian=3 * round(lon / 3)).set_index("district_code")
+    rng = np.random.default_rng(seed)
+    share = metric.area / metric.area.sum()
+    seats = shapely.get_coordinates(metric.geometry.representative_point().to_crs(jcrs.CGCS2000).values)
+    specs = tuple(DistrictSpec(str(code), str(metric.loc[code, "name"]), max(1, round(n_streets * share[code])),
+                               max(2, round(n_communities * share[code])), (float(x), float(y)))
+                  for code, (x, y) in zip(metric.index, seats))
+    centres = shapely.get_coordinates(metric.geometry.representative_point().values)
+
+    def density(x, y):
+        return _density(x, y, centres, np.ones(len(centres)), np.full(len(centres), 4000.0), floor=0.004)
+
+    street_layer, community_layer, cells, _ = _geometry(metric, density, rng, 1.0, progress, specs)
+    units = _households(cells, community_layer, rng)
+    city = City(districts=metric.reset_index()[["district_code", "name", "geometry"]], streets=street_layer,
+                communities=community_layer.drop(columns="kind"), units=units,
+                meta={"seed": seed, "generator": GENERATOR_VERSION, "outlines": list(metric.index)})
+    return city.validate()
+
+
 def _geometry(outlines: gpd.GeoDataFrame, density, rng: np.random.Generator, scale: float,
-              progress: Callable[[str], None] | None) -> tuple[gpd.GeoDataFrame, ...]:
+              progress: Callable[[str], None] | None,
+              specs: tuple[DistrictSpec, ...] = DISTRICTS) -> tuple[gpd.GeoDataFrame, ...]:
     """街道, communities (with their kind), unit cells and open land of every district."""
     street_rows: list = []
     community_rows: list = []
     unit_rows: list = []
     open_rows: list = []
     street_names: set[str] = set()
-    for spec in DISTRICTS:
+    for spec in specs:
         _progress(progress, f"{spec.name}: 街道, communities and units")
         outline = outlines.loc[spec.code, "geometry"]
         street_seeds = _seeds(outline, spec.streets, density, rng)

@@ -83,17 +83,35 @@ The phases are plain functions returning small dataclasses, in the order
 - :mod:`~jngis.rebalance.search` — the search on the region engine
   (:mod:`jngis.regions`) and the lower bound;
 - :mod:`~jngis.rebalance.results` — codes, tables and metrics;
-- :mod:`~jngis.rebalance.plan` — :class:`RebalancePlan` and its report.
+- :mod:`~jngis.rebalance.plan` — :class:`RebalancePlan` and its report;
+- :mod:`~jngis.rebalance.growth` — ``growth=``: households by a horizon year,
+  the plan checked against them;
+- :mod:`~jngis.rebalance.tradeoff` — :func:`rebalance_tradeoff`, households
+  moved against plans that last.
+
+Plans that last
+---------------
+Moving the fewest households drives an oversized community down to exactly
+the maximum, so the first new building pushes it out again. Three options
+keep room: ``headroom=`` (the search first brings every community inside a
+band shrunk by the headroom, then, where a 街道 cannot, inside the bounds as
+before — and keeps the plain plan wherever the band would leave more
+households outside the bounds), ``preferred=`` (after the repair, boundary
+moves trade households moved against households outside a preferred band,
+by ``preferred_weight`` or lexicographically, never leaving the bounds or
+the headroom band) and ``growth=`` (the plan checked against the horizon's
+households, reported or refused).
 """
 
 from jngis.codes import SERVICE_AREA_M2_PER_100_HOUSEHOLDS
 from jngis.rebalance.options import RebalanceOptions
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.redraw import POOL_MIN_UNITS, rebalance
+from jngis.rebalance.tradeoff import Tradeoff, rebalance_tradeoff, years_to_leave
 from jngis.topology import polsby_popper
 
 __all__ = ["RebalancePlan", "RebalanceOptions", "rebalance", "polsby_popper", "POOL_MIN_UNITS",
-           "SERVICE_AREA_PER_100_HOUSEHOLDS"]
+           "SERVICE_AREA_PER_100_HOUSEHOLDS", "Tradeoff", "rebalance_tradeoff", "years_to_leave"]
 
 #: The community service floor area norm (m² per 100 households); the old name of
 #: :data:`jngis.codes.SERVICE_AREA_M2_PER_100_HOUSEHOLDS`.

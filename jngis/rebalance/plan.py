@@ -53,6 +53,14 @@ class RebalancePlan:
         units, communities in pieces today, units above the maximum, fixed
         communities outside the bounds) and what the search had to give up,
         joined with "; ".
+    preferred, band : (int, int) or None
+        The preferred band and the working band headroom left (None when not asked).
+    growth : pandas.DataFrame or None
+        With ``growth=``: per new community ``households`` today, ``added`` by
+        the horizon, ``households_horizon``, ``within_bounds``,
+        ``within_bounds_horizon`` and ``leaves_band`` (within today, outside then).
+    horizon : int or None
+        The year of the growth.
     """
 
     assignment: pd.Series
@@ -66,6 +74,17 @@ class RebalancePlan:
     max_households: int
     stations: pd.DataFrame | None = None
     streets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    preferred: tuple[int, int] | None = None
+    band: tuple[int, int] | None = None
+    growth: pd.DataFrame | None = None
+    horizon: int | None = None
+
+    @property
+    def leaving(self) -> pd.DataFrame:
+        """The communities that are within the bounds today but not by the horizon (empty without growth)."""
+        if self.growth is None:
+            return pd.DataFrame(columns=["community_code", "street_code", "households", "added", "households_horizon"])
+        return self.growth[self.growth["leaves_band"]].reset_index(drop=True)
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -105,6 +124,16 @@ class RebalancePlan:
         ]
         if "stations_norm_met_after" in m:
             lines.append(f"服务用房达标 (30 m²/百户): {m['stations_norm_met_before']} → {m['stations_norm_met_after']}")
+        if self.preferred is not None:
+            lines.append(f"理想规模 preferred {self.preferred[0]:,}–{self.preferred[1]:,} 户: "
+                         f"{m['within_preferred_before']} → {m['within_preferred_after']}")
+        if self.band is not None:
+            lines.append(f"预留增长空间 headroom band {self.band[0]:,}–{self.band[1]:,} 户: "
+                         f"{m['within_headroom_band_before']} → {m['within_headroom_band_after']}")
+        if self.growth is not None:
+            when = f"{self.horizon} 年" if self.horizon is not None else "规划期末"
+            lines.append(f"{when}新增 {m['added_households']:,} 户后超出范围的社区 communities leaving the band by "
+                         f"the horizon: {m['leaving_band_by_horizon']}")
         if len(self.islands):
             lines.append(f"飞地/孤岛单元 island units linked to their nearest unit: {len(self.islands)}")
         for row in self.infeasible.itertuples():

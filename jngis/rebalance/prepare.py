@@ -240,7 +240,8 @@ def _street_problem(name: str, members: np.ndarray, frame: pd.DataFrame | None, 
         perimeter=atoms.perimeter[members], area=atoms.area[members], x=atoms.x[members], y=atoms.y[members],
         origin=origin, region=region, home=np.asarray(home, dtype=np.int64), locked=atoms.fixed[members],
         min_households=options.min_households, max_households=options.max_households, seed=seed,
-        deadline=deadline)
+        deadline=deadline, band=options.band, preferred=options.preferred, preferred_weight=options.weight,
+        preferred_first=options.priority == "preferred")
 
 
 def _lower_bound(name: str, members: np.ndarray, units: Units, atoms: Atoms,

@@ -11,12 +11,15 @@ import time
 from collections.abc import Iterable
 
 import geopandas as gpd
+import pandas as pd
 
+from jngis import _checks
 from jngis.codes import COMMUNITY_HOUSEHOLDS
+from jngis.rebalance.growth import GROWTH_POLICIES, added_households
 from jngis.rebalance.options import RebalanceOptions, check_stations, check_units, fixed_codes
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.prepare import atoms, read_units, starting_regions, street_problems, unit_graph
-from jngis.rebalance.results import assemble, outcome
+from jngis.rebalance.results import assemble, check_growth, outcome
 from jngis.rebalance.search import StreetProblem, StreetResult, solve
 
 __all__ = ["rebalance", "solve_streets", "POOL_MIN_UNITS"]
@@ -42,6 +45,13 @@ def rebalance(
     unit_id: str = "unit_id",
     workers: int | None = None,
     progress: bool | None = None,
+    preferred: tuple[int, int] | None = None,
+    headroom: float | tuple[float, float] | None = None,
+    preferred_weight: float = 2.0,
+    priority: str = "weighted",
+    growth: str | pd.DataFrame | None = None,
+    horizon: int | None = None,
+    growth_policy: str = "report",
 ) -> RebalancePlan:
     """Redraw communities so each holds ``min_households``–``max_households`` households.
 
@@ -89,6 +99,36 @@ def rebalance(
         5,000 units (when the machine has 2 cores), else 1.
     progress : bool, optional
         Show a tqdm progress bar (default: when stderr is a terminal).
+    preferred : (int, int), optional
+        A preferred band inside the bounds (say 1,500–2,500). The bounds stay
+        hard; the plan then prefers communities inside this band, trading
+        it against households moved as ``priority`` says.
+    headroom : float, int or (above_min, below_max), optional
+        Households kept free below ``max_households`` and above
+        ``min_households`` for growth: a share of the bound (``0.1``: 2,700 and
+        1,100 of 3,000 and 1,000) or a number of households, one value for
+        both sides or a pair. The communities are brought inside the band it
+        leaves wherever the 街道 allows; elsewhere within the bounds as without it.
+    preferred_weight : float
+        With ``priority="weighted"``: how many households moved one household
+        of a community outside the preferred band is worth (default 2).
+    priority : {"weighted", "preferred", "moved"}
+        ``"weighted"`` trades by ``preferred_weight``; ``"preferred"`` puts the
+        preferred band first (then households moved), ``"moved"`` households
+        moved first (the band only decides between plans moving as many).
+    growth : str or DataFrame, optional
+        Households expected to move in by the ``horizon``: a column of
+        ``units``, or a table with ``households`` per ``unit_id``, or a
+        GeoDataFrame of planned housing (points or polygons, optionally with
+        ``street_code``) not in ``units`` yet, each counted for the unit it
+        lies in or the nearest unit of its 街道. The plan is checked against
+        today's and the horizon's households: ``plan.growth`` and
+        ``plan.leaving`` say which communities would leave the band by then.
+    horizon : int, optional
+        The year the growth is expected by (shown in the report).
+    growth_policy : {"report", "refuse"}
+        With growth: report the communities leaving the band, or refuse the
+        plan (:class:`~jngis.errors.GrowthError`) when there are any.
 
     Returns
     -------
@@ -112,6 +152,8 @@ def rebalance(
     SchemaError
         A column is missing, households are negative or not whole numbers,
         a unit is listed in two communities, a community spans two 街道.
+    GrowthError
+        ``growth_policy="refuse"`` and a community would leave the band by the horizon.
     GeometryError
         Empty, invalid or non-polygon geometry.
     CRSError
@@ -135,11 +177,16 @@ def rebalance(
     options = RebalanceOptions(
         min_households=min_households, max_households=max_households, community=community, street=street,
         households=households, keep_together=keep_together, fixed=fixed_codes(fixed), seed=seed, time_limit=time_limit,
-        unit_id=unit_id, workers=workers, progress=progress)
+        unit_id=unit_id, workers=workers, progress=progress, preferred=preferred, headroom=headroom,
+        preferred_weight=preferred_weight, priority=priority)
     check_units(units, options)
     check_stations(stations, options)
+    _checks.choice("rebalance", "growth_policy", growth_policy, GROWTH_POLICIES)
+    if horizon is not None:
+        _checks.integer("rebalance", "horizon", horizon, minimum=1900, maximum=2200)
     deadline = started + time_limit if time_limit is not None else math.inf
     table = read_units(units, options)
+    added = added_households(growth, table.metric, options.unit_id, options.street)
     graph = unit_graph(table)
     atom_table = atoms(table, graph, options.max_households)
     start = starting_regions(atom_table)
@@ -151,6 +198,8 @@ def rebalance(
     results = solve_streets(streets.problems, n_workers, show)
     plan = assemble(table, graph, atom_table, start, streets, outcome(table, atom_table, streets, results),
                     options, stations, units.crs, n_workers)
+    if added is not None:
+        check_growth(plan, added, options, horizon, growth_policy)
     plan.metrics["seconds"] = time.time() - started
     return plan
 

@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from jngis.codes import SERVICE_AREA_M2_PER_100_HOUSEHOLDS
+from jngis.rebalance.growth import growth_table, refuse_growth
 from jngis.rebalance.options import RebalanceOptions
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.prepare import Atoms, StartingRegions, Streets, UnitGraph, Units
@@ -24,7 +25,7 @@ from jngis.rebalance.search import StreetResult
 from jngis.regions import contiguous
 from jngis.topology import polsby_popper, union_coverage
 
-__all__ = ["Outcome", "Side", "outcome", "measure", "assemble"]
+__all__ = ["Outcome", "Side", "outcome", "measure", "assemble", "check_growth"]
 
 
 @dataclass
@@ -125,6 +126,10 @@ def assemble(units: Units, graph: UnitGraph, atoms: Atoms, start: StartingRegion
     infeasible = _infeasible(units, atoms, streets, after, result, options)
     metrics.update({"infeasible_streets": len(infeasible), "islands": len(graph.islands),
                     "fragments": start.fragments, "seconds": math.nan, "workers": workers})
+    for key, band in (("preferred", options.preferred), ("headroom_band", options.band)):
+        if band is not None:
+            metrics.update({f"within_{key}_before": int(before.households.between(*band).sum()),
+                            f"within_{key}_after": int(after.households.between(*band).sum())})
     station_table = None
     if stations is not None:
         station_table, met_before, met_after = _station_norm(stations, units, new_cm, before, after)
@@ -133,7 +138,21 @@ def assemble(units: Units, graph: UnitGraph, atoms: Atoms, start: StartingRegion
         assignment=pd.Series(new_cm, index=pd.Index(units.uid, name=options.unit_id), name="community_code"),
         communities=_communities(after, changes, options, units.metric.crs, crs), moves=moves.reset_index(drop=True),
         changes=changes, infeasible=infeasible, islands=graph.islands, metrics=metrics, min_households=lo,
-        max_households=hi, stations=station_table, streets=_streets(streets, result))
+        max_households=hi, stations=station_table, streets=_streets(streets, result), preferred=options.preferred,
+        band=options.band)
+
+
+def check_growth(plan: RebalancePlan, added: np.ndarray, options: RebalanceOptions, horizon: int | None,
+                 policy: str) -> None:
+    """Put the horizon's households on ``plan`` (``growth``, metrics); refuse it if asked and any leave the band."""
+    lo, hi = options.bounds
+    table = growth_table(plan.communities, added, plan.assignment.to_numpy(), lo, hi, horizon)
+    plan.growth, plan.horizon = table, horizon
+    plan.metrics.update({"added_households": int(added.sum()),
+                         "leaving_band_by_horizon": int(table["leaves_band"].sum()),
+                         "max_households_horizon": int(table["households_horizon"].max())})
+    if policy == "refuse":
+        refuse_growth(table, hi, horizon)
 
 
 def _status(code: str, dissolved: set, brand_new: set, sent: dict, received: dict, moved: bool) -> str:

@@ -9,7 +9,11 @@ process.
 
 The phases, in order: :func:`repair` (the region furthest outside the bounds
 first: :func:`fix_over` / :func:`fix_under`), :func:`send_home`,
-:func:`polish`, :func:`swap_polish`, :func:`polish`. Every move keeps every
+:func:`prefer` (with a preferred band), :func:`polish`, :func:`swap_polish`,
+:func:`polish`. With headroom (a working band inside the hard bounds) or a
+preferred band first, :func:`repair` runs on the tightest band, then on each
+looser one down to the hard bounds; where that leaves the 街道 further outside
+the hard bounds than the plain search, the plain search's plan is kept. Every move keeps every
 region contiguous (the engine's contiguity-safe moves), so stopping at any
 moment — time limit, Ctrl-C in the parent — leaves a valid, if less
 balanced, plan.
@@ -17,6 +21,7 @@ balanced, plan.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterator, Sequence
@@ -50,12 +55,32 @@ class StreetProblem:
     deadline: float = math.inf
     codes: list[str] = field(default_factory=list)  # the old community codes, by local index
     notes: list[str] = field(default_factory=list)  # what the preparation found (islands, fragments...)
+    band: tuple[int, int] | None = None  # the working band inside the bounds (headroom); None: the bounds
+    preferred: tuple[int, int] | None = None  # the preferred (soft) band
+    preferred_weight: float = 0.0  # households moved one household outside the preferred band is worth
+    preferred_first: bool = False  # lexicographic: repair into the preferred band first
+
+    @property
+    def hard(self) -> tuple[int, int]:
+        """The bounds no plan may break where the plain search meets them."""
+        return self.min_households, self.max_households
+
+    def repair_bands(self) -> list[tuple[int, int]]:
+        """The bands :func:`repair` runs on, tightest first, ending with the hard bounds."""
+        bands = [self.preferred] if self.preferred_first and self.preferred is not None else []
+        bands += [self.band] if self.band is not None else []
+        return [b for i, b in enumerate(bands + [self.hard]) if b not in bands[:i]]
 
     def regions(self) -> Regions:
         """The engine state this problem starts from."""
-        return Regions(self.graph, self.weight, self.region, lo=self.min_households, hi=self.max_households,
+        lo, hi = self.band or self.hard
+        return Regions(self.graph, self.weight, self.region, lo=lo, hi=hi, hard=self.hard, soft=self.preferred,
                        area=self.area, perimeter=self.perimeter, x=self.x, y=self.y, origin=self.origin,
                        home=self.home, locked=self.locked, seed=self.seed, deadline=self.deadline)
+
+    def plain(self) -> StreetProblem:
+        """The same 街道 without headroom or a preferred band (the default search)."""
+        return dataclasses.replace(self, band=None, preferred=None, preferred_weight=0.0, preferred_first=False)
 
 
 @dataclass
@@ -274,6 +299,8 @@ def send_home(regions: Regions) -> None:
                 continue
             if regions.rw[r] - wa < regions.lo and regions.rw[r] >= regions.lo:
                 continue
+            if not (regions.keeps_hard(r, -wa) and regions.keeps_hard(s, wa)) or regions.soft_delta(a, s) > 0:
+                continue
             if not regions.can_leave(a):
                 continue
             regions.move(a, s)
@@ -301,7 +328,7 @@ def polish(regions: Regions, rounds: int = 3) -> None:
             for s in {regions.label[b] for b in regions.nbrs[a]} - {r}:
                 if regions.rlocked[s] or regions.rw[s] + wa > regions.hi:
                     continue
-                if regions.moved_delta(a, s) > 0:
+                if regions.moved_delta(a, s) > 0 or regions.soft_delta(a, s) > 0:
                     continue
                 if regions.compact_delta(a, s) > 1e-4 and regions.can_leave(a):
                     regions.move(a, s)
@@ -334,6 +361,9 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
                     continue
                 if s.rw[r] + wa - wb > s.hi or s.rw[here] - wa + wb < s.lo:
                     continue
+                if s.soft is not None and (s.soft_distance(s.rw[r] + wa - wb) + s.soft_distance(s.rw[here] - wa + wb)
+                                           > s.soft_distance(s.rw[r]) + s.soft_distance(s.rw[here])):
+                    continue
                 pp_before = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[here], s.rp[here])
                 if not s.can_leave(a):
                     break
@@ -354,16 +384,72 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
             return
 
 
+def prefer(regions: Regions, weight: float, rounds: int = 4) -> None:
+    """Boundary moves towards the preferred band, each household outside it worth ``weight`` moved.
+
+    A move is taken when ``moved households + weight × households outside the
+    preferred band`` falls; neither region gets further from the working band
+    nor leaves the hard bounds, and both stay contiguous.
+    """
+    s = regions
+    if s.soft is None:
+        return
+    for _ in range(rounds):
+        changed = False
+        for a in range(s.n):
+            if s.out_of_time():
+                return
+            r = s.label[a]
+            if s.locked_atom[a] or s.rlocked[r]:
+                continue
+            if not s.soft_violation(r) and not any(s.soft_violation(s.label[b]) for b in s.nbrs[a]):
+                continue  # this atom's region and its neighbours are all in the preferred band
+            wa = s.w[a]
+            if not s.keeps_bands(r, -wa):
+                continue
+            best = None
+            for t in {s.label[b] for b in s.nbrs[a]} - {r}:
+                if not s.keeps_bands(t, wa):
+                    continue
+                cost = weight * s.soft_delta(a, t) + s.moved_delta(a, t) - 1e-3 * s.compact_delta(a, t)
+                if cost < -1e-6 and (best is None or cost < best[0]):
+                    best = (cost, t)
+            if best is not None and s.can_leave(a):
+                s.move(a, best[1])
+                changed = True
+        if not changed:
+            return
+
+
+def search(regions: Regions, problem: StreetProblem) -> None:
+    """The phases on one engine state: repair on each band, then send home, prefer and polish."""
+    for band in problem.repair_bands():
+        regions.set_band(*band)
+        repair(regions)
+    regions.set_band(*(problem.band or problem.hard))
+    send_home(regions)
+    prefer(regions, problem.preferred_weight)
+    polish(regions)
+    swap_polish(regions)
+    polish(regions)
+
+
 def solve(problem: StreetProblem) -> StreetResult:
     """Balance one 街道; returns the final region label of every atom and the notes."""
     regions = problem.regions()
+    notes = list(problem.notes)
     if regions.n and not regions.out_of_time():
-        repair(regions)
-        send_home(regions)
-        polish(regions)
-        swap_polish(regions)
-        polish(regions)
-    notes = list(problem.notes) + gave_up(regions, problem.codes)
+        search(regions, problem)
+        if (problem.band or problem.preferred) and regions.hard_violation() and not regions.timed_out:
+            # the tighter bands must never cost the hard bounds: keep the plain plan where it does better
+            plain = problem.plain().regions()
+            search(plain, problem.plain())
+            if plain.hard_violation() < regions.hard_violation():
+                notes.append("headroom / preferred band dropped: they left more households outside the bounds "
+                             "than the plain search")
+                regions = plain
+    regions.set_band(*problem.hard)
+    notes += gave_up(regions, problem.codes)
     return StreetResult(problem.street, np.asarray(regions.label, dtype=np.int64), notes,
                         regions.timed_out)
 
