@@ -7,6 +7,7 @@ so the first page needs no more than reading the city.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -163,6 +164,12 @@ def refuse_unknown_parameters(request: Request) -> None:
                                  f"{', '.join(sorted(allowed)) or 'none'}")
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    app.state.backend.close()  # the change listener and the scheduler of versions
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the server for ``settings`` (default: read from ``JNGIS_*`` variables).
 
@@ -183,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(refuse_unknown_parameters)],
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.backend = Backend.open(settings)

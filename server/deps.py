@@ -34,8 +34,9 @@ from jngis.crs import WGS84
 from jngis.errors import NotFoundError
 from jngis.gridtable import MAX_AGE, GridTable, LiveTable
 from jngis.layers import SCHEMAS
-from jngis.places import LABELLED, Places
+from jngis.places import Places
 from .settings import Settings
+from .switch import HELD_VERSIONS, WARM_ZOOMS, Served, Switcher, build_served, read_version, version_in_force
 
 log = logging.getLogger("jngis.server")
 
@@ -52,29 +53,10 @@ PUBLISHED = {
     "workorders": "12345工单",
 }
 
-#: Layers drawn as vector tiles (work orders are shown as per-grid counts).
-TILED = ("districts", "streets", "communities", "grids", "units", "stations", "party_orgs")
-
-#: Age after which a per-grid table is recomputed in the background, and work orders are
-#: re-read (writes through this server do both at once; the age matters for orders written
-#: by another process and for deadlines passing as time goes on).
+#: Age after which work orders are re-read (writes through this server and orders announced
+#: by other processes on the store's change channel re-read them at once; the age matters for
+#: deadlines passing as time goes on).
 STATS_SECONDS = MAX_AGE
-
-#: Entries of :attr:`Backend.live` (work orders in WGS84, encoded counts): the current ones
-#: and the one being replaced.
-LIVE_ENTRIES = 4
-
-#: Lowest zoom each layer is tiled at: below it, its features are too small to see.
-MINZOOM = {"districts": 0, "streets": 0, "communities": 0, "grids": 0, "units": 13,
-           "stations": 8, "party_orgs": 10}
-
-#: Zoom from which tiles carry every column of a layer; the city and district views carry the
-#: key and name only (the viewer joins counts by key and fetches cards by key).
-DETAIL_ZOOM = 12
-
-#: Zooms whose tile geometry is built at startup: the city view (a whole city fits z8-z9
-#: on a desktop screen); the others are built on first use, not to compete with requests.
-WARM_ZOOMS = (8, 9, 10)
 
 GEOJSON = "application/geo+json"
 
@@ -91,24 +73,28 @@ def default_store() -> str:
 
 @dataclass
 class Backend:
-    """The objects one running server holds: store, layers, tiles, names, per-grid table, caches."""
+    """The objects one running server holds: the store, the version served, the switch.
+
+    What depends on the city's layers (layers, names, tiles, per-grid table,
+    their caches) is one :class:`~jngis.server.switch.Served` per boundary
+    version; :attr:`current` is the one in force, replaced in one assignment
+    by :meth:`switch` (:class:`~jngis.server.switch.Switcher` builds the next
+    one when a version takes effect). A route that reads several of them takes
+    :meth:`served` once, so its answer is of one version.
+    """
 
     settings: Settings
     store: Any
-    layers: dict[str, gpd.GeoDataFrame]
-    places: Places
-    table: LiveTable | None
-    tiles: Any = None
-    #: Layers in WGS84 by kind (they never change while the server runs).
-    wgs84_layers: Cache = field(default_factory=Cache, repr=False)
-    #: What changes with the orders (work orders in WGS84, encoded counts): the newest few.
-    live: Cache = field(default_factory=lambda: Cache(max_bytes=LIVE_ENTRIES), repr=False)
-    #: Built on first use, once: the address index (:meth:`addresses`).
-    indexes: Cache = field(default_factory=Cache, repr=False)
+    current: Served
     #: Whether the store is the sample city (whose addresses are generated, not stored).
     sample: bool = False
+    #: The versions whose tiles are still served, by number (the current one included).
+    held: Cache = field(default_factory=lambda: Cache(max_bytes=HELD_VERSIONS), repr=False)
+    switcher: Switcher | None = field(default=None, repr=False)
     _writes: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _orders_generation: int = field(default=0, repr=False)
+    #: Set (and replaced) at each switch: what requests for a newer version wait on.
+    _switched: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -121,92 +107,154 @@ class Backend:
             raise NotFoundError(f"JNGIS_STORE={url!r} does not exist; expected a city GeoPackage "
                                 "(e.g. from `jngis sample --out city.gpkg`) or a postgresql:// DSN")
         store = open_store(url, calendar=WorkCalendar(beyond=settings.calendar_beyond))
-        held = store.layer_names()
-        layers = {kind: store.read_layer(kind) for kind in PUBLISHED
-                  if kind in held and kind != "workorders"}
+        version, layers = read_version(store)
+        served = build_served(store, settings, version, layers)
         # The table the last run saved, if the orders and layers are still the same, colours the
         # first page at once; a fresh one is computed in the background from now on (warm).
-        table = None
-        if "grids" in layers:
-            table = LiveTable(store, layers, directory=_cache_subdir(settings.stats_cache_dir, "stats"),
-                              source=url, max_age=STATS_SECONDS)
-            table.warm()
-        backend = cls(settings=settings, store=store, layers=layers, places=Places(layers), table=table,
+        if served.table is not None:
+            served.table.warm()
+        backend = cls(settings=settings, store=store, current=served,
                       sample=settings.store is None or _is_sample(url))
+        backend.held.insert(version, served)
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
             store.placer()
-        backend.tiles = _vector_tiles(layers, settings)
         threading.Thread(target=backend._warm_tiles, name="jngis-warm-tiles", daemon=True).start()
+        backend.switcher = Switcher(backend)
+        backend.switcher.start()
         return backend
 
     def _warm_tiles(self) -> None:
         try:
-            for kind in LABELLED:  # the page's label sources, asked for with the first tiles
-                if kind in self.layers:
-                    self.places.label_points(kind)
-            if self.tiles is not None:
-                for z in WARM_ZOOMS:
-                    self.tiles.prepare(zooms=[z])
+            self.current.warm(WARM_ZOOMS)
         except Exception:
             log.exception("preparing the tiles at startup failed")
+
+    # -- the version served
+    def served(self, version: int | None = None, *, wait: float = 0.0) -> Served:
+        """The :class:`Served` of ``version`` (default: the one in force), if this server holds it.
+
+        A version newer than the one served is waited for up to ``wait``
+        seconds (another process may have switched first: this one is building
+        it). NotFoundError names the versions held.
+        """
+        current = self.current
+        if version is None or version == current.version:
+            return current
+        found = self.held.get(version)
+        if found is None and version > current.version and wait > 0 \
+                and version <= version_in_force(self.store):
+            if self.switcher is not None:
+                self.switcher.check()  # in case this process has not heard of it yet
+            deadline = time.monotonic() + wait
+            while True:
+                switched = self._switched  # taken before the check: a switch after it sets it
+                left = deadline - time.monotonic()
+                if self.current.version >= version or left <= 0:
+                    break
+                switched.wait(left)
+            found = self.held.get(version)
+        if found is None:
+            raise NotFoundError(f"version {version} is not served here; this server serves version "
+                                f"{current.version} (its TileJSON names its tile addresses)")
+        return found
+
+    def switch(self, served: Served) -> None:
+        """Serve ``served`` from now on (one assignment: a request sees the old or the new one)."""
+        self.held.insert(served.version, served)
+        switched, self._switched = self._switched, threading.Event()
+        self.current = served
+        switched.set()  # wakes the requests waiting for a newer version
+
+    def close(self) -> None:
+        """Stop listening for changes (the store stays open for the routes still running)."""
+        if self.switcher is not None:
+            self.switcher.stop()
+
+    # What the routes read, of the version in force.
+    @property
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        return self.current.layers
+
+    @property
+    def places(self) -> Places:
+        return self.current.places
+
+    @property
+    def table(self) -> LiveTable | None:
+        return self.current.table
+
+    @property
+    def tiles(self):
+        return self.current.tiles
+
+    @property
+    def live(self) -> Cache:
+        return self.current.live
 
     def layer(self, kind: str) -> gpd.GeoDataFrame:
         """A published layer in its own (metric) CRS; NotFoundError names the choices."""
         if kind == "workorders":
             return self.store.orders_frame()
-        if kind not in self.layers:
+        layers = self.current.layers
+        if kind not in layers:
             raise NotFoundError(
                 f"layer {kind!r} does not exist; expected one of {', '.join(self.kinds())}")
-        return self.layers[kind]
+        return layers[kind]
 
     def kinds(self) -> list[str]:
-        return [kind for kind in PUBLISHED if kind in self.layers or kind == "workorders"]
+        layers = self.current.layers
+        return [kind for kind in PUBLISHED if kind in layers or kind == "workorders"]
 
     def wgs84(self, kind: str) -> gpd.GeoDataFrame:
         """A layer in WGS84 (what GeoJSON and the OGC API speak), cached.
 
-        Work orders are re-read after a write through this server, and at the
-        latest ``STATS_SECONDS`` after they were read (other writers, deadlines).
+        Work orders are re-read after a write (through this server or announced
+        by another), and at the latest ``STATS_SECONDS`` after they were read
+        (deadlines).
         """
+        served = self.current
         if kind == "workorders":
             key = ("workorders", self._orders_generation, int(time.monotonic() // STATS_SECONDS))
-            return self.live.get_or_insert(key, lambda: self.layer(kind).to_crs(WGS84))
-        return self.wgs84_layers.get_or_insert(kind, lambda: self.layer(kind).to_crs(WGS84))
+            return served.live.get_or_insert(key, lambda: self.layer(kind).to_crs(WGS84))
+        return served.wgs84_layers.get_or_insert(kind, lambda: self.layer(kind).to_crs(WGS84))
 
     def addresses(self):
         """The :class:`jngis.AddressIndex` of the city's units, built once on first use."""
-        return self.indexes.get_or_insert("addresses", self._address_index)
+        served = self.current
+        return served.indexes.get_or_insert("addresses", lambda: self._address_index(served.layers))
 
-    def _address_index(self):
+    def _address_index(self, layers: dict[str, gpd.GeoDataFrame]):
         from jngis.address import JINAN_PREFIXES, AddressIndex, sample_addresses
 
-        units = self.layers.get("units")
+        units = layers.get("units")
         if units is None:
             raise NotFoundError("this city has no units layer: addresses cannot be looked up")
         prefixes: tuple[str, ...] = ()
         if self.sample:  # the sample city's addresses are generated from its units, as its tests do
             prefixes = JINAN_PREFIXES
             if "road" not in units.columns:
-                units = units.join(sample_addresses(units, districts=self.layers.get("districts")))
+                units = units.join(sample_addresses(units, districts=layers.get("districts")))
         if "road" not in units.columns or "door_number" not in units.columns:
             raise NotFoundError("this city's units carry no addresses; expected the columns road and "
                                 "door_number (optional compound_name, building, aliases) in the units layer")
-        return AddressIndex(units, districts=self.layers.get("districts"), streets=self.layers.get("streets"),
-                            communities=self.layers.get("communities"), grids=self.layers.get("grids"),
+        return AddressIndex(units, districts=layers.get("districts"), streets=layers.get("streets"),
+                            communities=layers.get("communities"), grids=layers.get("grids"),
                             prefixes=prefixes)
 
-    def grid_table(self) -> GridTable:
+    def grid_table(self, served: Served | None = None) -> GridTable:
         """The ``grid_stats`` table of the city, as of the time it carries (:class:`LiveTable`)."""
-        if self.table is None:
+        table = (served or self.current).table
+        if table is None:
             raise NotFoundError("this city has no grids layer yet; make them with jngis.grids.make_grids")
-        return self.table.current()
+        return table.current()
 
     def orders_changed(self) -> None:
         """Orders were written: recompute the grid table (in the background) and re-read the orders."""
         self._orders_generation = next(self._writes)  # a new key: the orders read before are not reused
-        if self.table is not None:
-            self.table.refresh()
+        table = self.current.table
+        if table is not None:
+            table.refresh()
 
 
 def _is_sample(url: str) -> bool:
@@ -247,26 +295,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _vector_tiles(layers: dict[str, gpd.GeoDataFrame], settings: Settings):
-    from jngis.tiles import VectorTiles
-
-    tiled = {kind: layers[kind] for kind in TILED if kind in layers}
-    if not tiled:
-        return None
-    geometry_dir = _cache_subdir(settings.tile_geometry_dir, "tiles")
-    geometry_dir.mkdir(parents=True, exist_ok=True)  # restarts reuse the per-zoom geometry
-    return VectorTiles(tiled, minzoom={k: v for k, v in MINZOOM.items() if k in tiled},
-                       maxzoom=16, cache_mb=settings.tile_cache_mb, cache_dir=geometry_dir,
-                       detail_zoom={k: DETAIL_ZOOM for k in tiled})
-
-
-def _cache_subdir(setting: str | None, name: str) -> Path:
-    """The directory a setting names, or ``name`` in the jngis cache."""
-    from jngis.sample import cache_dir
-
-    return Path(setting) if setting else cache_dir() / name
 
 
 def backend(request: Request) -> Backend:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
+import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +28,9 @@ from jngis.tiles.source import LayerSource
 
 _DEFAULT_ZOOMS = (0, 16)  # a layer's zoom range when a per-layer option leaves it out
 _ENTRY_BYTES = 128  # the key, the ETag and the bookkeeping of one cached tile
+#: Numbers each built layer: warm tiles are keyed by it, so a replaced layer never serves the
+#: tiles of the one it replaced while both share one cache (:meth:`VectorTiles.replaced`).
+_REVISIONS = itertools.count(1)
 
 
 class Tile(NamedTuple):
@@ -69,10 +74,26 @@ class _Layer(NamedTuple):
     encoder: LayerEncoder
     minzoom: int
     maxzoom: int
+    revision: int
+    options: dict[str, Any]
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    def successor(self, gdf: gpd.GeoDataFrame) -> _Layer:
+        """This layer with the features of ``gdf``: itself when they are the same; the same
+        per-zoom geometry (only the properties re-read) when only their columns changed."""
+        if gdf is self.source.gdf:
+            return self
+        new = _build_layer(self.name, gdf, **self.options)
+        if new.geometry.cache_key() != self.geometry.cache_key():
+            return new
+        if _same_properties(new.source, self.source):
+            return self
+        encoder = LayerEncoder(new.source, self.geometry, detail_zoom=self.options["detail_zoom"],
+                               min_size=self.options["min_size"])
+        return new._replace(geometry=self.geometry, encoder=encoder)
 
 
 def _build_layer(name: str, gdf: gpd.GeoDataFrame, *, minzoom: int, maxzoom: int,
@@ -84,7 +105,18 @@ def _build_layer(name: str, gdf: gpd.GeoDataFrame, *, minzoom: int, maxzoom: int
                             coverage=coverage, tolerance=tolerance, min_size=min_size,
                             cache_dir=cache_dir)
     encoder = LayerEncoder(source, geometry, detail_zoom=detail_zoom, min_size=min_size)
-    return _Layer(source, geometry, encoder, minzoom, maxzoom)
+    options = dict(minzoom=minzoom, maxzoom=maxzoom, id_column=id_column, columns=columns,
+                   coverage=coverage, tolerance=tolerance, min_size=min_size, cache_dir=cache_dir,
+                   detail_zoom=detail_zoom)
+    return _Layer(source, geometry, encoder, minzoom, maxzoom, next(_REVISIONS), options)
+
+
+def _same_properties(new: LayerSource, old: LayerSource) -> bool:
+    """Whether two layers publish the same ids and property values in the same rows."""
+    if new.columns != old.columns or not np.array_equal(new.ids, old.ids):
+        return False
+    return all(new.values(c).reset_index(drop=True).equals(old.values(c).reset_index(drop=True))
+               for c in new.columns)
 
 
 class VectorTiles:
@@ -180,6 +212,8 @@ class VectorTiles:
                                cache_dir=folder, **options[name])
             for name, gdf in layers.items()}
         self._tiles: Cache[Tile] = Cache(max_bytes=int(cache_mb * 2**20), weigher=_tile_bytes)
+        #: The layers whose per-zoom geometry is not shared with the tiles this one replaced.
+        self.rebuilt: tuple[str, ...] = tuple(self._layers)
         _warm_encoder()
 
     # -- public API -------------------------------------------------------
@@ -271,6 +305,48 @@ class VectorTiles:
                         if progress:
                             progress(f"{name} z{z}")
 
+    def replaced(self, layers: Mapping[str, gpd.GeoDataFrame]) -> VectorTiles:
+        """These tiles with the features of some layers replaced (a new boundary version).
+
+        The result is a new :class:`VectorTiles` (this one keeps serving what it
+        served): a layer left out of ``layers``, or given with the same
+        geometry and properties, is shared whole, its warm tiles included; one
+        whose geometry is the same but whose properties changed keeps its
+        per-zoom geometry and re-reads only the properties; the others are
+        built anew, and :attr:`rebuilt` names them (what to :meth:`prepare`
+        before serving the result). Both share one warm-tile cache, bounded
+        as one; a replaced layer's tiles are never served for its successor.
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely
+        >>> def cells(households):
+        ...     return gpd.GeoDataFrame({"grid_code": ["370102001001001", "370102001001002"],
+        ...                              "households": households},
+        ...                             geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+        ...                             crs=3857)
+        >>> points = gpd.GeoDataFrame({"station_id": ["S1"]}, geometry=[shapely.Point(0.5, 0.5)], crs=3857)
+        >>> old = VectorTiles({"grids": cells([300, 400]), "stations": points})
+        >>> new = old.replaced({"grids": cells([350, 400])})
+        >>> new.rebuilt, new.tile("grids", 0, 0, 0) != old.tile("grids", 0, 0, 0)
+        ((), True)
+        >>> moved = cells([350, 400]).set_geometry(gpd.GeoSeries([shapely.box(0, 0, 2, 1),
+        ...                                                       shapely.box(2, 0, 3, 1)], crs=3857))
+        >>> new.replaced({"grids": moved}).rebuilt
+        ('grids',)
+        """
+        _check_layers(layers)
+        unknown = [name for name in layers if name not in self._layers]
+        if unknown:
+            raise NotFoundError(f"layers names {unknown}, not layers of these tiles; expected some of "
+                                f"{', '.join(self._layers)}")
+        new = copy.copy(self)  # the options and the warm-tile cache are shared
+        new._layers = {name: found.successor(layers[name]) if name in layers else found
+                       for name, found in self._layers.items()}
+        new.rebuilt = tuple(name for name, found in new._layers.items()
+                            if found.geometry is not self._layers[name].geometry)
+        return new
+
     def tiles_at(self, layer: str, z: int) -> np.ndarray:
         """(x, y) of every tile of zoom ``z`` that may hold features of ``layer`` (a superset)."""
         found, z, _, _ = self._address(layer, z, 0, 0)
@@ -292,7 +368,7 @@ class VectorTiles:
 
     # -- internals --------------------------------------------------------
     def _served(self, found: _Layer, z: int, x: int, y: int) -> Tile:
-        return self._tiles.get_or_insert((found.source.name, z, x, y),
+        return self._tiles.get_or_insert((found.revision, z, x, y),
                                          lambda: Tile.of(found.encoder.render(z, x, y)))
 
     def _layer(self, layer: str) -> _Layer:

@@ -13,12 +13,13 @@ from fastapi.responses import Response
 
 from jngis.errors import NotFoundError
 from ..deps import Backend, backend, encode_json
+from .tiles import VERSION_HEADER
 
 router = APIRouter(tags=["statistics"])
 
 
-def _etagged(request: Request, body: bytes, etag: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+def _etagged(request: Request, body: bytes, etag: str, version: int) -> Response:
+    headers = {"ETag": etag, "Cache-Control": "no-cache", VERSION_HEADER: str(version)}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
@@ -40,23 +41,26 @@ def grid_counts(request: Request, store: Backend = Depends(backend)) -> Response
 
     ``grid_code[i]`` and ``columns[name][i]`` belong to the same grid.
     """
-    current = store.grid_table()
+    served = store.served()  # one version: its grids, its counts, its header
+    current = store.grid_table(served)
 
     def build():
         table = current.table
-        return _encode({"at": current.at, "count": len(table), "grid_code": table.index.tolist(),
+        return _encode({"at": current.at, "version": served.version, "count": len(table),
+                        "grid_code": table.index.tolist(),
                         "columns": {name: _column(table[name]) for name in table.columns}})
 
-    return _etagged(request, *store.live.get_or_insert(("stats", current.version), build))
+    return _etagged(request, *served.live.get_or_insert(("stats", current.version), build), served.version)
 
 
 @router.get("/grids/{grid_code}", name="grid_card")
 def grid_card(grid_code: str, request: Request, store: Backend = Depends(backend)) -> Response:
     """The card of one grid: its place, households, staffing, stations, party organisations, orders."""
-    current = store.grid_table()
+    served = store.served()
+    current = store.grid_table(served)
     if grid_code not in current.table.index:
         raise NotFoundError(f"grid_code={grid_code!r} is not a grid of this city")
     row = current.table.loc[[grid_code]]
     figures = {name: _column(row[name])[0] for name in row.columns}
-    return _etagged(request, *_encode({"grid_code": grid_code, "at": current.at,
-                                       **store.places.of(grid_code), **figures}))
+    return _etagged(request, *_encode({"grid_code": grid_code, "at": current.at, "version": served.version,
+                                       **served.places.of(grid_code), **figures}), served.version)
