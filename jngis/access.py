@@ -103,9 +103,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 #: role -> the work-order steps (``to`` of a transition) it may take; admin takes any.
 STEPS: dict[str, frozenset[str]] = {
-    "hotline": frozenset({"dispatched", "closed", "reopened", "extended", "returned"}),
-    "street": frozenset({"in_progress", "resolved", "returned", "extended"}),
-    "department": frozenset({"in_progress", "resolved", "returned"}),
+    "hotline": frozenset({"dispatched", "closed", "reopened", "extended", "returned",
+                          "extension_decision", "supervise", "callback", "rehandle", "verify", "merge"}),
+    "street": frozenset({"in_progress", "resolved", "returned", "extended",
+                         "sign", "contact", "on_site", "reply", "extension_request", "call"}),
+    "department": frozenset({"in_progress", "resolved", "returned",
+                             "sign", "contact", "on_site", "reply", "extension_request"}),
     "grid": frozenset({"in_progress"}),
 }
 

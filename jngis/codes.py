@@ -307,6 +307,14 @@ LABELS: dict[str, str] = {
     "median_hours_to_resolve": "办结用时中位数（小时）", "rank": "排名", "unit": "单位",
     "previous": "上月", "change": "环比变化", "previous_rank": "上月排名", "rank_change": "名次变化",
     "department_code": "部门编码", "department": "部门", "figures": "全部指标", "unranked": "未排名",
+    # the department loop (jngis.workorders.loop, jngis.workorders.actions) and its evaluation
+    "signed_on_time": "按时签收量", "sign_rate": "按时签收率", "supervised": "督办量", "rehandled": "重办量",
+    "median_hours_to_sign": "签收用时中位数（小时）", "ratings": "街道评价次数", "mean_rating": "街道评价均分",
+    "signed_at": "签收时间", "contacted_at": "联系时间", "on_site_at": "到场时间", "replied_at": "回复时间",
+    "done_at": "办结时间", "sign_due_at": "签收时限", "contact_due_at": "联系时限",
+    "supervision_due_at": "督办时限", "card": "时限牌", "note": "说明", "days": "天数（工作日）",
+    "callback_level": "回访结果", "granted": "审批结果", "passed": "核查结果", "master_id": "主工单编号",
+    "department_codes": "被呼部门", "rating": "评分（1-5）", "duplicates": "疑似重复工单",
 }
 #: Units shown after a value on the viewer's card.
 UNITS: dict[str, str] = {
@@ -323,12 +331,22 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "status": {
         # work-order states
         "received": "已受理", "dispatched": "已派单", "in_progress": "办理中", "resolved": "已办结",
-        "closed": "已结案", "returned": "已退单",
+        "closed": "已结案", "returned": "已退单", "signed": "已签收", "duplicate": "已并单",
         # community status in a redraw
         "kept": "不变", "adjusted": "边界调整", "split": "拆分", "merged": "合并", "new": "新设",
         "dissolved": "撤销",
     },
     "deadline": {"ok": "正常", "warning": "临期", "overdue": "超期", "met": "按时办结", "late": "超期办结"},
+    "card": {"yellow": "黄牌", "red": "红牌"},
+    "callback": {"satisfied": "满意", "basically_satisfied": "基本满意", "not_satisfied": "不满意"},
+    # the steps of an order (its trail's action)
+    "action": {
+        "received": "受理", "dispatched": "派单", "in_progress": "办理", "resolved": "办结", "closed": "结案",
+        "returned": "退单", "reopened": "重新办理", "extended": "延期", "sign": "签收", "contact": "联系诉求人",
+        "on_site": "到场处置", "reply": "回复", "extension_request": "延期申请", "extension_decision": "延期审批",
+        "supervise": "督办", "callback": "回访", "rehandle": "重办", "verify": "核查", "merge": "并单",
+        "call": "街呼", "redispatch": "改派", "replaced": "重新落格",
+    },
     "level": {"community": "社区级", "grid": "网格级"},
     "kind": {
         "community_centre": "社区党群服务中心", "grid_station": "网格服务站",

@@ -48,7 +48,7 @@ def test_extends():
 def test_state_groups_come_from_the_state_table():
     from jngis import workorders
     assert codes.OPEN_STATES is workorders.OPEN_STATES
-    assert set(codes.OPEN_STATES) | set(codes.FINISHED_STATES) == set(codes.STATES)
+    assert set(codes.OPEN_STATES) | set(codes.FINISHED_STATES) | set(workorders.MERGED_STATES) == set(codes.STATES)
     assert not set(codes.OPEN_STATES) & set(codes.FINISHED_STATES)
 
 

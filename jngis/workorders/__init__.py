@@ -9,9 +9,11 @@ a closed loop and is never lost::
                     v  |           v            v  satisfied: back to in_progress)
                   returned <-------+        in_progress
 
-plus ``extended``: one due-date extension of up to 10 working days, with a
-reason, while the order is dispatched or in progress. :data:`TRANSITIONS`
-is the whole table; any other step raises
+plus ``extended`` (the old form of the extension request and decision): one
+due-date extension of up to 10 working days, with a reason, while the order
+is dispatched or in progress; and the departments' steps
+(:mod:`~jngis.workorders.loop`: 签收, 联系, 到场, 回复, 延期申请 and 审批, 督办,
+回访, 重办, 核查, 并单, 街呼). :data:`TRANSITIONS` is the whole table; any other step raises
 :class:`~jngis.errors.InvalidTransition` naming the order, its state and the
 steps allowed from it. ``returned``, ``reopened`` and ``extended`` need a
 note (the reason).
@@ -59,13 +61,18 @@ Modules
 - :mod:`~jngis.workorders.io`: reading and checking a hotline export.
 - :mod:`~jngis.workorders.synthetic`: the trail implied by historical orders.
 - :mod:`~jngis.workorders.departments`: the departments registry and the dispatch catalogue.
+- :mod:`~jngis.workorders.loop`: the departments' steps (签收, 联系, 到场, 回复, 退单 and 改派, 延期申请
+  and 审批, 督办, 回访, 重办, 核查, 并单), their rules and clocks, the deadline cards.
+- :mod:`~jngis.workorders.actions`: the steps a principal may take on an order now (for the viewer).
+- :mod:`~jngis.workorders.duplicates`: duplicate reports (并单) proposed by place, time and category.
+- :mod:`~jngis.workorders.calls`: the 街道's call to departments (街呼) and its ratings.
 
 Examples
 --------
 >>> import datetime as dt
 >>> from jngis.workorders import CALENDAR, allowed_actions
 >>> allowed_actions("resolved")
-('closed', 'reopened')
+('closed', 'reopened', 'callback', 'rehandle', 'verify')
 >>> # dispatched on Friday 26 Sep 2025: National Day week off, Sunday 28 Sep and
 >>> # Saturday 11 Oct are make-up working days
 >>> CALENDAR.add_working_days(dt.datetime(2025, 9, 26, 15, 0), 5)
@@ -73,10 +80,12 @@ datetime.datetime(2025, 10, 10, 15, 0)
 """
 
 
+from jngis.workorders.actions import actions_for
 from jngis.workorders.clocks import (
     CALENDAR,
     DEADLINES,
     MAX_EXTENSION_WORKING_DAYS,
+    OFFICE_HOURS,
     RESOLVE_WORKING_DAYS,
     WARNING_WORKING_DAYS,
     WorkCalendar,
@@ -100,6 +109,7 @@ from jngis.workorders.departments import (
     sample_departments,
 )
 from jngis.workorders.io import COLUMN_ALIASES, INPUT_CRS, clean_order_rows, crs_error, read_order_table
+from jngis.workorders.loop import CALLBACK_LEVELS, DEFAULT_RULES, LOOP_COLUMNS, LoopRules, card, plan_step
 from jngis.workorders.orders import (
     MAX_TEXT,
     PERSONAL_FIELDS,
@@ -112,7 +122,10 @@ from jngis.workorders.orders import (
 )
 from jngis.workorders.states import (
     ACTIONS,
+    DEPARTMENT_ACTIONS,
     FINISHED_STATES,
+    LEGACY_ACTIONS,
+    MERGED_STATES,
     NOTE_REQUIRED,
     OPEN_STATES,
     STATES,
@@ -167,4 +180,15 @@ __all__ = [
     "sample_catalogue",
     "dispatch",
     "departments_of",
+    "MERGED_STATES",
+    "LEGACY_ACTIONS",
+    "DEPARTMENT_ACTIONS",
+    "OFFICE_HOURS",
+    "CALLBACK_LEVELS",
+    "LOOP_COLUMNS",
+    "LoopRules",
+    "DEFAULT_RULES",
+    "plan_step",
+    "card",
+    "actions_for",
 ]

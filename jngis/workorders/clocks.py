@@ -22,12 +22,13 @@ import pandas as pd
 
 from jngis.codes import CST, to_cst_naive
 from jngis.errors import CalendarRangeError, CalendarWarning, InputTypeError, ParameterError
-from jngis.workorders.states import FINISHED_STATES
+from jngis.workorders.states import FINISHED_STATES, MERGED_STATES
 
 __all__ = [
     "RESOLVE_WORKING_DAYS",
     "MAX_EXTENSION_WORKING_DAYS",
     "WARNING_WORKING_DAYS",
+    "OFFICE_HOURS",
     "DEADLINES",
     "WorkCalendar",
     "CALENDAR",
@@ -43,6 +44,8 @@ MAX_EXTENSION_WORKING_DAYS = 10
 WARNING_WORKING_DAYS = 1
 #: Values of an order's ``deadline``: open orders ok / warning / overdue, finished ones met / late.
 DEADLINES = ("ok", "warning", "overdue", "met", "late")
+#: Office hours of a working day (the working-hour clocks: 签收 within 1 working hour).
+OFFICE_HOURS: tuple[tuple[str, str], ...] = (("08:30", "12:00"), ("13:30", "17:30"))
 # With beyond="weekends" the table runs on 20 years of plain weeks past the schedule.
 _PLAIN_WEEKS_DAYS = 7305
 
@@ -124,6 +127,10 @@ class WorkCalendar:
         as soon as the State Council publishes it).
     last_year : int, optional
         The last year the schedule (with ``holidays``/``workdays``) covers.
+    office_hours : sequence of (start, end)
+        The office hours of a working day as ``"HH:MM"`` pairs, in order
+        (default :data:`OFFICE_HOURS`, 08:30-12:00 and 13:30-17:30), for
+        :meth:`add_working_hours` and :meth:`working_hours_between`.
 
     Examples
     --------
@@ -136,8 +143,11 @@ class WorkCalendar:
     """
 
     def __init__(self, *, beyond: str = "raise", holidays: Iterable[dt.date] = (),
-                 workdays: Iterable[dt.date] = (), last_year: int | None = None) -> None:
+                 workdays: Iterable[dt.date] = (), last_year: int | None = None,
+                 office_hours: Iterable[tuple[str, str]] = OFFICE_HOURS) -> None:
         import chinese_calendar
+
+        self.office_hours, self._segments = _office_segments(office_hours)
 
         if beyond not in ("raise", "weekends"):
             raise ParameterError(f"WorkCalendar: beyond={beyond!r}; expected 'raise' or 'weekends'")
@@ -244,6 +254,106 @@ class WorkCalendar:
         self._check(day, result_day, stacklevel=4)  # the caller of add_working_days
         return result_day.astype("datetime64[ns]") + time_of_day
 
+    # -- office hours
+    def _work_seconds(self, stamps: pd.DatetimeIndex) -> np.ndarray:
+        """Office seconds from the first day of the schedule to each time (no NaT), int64."""
+        day = stamps.normalize().to_numpy().astype("datetime64[D]")
+        self._check(day, stacklevel=4)
+        time_of_day = (stamps - stamps.normalize()).to_numpy().astype("timedelta64[s]").astype(np.int64)
+        position = np.searchsorted(self._workdays, day, side="left")
+        on_day = (position < len(self._workdays)) & (
+            self._workdays[np.minimum(position, len(self._workdays) - 1)] == day)
+        starts, ends = self._segments[:, 0], self._segments[:, 1]
+        elapsed = np.clip(time_of_day[:, None] - starts[None, :], 0, (ends - starts)[None, :]).sum(axis=1)
+        return position.astype(np.int64) * self._day_seconds + np.where(on_day, elapsed, 0)
+
+    @property
+    def _day_seconds(self) -> int:
+        return int((self._segments[:, 1] - self._segments[:, 0]).sum())
+
+    def _from_work_seconds(self, work: np.ndarray) -> np.ndarray:
+        """The times (datetime64[ns]) of office-second counts: a count ending a day is that day's close."""
+        whole, offset = np.divmod(work, self._day_seconds)
+        at_close = (offset == 0) & (whole > 0)
+        whole, offset = np.where(at_close, whole - 1, whole), np.where(at_close, self._day_seconds, offset)
+        if (whole >= len(self._workdays)).any() or (whole < 0).any():
+            raise self._range_error("a working-hour count goes past the schedule")
+        lengths = self._segments[:, 1] - self._segments[:, 0]
+        before = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        segment = np.clip(np.searchsorted(before, offset, side="left") - 1, 0, len(lengths) - 1)
+        segment = np.where(offset == 0, 0, segment)
+        time_of_day = self._segments[segment, 0] + offset - before[segment]
+        days = self._workdays[whole]
+        self._check(days, stacklevel=5)
+        return days.astype("datetime64[ns]") + time_of_day.astype("timedelta64[s]").astype("timedelta64[ns]")
+
+    def add_working_hours(self, when: Any, hours: Any) -> Any:
+        """The time ``hours`` office hours after ``when`` (office hours of working days only).
+
+        A time outside office hours counts from the next opening; a count that
+        ends exactly at a closing time ends there (not at the next opening).
+        Vectorised like :meth:`add_working_days` (``hours`` >= 0, may be fractional).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> CALENDAR.add_working_hours(dt.datetime(2025, 9, 30, 17, 0), 1)  # National Day week follows
+        datetime.datetime(2025, 10, 9, 9, 0)
+        >>> CALENDAR.add_working_hours(dt.datetime(2025, 10, 10, 11, 30), 1)  # over the lunch break
+        datetime.datetime(2025, 10, 10, 14, 0)
+        """
+        scalar = isinstance(when, (dt.datetime, pd.Timestamp, np.datetime64, str))
+        stamps = pd.DatetimeIndex([to_cst(when, "when")]) if scalar else _stamps(when)
+        steps = np.broadcast_to(np.asarray(hours, dtype=float), stamps.shape)
+        if not np.isfinite(steps).all() or (steps < 0).any():
+            raise ParameterError(f"add_working_hours: hours={hours!r}; expected a number of hours >= 0")
+        present = ~stamps.isna()
+        out = np.full(stamps.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+        if present.any():
+            work = self._work_seconds(stamps[present]) + np.round(steps[present] * 3600).astype(np.int64)
+            out[present] = self._from_work_seconds(work)
+        if scalar:
+            return pd.Timestamp(out[0]).to_pydatetime()
+        return pd.Series(out, index=when.index, name=when.name) if isinstance(when, pd.Series) \
+            else pd.DatetimeIndex(out)
+
+    def working_hours_between(self, start: Any, end: Any) -> Any:
+        """Office hours from ``start`` to ``end`` (negative when ``end`` is earlier); vectorised, NaN for NaT.
+
+        Examples
+        --------
+        >>> # 1 h before lunch, 4 h after, then 1 h on Saturday (a make-up working day)
+        >>> CALENDAR.working_hours_between("2025-10-10 11:00", "2025-10-11 09:30")
+        6.0
+        """
+        scalar = isinstance(start, (dt.datetime, pd.Timestamp, np.datetime64, str))
+        first = pd.DatetimeIndex([to_cst(start, "start")]) if scalar else _stamps(start)
+        last = pd.DatetimeIndex([to_cst(end, "end")]) if scalar else _stamps(end)
+        present = ~(first.isna() | last.isna())
+        out = np.full(first.shape, np.nan)
+        if present.any():
+            out[present] = (self._work_seconds(last[present]) - self._work_seconds(first[present])) / 3600
+        return float(out[0]) if scalar else out
+
+
+def _office_segments(office_hours: Iterable[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], np.ndarray]:
+    """The office hours checked, and as an array of (start, end) seconds of the day."""
+    pairs = tuple((str(pair[0]), str(pair[1])) if len(pair) == 2 else ("", "") for pair in office_hours)
+    seconds = []
+    for pair in pairs:
+        try:
+            start, end = (int(t[:2]) * 3600 + int(t[3:5]) * 60 for t in pair if len(t) == 5 and t[2] == ":")
+        except (ValueError, TypeError):
+            raise ParameterError(f"WorkCalendar: office_hours={office_hours!r}; expected pairs of 'HH:MM' "
+                                 "times such as ('08:30', '12:00')") from None
+        seconds.append((start, end))
+    ordered = all(0 <= s < e <= 86400 for s, e in seconds) and all(
+        seconds[i][1] <= seconds[i + 1][0] for i in range(len(seconds) - 1))
+    if not seconds or not ordered:
+        raise ParameterError(f"WorkCalendar: office_hours={office_hours!r}; expected one or more ('HH:MM', "
+                             "'HH:MM') pairs, each starting before it ends, in order, not overlapping")
+    return pairs, np.array(seconds, dtype=np.int64)
+
 
 def _stamps(when: Any) -> pd.DatetimeIndex:
     """Many times as a naive China-Standard-Time DatetimeIndex."""
@@ -277,7 +387,7 @@ def due_fields(start: Any, working_days: int, calendar: WorkCalendar = CALENDAR)
 def deadline(status: str | None, due_at: Any, warn_at: Any, resolved_at: Any = None, now: Any = None) -> str | None:
     """``"ok"``, ``"warning"``, ``"overdue"`` (open orders) or ``"met"``, ``"late"`` (finished ones).
 
-    ``None`` when the order has no due time.
+    ``None`` when the order has no due time, and for a duplicate merged into its master.
 
     Examples
     --------
@@ -287,7 +397,7 @@ def deadline(status: str | None, due_at: Any, warn_at: Any, resolved_at: Any = N
     ['ok', 'warning', 'overdue']
     """
     now = now_cst() if now is None else to_cst(now, "now")
-    if due_at is None or pd.isna(due_at):
+    if due_at is None or pd.isna(due_at) or status in MERGED_STATES:
         return None
     due_at = pd.Timestamp(due_at)
     if status in FINISHED_STATES:
@@ -310,5 +420,5 @@ def deadlines(frame: pd.DataFrame, now: Any = None) -> pd.Series:
     finished = frame["status"].isin(FINISHED_STATES).to_numpy()
     out = np.where(now > due, "overdue", np.where(now >= warn, "warning", "ok")).astype(object)
     out[finished] = np.where(resolved[finished] <= due[finished], "met", "late")
-    out[np.isnat(due) | (finished & np.isnat(resolved))] = None
+    out[np.isnat(due) | (finished & np.isnat(resolved)) | frame["status"].isin(MERGED_STATES).to_numpy()] = None
     return pd.Series(out, index=frame.index, name="deadline", dtype=object)

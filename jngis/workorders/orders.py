@@ -33,6 +33,7 @@ from jngis.workorders.clocks import (
     to_cst,
 )
 from jngis.workorders.states import (
+    DEPARTMENT_ACTIONS,
     NOTE_REQUIRED,
     TRANSITIONS,
     allowed_actions,
@@ -155,6 +156,9 @@ def plan_transition(order: Mapping[str, Any], action: str, *, who: str, at: Any 
     (datetime.datetime(2025, 10, 11, 9, 0), 'in_progress')
     """
     state = order["status"]
+    if action in DEPARTMENT_ACTIONS:
+        raise ParameterError(f"to={action!r} is a step of the department loop, with options of its own; "
+                             "expected jngis.workorders.plan_step (the store's step methods call it)")
     new_state = _legal_step(order, action)
     who = _text(who, "who", required=True, limit=100)
     note = _text(note, "note", required=action in NOTE_REQUIRED)
