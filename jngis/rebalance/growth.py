@@ -58,7 +58,7 @@ def _growth_rows(growth: pd.DataFrame, metric: gpd.GeoDataFrame, unit_id: str, s
     position = pd.Series(np.arange(len(metric)), index=metric[unit_id].astype(str).to_numpy())
     named = growth[unit_id].astype("string") if unit_id in growth.columns else pd.Series(pd.NA, index=growth.index,
                                                                                         dtype="string")
-    row_of = position.reindex(named.fillna("").to_numpy()).to_numpy()
+    row_of = position.reindex(named.fillna("").to_numpy()).to_numpy(dtype=float, copy=True)
     unplaced = np.isnan(row_of)
     if unplaced.any():
         if not isinstance(growth, gpd.GeoDataFrame):
