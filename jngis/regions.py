@@ -47,6 +47,7 @@ region 0 (3,200: above 3,000), the last in region 1 (900: below 1,000):
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,7 +58,11 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["NO_HOME", "Graph", "Regions", "steepest_descent", "contiguous"]
+from jngis import _checks
+from jngis.errors import InputTypeError
+
+__all__ = ["NO_HOME", "Graph", "Regions", "steepest_descent", "soft_descent", "contiguous", "headroom_band",
+           "preferred_band"]
 
 #: Per-atom values: a sequence or a numpy array.
 Ints = Sequence[int] | np.ndarray
@@ -552,6 +557,50 @@ class Regions:
         return True
 
 
+# ---- the bands of a redraw's parameters -----------------------------------
+
+def preferred_band(func: str, value, lo: int, hi: int) -> tuple[int, int] | None:
+    """The ``preferred=`` parameter of ``func`` as a checked ``(low, high)`` inside ``[lo, hi]``, or None."""
+    if value is None:
+        return None
+    ok = isinstance(value, (tuple, list)) and len(value) == 2
+    _checks.require(func, "preferred", value, ok, "a pair (low, high) of household counts or None", InputTypeError)
+    low = _checks.whole(func, "preferred", value[0], expected="whole numbers of households")
+    high = _checks.whole(func, "preferred", value[1], expected="whole numbers of households")
+    _checks.require(func, "preferred", value, lo <= low < high <= hi,
+                    f"min_households={lo} <= low < high <= max_households={hi}")
+    return low, high
+
+
+def _headroom_side(func: str, value, bound: int) -> int:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < 1:
+        return int(round(float(value) * bound))  # a share of the bound it is kept from
+    return _checks.whole(func, "headroom", value, minimum=0,
+                         expected="a share in (0, 1) or a whole number of households >= 0")
+
+
+def headroom_band(func: str, headroom, lo: int, hi: int) -> tuple[int, int] | None:
+    """The band the ``headroom=`` parameter of ``func`` leaves: ``(lo + above_min, hi - below_max)``.
+
+    ``headroom`` is one value for both sides or a pair ``(above_min, below_max)``;
+    each a share of its bound (``0 < share < 1``) or a number of households.
+
+    Examples
+    --------
+    >>> headroom_band("rebalance", 0.1, 1000, 3000), headroom_band("make_grids", (0, 50), 300, 500)
+    ((1100, 2700), (300, 450))
+    """
+    if headroom is None:
+        return None
+    sides = headroom if isinstance(headroom, (tuple, list)) else (headroom, headroom)
+    _checks.require(func, "headroom", headroom, len(sides) == 2,
+                    "a share, a number of households or a pair (above_min, below_max)", InputTypeError)
+    low, high = lo + _headroom_side(func, sides[0], lo), hi - _headroom_side(func, sides[1], hi)
+    _checks.require(func, "headroom", headroom, low < high,
+                    f"a headroom that leaves a band inside {lo}-{hi} (it leaves {low}-{high})")
+    return low, high
+
+
 def _floats(values: Floats | None, n: int) -> list[float]:
     return [0.0] * n if values is None else [float(v) for v in values]
 
@@ -601,6 +650,54 @@ def steepest_descent(regions: Regions, max_rounds: int | None = None) -> None:
                 regions.move(u, h, log=False)
                 break
         else:
+            return
+
+
+def soft_descent(regions: Regions, weight: float = 1.0, *, moved: bool = False, rounds: int = 4) -> None:
+    """Boundary moves towards the preferred band (:attr:`Regions.soft`), never leaving the bounds.
+
+    A move is taken when ``weight × (households outside the preferred band)``
+    plus, with ``moved``, the households away from their old region falls
+    (ties to the more compact result); neither region gets further from the
+    working band nor leaves the hard bounds, and both stay contiguous.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> graph = Graph.from_edges(4, np.array([0, 1, 2]), np.array([1, 2, 3]), np.ones(3))
+    >>> regions = Regions(graph, [100, 100, 100, 100], [0, 0, 0, 1], lo=100, hi=300, soft=(150, 250))
+    >>> soft_descent(regions)
+    >>> regions.label
+    [0, 0, 1, 1]
+    """
+    s = regions
+    if s.soft is None:
+        return
+    for _ in range(rounds):
+        changed = False
+        for a in range(s.n):
+            if s.out_of_time():
+                return
+            r = s.label[a]
+            if s.locked_atom[a] or s.rlocked[r]:
+                continue
+            if not s.soft_violation(r) and not any(s.soft_violation(s.label[b]) for b in s.nbrs[a]):
+                continue  # this atom's region and its neighbours are all in the preferred band
+            wa = s.w[a]
+            if not s.keeps_bands(r, -wa):
+                continue
+            best = None
+            for t in {s.label[b] for b in s.nbrs[a]} - {r}:
+                if not s.keeps_bands(t, wa):
+                    continue
+                cost = (weight * s.soft_delta(a, t) + (s.moved_delta(a, t) if moved else 0)
+                        - 1e-3 * s.compact_delta(a, t))
+                if cost < -1e-6 and (best is None or cost < best[0]):
+                    best = (cost, t)
+            if best is not None and s.can_leave(a):
+                s.move(a, best[1])
+                changed = True
+        if not changed:
             return
 
 

@@ -446,3 +446,63 @@ def test_sample_city_grids(sample_city):
     assert quality["contiguous"] == 1.0
     assert quality["within_bounds"] > 0.85
     assert 4000 <= len(grids) <= 6000
+
+
+# ---------------------------------------------------------------------------- preferred size and headroom
+
+def _outside_by_community(grids, units, low, high) -> pd.Series:
+    """Households each community's grids lie outside [low, high] by (a grid of one big unit counts from it)."""
+    holder = unit_grid(units, grids)
+    largest = units.groupby(holder.to_numpy())["households"].max()
+    residential = grids[grids["grid_type"] == "residential"].set_index("grid_code")
+    cap = np.maximum(high, largest.reindex(residential.index).fillna(0).to_numpy())
+    h = residential["households"].to_numpy()
+    excess = np.maximum(low - h, 0) + np.maximum(h - cap, 0)
+    return pd.Series(excess, index=residential.index).groupby(residential["community_code"].to_numpy()).sum()
+
+
+@pytest.fixture(scope="module")
+def four_streets(sample_city):
+    streets = sorted(sample_city.streets["street_code"])[:4]
+    return (sample_city.communities[sample_city.communities["street_code"].isin(streets)].reset_index(drop=True),
+            sample_city.units[sample_city.units["street_code"].isin(streets)].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("kwargs", [{"preferred": (350, 450)}, {"headroom": (0, 0.1)},
+                                    {"headroom": 20, "preferred": (360, 440)}])
+def test_preferred_and_headroom_never_break_the_grid_bounds(four_streets, kwargs):
+    communities, units = four_streets
+    plain = make_grids(communities, units)
+    grids = make_grids(communities, units, **kwargs)
+    assert_grid_invariants(grids, communities, units, 300, 500)
+    before = _outside_by_community(plain, units, 300, 500)
+    after = _outside_by_community(grids, units, 300, 500).reindex(before.index, fill_value=0)
+    assert (after <= before).all(), after[after > before]
+    residential = grids[grids["grid_type"] == "residential"]["households"]
+    plain_residential = plain[plain["grid_type"] == "residential"]["households"]
+    if "preferred" in kwargs:
+        low, high = kwargs["preferred"]
+        assert residential.between(low, high).mean() > plain_residential.between(low, high).mean()
+    if "headroom" in kwargs:
+        band = (300, 450) if kwargs["headroom"] == (0, 0.1) else (320, 480)
+        assert residential.between(*band).mean() >= plain_residential.between(*band).mean()
+
+
+def test_headroom_for_grids_on_a_row_of_blocks():
+    # 19 blocks of 50 households: plain 2 grids (450 and 500); with 60 kept free below 500, 3 grids in 300-440
+    units = box_units(19, 1, [50] * 19)
+    community = community_of(units)
+    assert sorted(make_grids(community, units)["households"]) == [450, 500]
+    assert sorted(make_grids(community, units, headroom=(0, 60))["households"]) == [300, 300, 350]
+    # a preferred band never adds or drops a grid: 450 + 500 cannot both move into 350-450
+    assert sorted(make_grids(community, units, preferred=(350, 450))["households"]) == [450, 500]
+
+
+def test_grid_band_errors(small):
+    communities, units = small
+    with pytest.raises(ParameterError, match=r"make_grids: preferred=\(250, 450\); expected min_households=300 "
+                                             r"<= low < high <= max_households=500"):
+        make_grids(communities, units, preferred=(250, 450))
+    with pytest.raises(ParameterError, match=r"make_grids: headroom=150; expected a headroom that leaves a band "
+                                             r"inside 300-500 \(it leaves 450-350\)"):
+        make_grids(communities, units, headroom=150)

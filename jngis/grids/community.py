@@ -37,6 +37,8 @@ class CommunityTask(NamedTuple):
     high: int
     dedicated_min_area: float | None
     seed: int
+    band: tuple[int, int] | None = None  # the band headroom leaves inside [low, high]
+    preferred: tuple[int, int] | None = None
 
 
 def _open_land(task: CommunityTask, robust: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +71,21 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
             results.append((union_coverage(land_parts, coverage=False), "residential", 0, 0, 0))
         return results
     households, low, high = task.households, task.low, task.high
-    k = choose_k_with_big(households, low, high)
+    k = choose_k_with_big(households, *(task.band or (low, high)))
     if k + len(results) > 999:
         raise ParameterError(f"make_grids: community {task.code!r} needs {k + len(results)} grids, more than the "
                              "999 a 3-digit code allows; expected larger max_households")
     xy = shapely.get_coordinates(shapely.centroid(clipped))
-    labels = partition(households, xy, shapely.area(clipped), *task.edges, k, low, high, rng)
+    areas = shapely.area(clipped)
+    labels = partition(households, xy, areas, *task.edges, k, low, high, rng, band=task.band,
+                       preferred=task.preferred)
+    if task.band is not None and _outside(labels, households, low, high):
+        # headroom must never cost the bounds: keep the plain cut where it leaves fewer households outside
+        # the plain cut is the one make_grids draws without headroom: the same seed, afresh
+        plain = partition(households, xy, areas, *task.edges, choose_k_with_big(households, low, high), low, high,
+                          np.random.default_rng([task.seed, int(task.code)]), preferred=task.preferred)
+        if _outside(plain, households, low, high) < _outside(labels, households, low, high):
+            labels = plain
     members = [np.flatnonzero(labels == g) for g in range(int(labels.max()) + 1)]
     grid_units = [union_coverage(clipped[m], coverage=not robust) for m in members]
     spacing = max(2.0, math.sqrt(float(np.median(shapely.area(clipped)))) / 8)
@@ -85,6 +96,14 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
     results.extend((geometry, "residential", int(households[m].sum()), int(task.population[m].sum()), len(m))
                    for geometry, m in zip(geometries, members))
     return results
+
+
+def _outside(labels: np.ndarray, households: np.ndarray, low: int, high: int) -> int:
+    """Households the grids lie outside ``[low, high]`` by (a grid of one unit above ``high`` cannot do better)."""
+    sizes = np.bincount(labels, weights=households).astype(np.int64)
+    largest = np.zeros(len(sizes), dtype=np.int64)
+    np.maximum.at(largest, labels, households)
+    return int(np.maximum(low - sizes, 0).sum() + np.maximum(sizes - np.maximum(high, largest), 0).sum())
 
 
 def one_community(task: CommunityTask) -> list[tuple]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError
 from jngis.grids.community import TILING_TOLERANCE, CommunityTask, batch, one_community
 from jngis.grids.staffing import STAFF_COLUMNS, Staffing, check_staffing
 from jngis.layers import validate
+from jngis.regions import headroom_band, preferred_band
 from jngis.topology import coverage_errors, overlaps
 
 __all__ = ["make_grids", "GridOptions"]
@@ -35,6 +37,8 @@ class GridOptions:
     staff: Staffing
     workers: int
     progress: bool
+    band: tuple[int, int] | None = None
+    preferred: tuple[int, int] | None = None
 
 
 # Long only by its numpydoc docstring (parameters, returns, raises, example); the body is the phases.
@@ -50,6 +54,8 @@ def make_grids(
     staffing: Staffing | dict | None = None,
     progress: bool = False,
     workers: int = 1,
+    preferred: tuple[int, int] | None = None,
+    headroom: float | tuple[float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Divide every community into management grids that tile it exactly.
 
@@ -82,6 +88,16 @@ def make_grids(
     workers : int
         Processes to use (communities are independent); 1 (default) runs in
         this process. The result does not depend on it.
+    preferred : (int, int), optional
+        A preferred grid size inside the bounds (say 350–450): after the
+        bounds are met, boundary units move towards it; the bounds stay hard.
+    headroom : float, int or (above_min, below_max), optional
+        Households kept free below ``max_households`` and above
+        ``min_households`` (a share of the bound or a number, one value or a
+        pair, as in :func:`jngis.rebalance.rebalance`): the number of grids
+        and the cuts aim at the band it leaves, and a community whose grids
+        would then leave the bounds more often than without it keeps the
+        plain grids.
 
     Returns
     -------
@@ -128,6 +144,8 @@ def make_grids(
     if options.low > options.high:
         raise ParameterError(f"{FUNC}: min_households={options.low} > max_households={options.high}; expected "
                              "min_households <= max_households")
+    options = dataclasses.replace(options, band=headroom_band(FUNC, headroom, options.low, options.high),
+                                  preferred=preferred_band(FUNC, preferred, options.low, options.high))
     _check_overlaps(communities)
     community_of = _unit_community(units, communities)
     keep = _unchanged(previous, communities, units,
@@ -242,7 +260,7 @@ def _tasks(communities: gpd.GeoDataFrame, units: gpd.GeoDataFrame, community_of:
         tasks.append(CommunityTask(
             code, street_code, polygon, unit_geoms[s:e], households[s:e], population[s:e],
             (edge_a[es:ee] - s, edge_b[es:ee] - s, edge_length[es:ee]), options.low, options.high,
-            options.dedicated_min_area, options.seed))
+            options.dedicated_min_area, options.seed, options.band, options.preferred))
     return tasks
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from jngis.regions import Graph, Regions, steepest_descent
+from jngis.regions import Graph, Regions, soft_descent, steepest_descent
 
 __all__ = ["choose_k", "choose_k_with_big", "partition", "repair_bounds"]
 
@@ -137,8 +137,14 @@ def _bisect(nodes, k, households, big, xy, areas, edge_a, edge_b, edge_length, l
     return nodes[side], k1, nodes[~side], k - k1
 
 
-def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, rng) -> np.ndarray:
-    """Labels 0..k-1 of n units: k connected groups within [low, high] households where possible."""
+def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, rng, *,
+              band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None) -> np.ndarray:
+    """Labels 0..k-1 of n units: k connected groups within [low, high] households where possible.
+
+    With ``band`` (headroom) the cuts aim at it, then the repair meets the
+    band and the bounds; with ``preferred`` boundary units then move towards
+    it (:func:`repair_bounds`).
+    """
     n = len(households)
     labels = np.zeros(n, dtype=np.int64)
     if k <= 1 or n <= 1:
@@ -161,10 +167,11 @@ def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, 
         edge_a = np.concatenate([edge_a, extra_a])
         edge_b = np.concatenate([edge_b, extra_b])
         edge_length = np.concatenate([edge_length, np.zeros(len(extra_a))])
+    aim_low, aim_high = band or (low, high)
     big = households > high
     k = min(k, n)
     middle_rest = households[~big].sum() / max(k - big.sum(), 1)
-    middle = min(max(middle_rest, low), high) if k > big.sum() else (low + high) / 2
+    middle = min(max(middle_rest, aim_low), aim_high) if k > big.sum() else (aim_low + aim_high) / 2
     pending = [(np.arange(n), k)]
     groups = []
     while pending:
@@ -174,20 +181,30 @@ def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, 
             continue
         grids = min(grids, len(nodes))
         left, k1, right, k2 = _bisect(nodes, grids, households, big, xy, areas, edge_a, edge_b, edge_length,
-                                      low, high, middle, rng)
+                                      aim_low, aim_high, middle, rng)
         pending.append((right, k2))
         pending.append((left, k1))
     for label, nodes in enumerate(groups):
         labels[nodes] = label
-    return repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high)
+    return repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, band=band, preferred=preferred)
 
 
-def repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high) -> np.ndarray:
+def repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, *,
+                  band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None) -> np.ndarray:
     """Move single boundary units between neighbouring grids while that lowers the bound violations
-    (:func:`jngis.regions.steepest_descent`: never disconnecting a grid, ties to the longest edge)."""
+    (:func:`jngis.regions.steepest_descent`: never disconnecting a grid, ties to the longest edge).
+
+    With ``band`` first towards it, then towards ``[low, high]``; with ``preferred``
+    then towards the preferred band (:func:`jngis.regions.soft_descent`), never
+    leaving the band or the bounds.
+    """
     graph = Graph.from_edges(len(labels), edge_a, edge_b, edge_length)
-    regions = Regions(graph, households, labels, lo=low, hi=high, cap_heavy=False)
-    steepest_descent(regions)
+    regions = Regions(graph, households, labels, lo=low, hi=high, cap_heavy=False, hard=(low, high), soft=preferred)
+    for lo, hi in ([band] if band else []) + [(low, high)]:
+        regions.set_band(lo, hi)
+        steepest_descent(regions)
+    regions.set_band(*(band or (low, high)))
+    soft_descent(regions)
     return np.asarray(regions.label, dtype=np.int64)
 
 

@@ -22,6 +22,7 @@ import shapely
 from jngis import _checks
 from jngis.codes import COMMUNITY_HOUSEHOLDS
 from jngis.errors import GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
+from jngis.regions import headroom_band, preferred_band
 
 __all__ = ["RebalanceOptions", "fixed_codes", "check_units", "check_stations"]
 
@@ -82,17 +83,17 @@ class RebalanceOptions:
             "a positive number of seconds or None")
         _checks.require(FUNC, "workers", self.workers, self.workers is None or (
             _is_int(self.workers) and self.workers >= 1), "a positive int or None (automatic)")
-        set_(self, "preferred", _preferred(self.preferred, lo, hi))
+        set_(self, "preferred", preferred_band(FUNC, self.preferred, lo, hi))
         set_(self, "preferred_weight", _checks.number(FUNC, "preferred_weight", self.preferred_weight,
                                                       minimum=0, exclusive_minimum=True,
                                                       hint="households moved per household outside the band"))
         _checks.choice(FUNC, "priority", self.priority, PRIORITIES)
-        headroom_band(self.headroom, lo, hi)  # refuses a headroom that leaves no band
+        headroom_band(FUNC, self.headroom, lo, hi)  # refuses a headroom that leaves no band
 
     @property
     def band(self) -> tuple[int, int] | None:
         """The working band the headroom leaves inside the bounds, or None without headroom."""
-        return headroom_band(self.headroom, self.min_households, self.max_households)
+        return headroom_band(FUNC, self.headroom, self.min_households, self.max_households)
 
     @property
     def weight(self) -> float:
@@ -108,48 +109,6 @@ class RebalanceOptions:
 #: How the preferred band trades against households moved: by ``preferred_weight``, the band
 #: first (lexicographic), or households moved first (the band only breaks ties).
 PRIORITIES = ("weighted", "preferred", "moved")
-
-
-def _preferred(value, lo: int, hi: int) -> tuple[int, int] | None:
-    """``preferred`` as a checked ``(low, high)`` inside the bounds, or None."""
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and len(value) == 2
-    _checks.require(FUNC, "preferred", value, ok, "a pair (low, high) of household counts or None", InputTypeError)
-    low = _checks.whole(FUNC, "preferred", value[0], expected="whole numbers of households")
-    high = _checks.whole(FUNC, "preferred", value[1], expected="whole numbers of households")
-    _checks.require(FUNC, "preferred", value, lo <= low < high <= hi,
-                    f"min_households={lo} <= low < high <= max_households={hi}")
-    return low, high
-
-
-def _headroom_side(value, bound: int) -> int:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < 1:
-        return int(round(value * bound))  # a share of the bound it is kept from
-    return _checks.whole(FUNC, "headroom", value, minimum=0,
-                         expected="a share in (0, 1) or a whole number of households >= 0")
-
-
-def headroom_band(headroom, lo: int, hi: int) -> tuple[int, int] | None:
-    """The band ``headroom`` leaves: ``(lo + above_min, hi - below_max)``.
-
-    ``headroom`` is one value for both sides or a pair ``(above_min, below_max)``;
-    each a share of its bound (``0 < share < 1``) or a number of households.
-
-    Examples
-    --------
-    >>> headroom_band(0.1, 1000, 3000), headroom_band((0, 400), 1000, 3000), headroom_band(None, 1000, 3000)
-    ((1100, 2700), (1000, 2600), None)
-    """
-    if headroom is None:
-        return None
-    sides = headroom if isinstance(headroom, (tuple, list)) else (headroom, headroom)
-    _checks.require(FUNC, "headroom", headroom, len(sides) == 2,
-                    "a share, a number of households or a pair (above_min, below_max)", InputTypeError)
-    low, high = lo + _headroom_side(sides[0], lo), hi - _headroom_side(sides[1], hi)
-    _checks.require(FUNC, "headroom", headroom, low < high,
-                    f"a headroom that leaves a band inside {lo}-{hi} (it leaves {low}-{high})")
-    return low, high
 
 
 def _is_int(value) -> bool:

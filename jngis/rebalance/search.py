@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jngis.regions import NO_HOME, Graph, Regions
+from jngis.regions import NO_HOME, Graph, Regions, soft_descent
 
 __all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME"]
 
@@ -384,41 +384,10 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
             return
 
 
-def prefer(regions: Regions, weight: float, rounds: int = 4) -> None:
-    """Boundary moves towards the preferred band, each household outside it worth ``weight`` moved.
-
-    A move is taken when ``moved households + weight × households outside the
-    preferred band`` falls; neither region gets further from the working band
-    nor leaves the hard bounds, and both stay contiguous.
-    """
-    s = regions
-    if s.soft is None:
-        return
-    for _ in range(rounds):
-        changed = False
-        for a in range(s.n):
-            if s.out_of_time():
-                return
-            r = s.label[a]
-            if s.locked_atom[a] or s.rlocked[r]:
-                continue
-            if not s.soft_violation(r) and not any(s.soft_violation(s.label[b]) for b in s.nbrs[a]):
-                continue  # this atom's region and its neighbours are all in the preferred band
-            wa = s.w[a]
-            if not s.keeps_bands(r, -wa):
-                continue
-            best = None
-            for t in {s.label[b] for b in s.nbrs[a]} - {r}:
-                if not s.keeps_bands(t, wa):
-                    continue
-                cost = weight * s.soft_delta(a, t) + s.moved_delta(a, t) - 1e-3 * s.compact_delta(a, t)
-                if cost < -1e-6 and (best is None or cost < best[0]):
-                    best = (cost, t)
-            if best is not None and s.can_leave(a):
-                s.move(a, best[1])
-                changed = True
-        if not changed:
-            return
+def prefer(regions: Regions, weight: float) -> None:
+    """Boundary moves towards the preferred band, each household outside it worth ``weight``
+    households moved (:func:`jngis.regions.soft_descent`)."""
+    soft_descent(regions, weight, moved=True)
 
 
 def search(regions: Regions, problem: StreetProblem) -> None:
