@@ -82,7 +82,7 @@ TYPES = ("string", "integer", "number", "boolean", "datetime", "geometry")
 ORDER_FIELDS: dict[str, str] = {
     "order_id": "string", "category": "string", "status": "string",
     "district_code": "string", "street_code": "string", "community_code": "string", "grid_code": "string",
-    "received_at": "datetime", "dispatched_at": "datetime", "due_at": "datetime",
+    "department_code": "string", "received_at": "datetime", "dispatched_at": "datetime", "due_at": "datetime",
     "resolved_at": "datetime", "closed_at": "datetime", "updated_at": "datetime",
     "extended_days": "integer", "satisfied": "boolean", "geometry": "geometry",
 }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from jngis import access
-from jngis.errors import InputTypeError, InvalidTransition, NotFoundError, ParameterError
+from jngis.errors import ForbiddenError, InputTypeError, InvalidTransition, NotFoundError, ParameterError
 from jngis.workorders import (
     CALENDAR,
     DEPARTMENT_ACTIONS,
@@ -242,3 +243,194 @@ def test_actions_leave_out_steps_that_would_be_refused():
         actions_for(order, "admin")
     with pytest.raises(ParameterError, match="state='lost'"):
         actions_for({**order, "status": "lost"}, HOTLINE)
+
+
+# --------------------------------------------------------------------------- both stores
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def loop_url(request, tmp_path_factory, slice_city):
+    """A store of the slice city with the sample departments and catalogue."""
+    import shutil
+
+    from pgcluster import schema_dsn
+
+    from jngis.sample import SHAPES_DIR, SLICE_FILE
+    from jngis.store import open_store
+
+    if request.param == "sqlite":
+        url = str(tmp_path_factory.mktemp("loop") / "city.gpkg")
+        shutil.copy(SHAPES_DIR / SLICE_FILE, url)
+    else:
+        url = schema_dsn(request.getfixturevalue("postgis_dsn"))
+        with open_store(url) as store:
+            store.write_city(slice_city)
+    with open_store(url) as store:
+        assert store.load_sample_departments() > 0 and store.load_sample_departments() == 0
+    return url
+
+
+@pytest.fixture
+def store(loop_url):
+    from jngis.store import open_store
+
+    with open_store(loop_url) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def spot(slice_city):
+    point = slice_city.communities.geometry.representative_point().to_crs("EPSG:4326").iloc[0]
+    return point.x, point.y
+
+
+def _new(store, spot, category="环境卫生", at=None):
+    at = at or D(2025, 9, 30, 16)
+    return store.create_order(*spot, category=category, who="话务员", at=at)["order_id"]
+
+
+def _table_counts(store):
+    conn = store._conn()
+    return tuple(store._execute(conn, f"SELECT count(*) FROM {t}").fetchone()[0]
+                 for t in ("orders", "trail", "order_loop", "calls", "call_departments"))
+
+
+def test_the_registry_and_catalogue_are_in_the_store(store):
+    registry = store.departments()
+    district = store.read_layer("districts")["district_code"].iloc[0]
+    assert f"{district}-CG" in set(registry["code"]) and registry["districts"].map(type).eq(tuple).all()
+    catalogue = store.catalogue()
+    assert catalogue.set_index(["category", "district_code"]).loc[("环境卫生", district), "department_code"] == \
+        f"{district}-CG"
+
+
+def test_every_step_of_the_department_loop_on_the_store(store, spot):
+    order_id = _new(store, spot)
+    district = store.get_order(order_id)["district_code"]
+    record = store.step(order_id, "dispatched", department_code="catalogue", at=D(2025, 9, 30, 17))
+    assert record["department_code"] == f"{district}-CG" and record["sign_due_at"] == D(2025, 10, 9, 9)
+    dept = access.Principal("u-d", "王五", "department", (f"{district}-CG",))
+    for action, kwargs in [("sign", {}), ("contact", {}), ("on_site", {"note": "现场查看"}),
+                           ("reply", {"note": "已清理完毕"})]:
+        record = store.step(order_id, action, principal=dept, at=D(2025, 10, 9, 10), **kwargs)
+    assert record["status"] == "resolved" and record["signed_at"] == D(2025, 10, 9, 10)
+    hotline = access.Principal("u-h", "话务员", "hotline")
+    store.step(order_id, "callback", principal=hotline, level="satisfied", at=D(2025, 10, 10, 9))
+    store.step(order_id, "verify", principal=hotline, at=D(2025, 10, 10, 10))
+    record = store.step(order_id, "closed", principal=hotline, at=D(2025, 10, 10, 11))
+    assert record["status"] == "closed" and record["callback"] == "satisfied"
+    trail = store.trail(order_id)
+    assert [r["action"] for r in trail] == ["received", "dispatched", "sign", "contact", "on_site", "reply",
+                                            "callback", "verify", "closed"]
+    assert {r["who"] for r in trail[2:6]} == {"u-d"} and trail[-1]["who"] == "u-h"
+    from jngis.workorders import check_trail
+    assert check_trail(pd.DataFrame([store.get_order(order_id)]), pd.DataFrame(trail)).empty
+
+
+def test_refusals_name_the_order_and_write_nothing(store, spot):
+    order_id = _new(store, spot, category="物业管理")
+    before = _table_counts(store)
+    with pytest.raises(InvalidTransition, match=f"'{order_id}' is 'received': it cannot go to 'sign'.*"
+                                                "allowed next: dispatched, merge"):
+        store.step(order_id, "sign")
+    with pytest.raises(NotFoundError, match="'370100-XX' is not a department of the registry"):
+        store.step(order_id, "dispatched", department_code="370100-XX")
+    assert _table_counts(store) == before
+    store.step(order_id, "dispatched", department_code=None, at=D(2025, 9, 30, 16, 30))   # to the 街道
+    with pytest.raises(InvalidTransition, match="returned only within 2 working days"):
+        store.step(order_id, "returned", note="非本单位职责", at=D(2025, 10, 11, 9))
+    with pytest.raises(NotFoundError, match="work order 'nope' does not exist"):
+        store.step("nope", "sign")
+    dept = access.Principal("u-d", "王五", "department", ("370102-CG",))
+    with pytest.raises(ForbiddenError, match="may not act on work order"):
+        store.step(order_id, "sign", principal=dept)
+    with pytest.raises(ForbiddenError, match="may not take the step 'supervise'"):
+        store.step(order_id, "supervise", principal=dept, note="x")
+    middle = _table_counts(store)
+    store.step(order_id, "extension_request", note="需协调", days=2, at=D(2025, 10, 9, 9))
+    with pytest.raises(InvalidTransition, match="extended at most once"):
+        store.step(order_id, "extension_request", note="再次", at=D(2025, 10, 9, 10))
+    record = store.step(order_id, "extension_decision", granted=False, at=D(2025, 10, 9, 11))
+    assert record["extension_decision"] == "refused" and record["extended_days"] is None
+    assert _table_counts(store)[1] == middle[1] + 2
+
+
+def test_return_then_redispatch_and_supervise_on_red(store, spot):
+    order_id = _new(store, spot, category="物业管理")
+    store.step(order_id, "dispatched", department_code="catalogue", at=D(2025, 10, 9, 9))
+    returned = store.step(order_id, "returned", note="非本部门职责", at=D(2025, 10, 10, 9))
+    assert returned["status"] == "returned"
+    again = store.step(order_id, "dispatched", department_code=None, at=D(2025, 10, 10, 10))
+    assert again["department_code"] is None and again["signed_at"] is None
+    with pytest.raises(InvalidTransition, match="red card only"):
+        store.step(order_id, "supervise", note="请加快", at=D(2025, 10, 11, 10))
+    record = store.step(order_id, "supervise", note="请加快", at=D(2025, 10, 20, 10))
+    assert record["supervision_due_at"] == D(2025, 10, 22, 10) and record["card"] in ("red", None)
+
+
+def test_merge_and_rehandle_on_the_store(store, spot):
+    master = _new(store, spot, category="噪音扰民")
+    duplicate = _new(store, spot, category="噪音扰民", at=D(2025, 9, 30, 16, 20))
+    record = store.step(duplicate, "merge", master_id=master, at=D(2025, 9, 30, 17))
+    assert record["status"] == "duplicate" and record["master_id"] == master and record["deadline"] is None
+    with pytest.raises(InvalidTransition, match="'duplicate': it cannot go to 'dispatched'"):
+        store.step(duplicate, "dispatched")
+    store.step(master, "dispatched", department_code="catalogue", at=D(2025, 10, 9, 9))
+    for action, kwargs in [("sign", {}), ("contact", {}), ("reply", {"note": "已协调"})]:
+        store.step(master, action, at=D(2025, 10, 9, 10), **kwargs)
+    record = store.step(master, "callback", level="not_satisfied", at=D(2025, 10, 10, 9))
+    assert record["status"] == "in_progress" and record["callback"] is None and record["resolved_at"] is None
+    assert [r["action"] for r in store.trail(master)][-2:] == ["callback", "rehandle"]
+
+
+def test_an_old_store_gets_the_department_column(tmp_path, slice_city):
+    import shutil
+    import sqlite3
+
+    from jngis.sample import SHAPES_DIR, SLICE_FILE
+    from jngis.store import open_store
+
+    path = tmp_path / "old.gpkg"
+    shutil.copy(SHAPES_DIR / SLICE_FILE, path)
+    with open_store(str(path)) as store:
+        store.close()
+    with sqlite3.connect(path) as conn:  # as a store written before this column
+        conn.execute("DROP INDEX orders_department_code")
+        conn.execute("ALTER TABLE orders DROP COLUMN department_code")
+        conn.execute("DROP TABLE order_loop")
+    with open_store(str(path)) as store:
+        assert store.orders_frame()["department_code"].isna().all()
+        assert store.loop_frame().empty
+
+
+def test_calls_and_ratings(store, spot):
+    order_id = _new(store, spot, category="市场监管")
+    district = store.get_order(order_id)["district_code"]
+    street_code = store.get_order(order_id)["street_code"]
+    store.step(order_id, "dispatched", at=D(2025, 10, 9, 9))
+    street = access.Principal("u-s", "李四", "street", (street_code,))
+    called = [f"{district}-SJ", f"{district}-GA"]
+    with pytest.raises(NotFoundError, match="are not departments of the registry"):
+        store.call_departments(["370100-XX"], problem="夜市占道", order_id=order_id, principal=street)
+    call = store.call_departments(called, problem="夜市占道经营", order_id=order_id, principal=street,
+                                  at=D(2025, 10, 9, 10))
+    assert [d["department_code"] for d in call["departments"]] == sorted(called)
+    assert store.trail(order_id)[-1]["action"] == "call"
+    with pytest.raises(InvalidTransition, match="has not signed yet.*allowed next: sign"):
+        store.call_step(call["call_id"], f"{district}-SJ", "contact")
+    for step in ("sign", "contact", "done"):
+        call = store.call_step(call["call_id"], f"{district}-SJ", step, at=D(2025, 10, 9, 11))
+    with pytest.raises(ParameterError, match=f"did not call department '{district}-CG'"):
+        store.rate(call["call_id"], f"{district}-CG", 5, principal=street)
+    with pytest.raises(ParameterError, match="rating=6"):
+        store.rate(call["call_id"], f"{district}-SJ", 6, principal=street)
+    call = store.rate(call["call_id"], f"{district}-SJ", 4, note="响应及时", principal=street)
+    rated = next(d for d in call["departments"] if d["department_code"] == f"{district}-SJ")
+    assert rated["rating"] == 4 and rated["done_at"] == D(2025, 10, 9, 11)
+    with pytest.raises(ParameterError, match="already rated"):
+        store.rate(call["call_id"], f"{district}-SJ", 5, principal=street)
+    standing = store.call_departments([f"{district}-ST"], problem="长期油烟扰民", street_code=street_code,
+                                      principal=street)
+    assert standing["order_id"] is None
+    frame = store.calls_frame()
+    assert {call["call_id"], standing["call_id"]} <= set(frame["call_id"])

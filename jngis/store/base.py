@@ -39,6 +39,7 @@ from jngis.store.schema import (
     TIME_COLUMNS,
     TRAIL_COLUMNS,
 )
+from jngis.store.steps import DepartmentSteps
 from jngis.workorders import (
     CALENDAR,
     WorkCalendar,
@@ -57,7 +58,7 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, abc.ABC):
+class Store(ChangeChannel, DepartmentSteps, abc.ABC):
     """City layers and work orders behind one interface (see :mod:`jngis.store`)."""
 
     #: ``?`` placeholders are rewritten for drivers that use ``%s``.

@@ -122,7 +122,7 @@ def _new_orders(store: Store, rows: pd.DataFrame, place: pd.DataFrame) -> pd.Dat
         **{c: place[c] for c in CODE_COLUMNS},
         "lon": rows["lon"].to_numpy(float), "lat": rows["lat"].to_numpy(float),
         "x": place["x"].to_numpy(float), "y": place["y"].to_numpy(float),
-        "updated_at": received.to_numpy(),
+        "updated_at": received.to_numpy(), "department_code": None,
     }, index=rows.index)
 
 
@@ -193,6 +193,7 @@ def _history_orders(store: Store, layer: gpd.GeoDataFrame, layers_version: int) 
         frame["warn_at"] = store.calendar.add_working_days(pd.DatetimeIndex(frame["due_at"]), -WARNING_WORKING_DAYS)
     frame["extended_days"] = None
     frame["satisfied"] = None
+    frame["department_code"] = layer["department_code"].to_numpy() if "department_code" in layer else None
     if "satisfied" in layer:  # only a closed order has the citizen's answer
         closed = (frame["status"] == "closed").to_numpy()
         frame["satisfied"] = np.where(closed, layer["satisfied"].astype(object).to_numpy(), None)

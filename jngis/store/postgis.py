@@ -29,7 +29,7 @@ from jngis.layers import SCHEMAS, City
 from jngis.store.base import Store, no_store
 from jngis.store.changes import CHANNEL, notification
 from jngis.store.frames import python_value
-from jngis.store.schema import DEFAULT_CRS, POSTGIS_TYPES, store_tables_sql
+from jngis.store.schema import ADDED_ORDER_COLUMNS, DEFAULT_CRS, POSTGIS_TYPES, store_tables_sql
 from jngis.workorders import CALENDAR, WorkCalendar
 
 __all__ = ["PostGISStore", "POSTGRES_URL"]
@@ -93,6 +93,8 @@ class PostGISStore(Store):
             srid = int(row[0])
         self._srid = srid
         self._crs = pyproj.CRS.from_epsg(self._srid)
+        for column in ADDED_ORDER_COLUMNS:  # a store made before them gets them now
+            conn.execute(f"ALTER TABLE IF EXISTS orders ADD COLUMN IF NOT EXISTS {column} text")
         for statement in store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})"):
             conn.execute(statement)
         conn.execute("CREATE INDEX IF NOT EXISTS orders_geom ON orders USING gist(geom)")

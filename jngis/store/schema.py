@@ -28,7 +28,8 @@ from jngis.workorders import PERSONAL_FIELDS
 __all__ = [
     "DEFAULT_CRS", "MAX_OFFSET", "ORDER_COLUMNS", "TIME_COLUMNS", "COORDINATE_COLUMNS", "CODE_COLUMNS",
     "TRAIL_COLUMNS", "CALLER_FIELDS", "CALLER_COLUMNS", "LAYER_KINDS", "SqlTypes", "SQLITE_TYPES",
-    "POSTGIS_TYPES", "store_tables_sql", "VERSIONED_KINDS", "changes_tables_sql", "versions_tables_sql",
+    "POSTGIS_TYPES", "store_tables_sql", "ADDED_ORDER_COLUMNS",
+    "department_tables_sql", "VERSIONED_KINDS", "changes_tables_sql", "versions_tables_sql",
 ]
 
 #: The CRS of a store created empty (orders are kept in the city's CRS otherwise).
@@ -40,7 +41,7 @@ MAX_OFFSET = 1_000_000_000
 ORDER_COLUMNS: tuple[str, ...] = (
     "order_id", "category", "description", "status", "received_at", "dispatched_at", "due_at",
     "warn_at", "resolved_at", "closed_at", "extended_days", "satisfied", "district_code",
-    "street_code", "community_code", "grid_code", "lon", "lat", "x", "y", "updated_at",
+    "street_code", "community_code", "grid_code", "lon", "lat", "x", "y", "updated_at", "department_code",
 )
 TIME_COLUMNS: tuple[str, ...] = ("received_at", "dispatched_at", "due_at", "warn_at", "resolved_at", "closed_at",
                                  "updated_at")
@@ -57,7 +58,7 @@ LAYER_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k != "workorders")
 VERSIONED_KINDS: dict[str, str] = {"streets": "street_code", "communities": "community_code",
                                    "units": "unit_id", "grids": "grid_code"}
 
-_INDEXED_ORDER_COLUMNS = ("status", *CODE_COLUMNS, "due_at", "received_at")
+_INDEXED_ORDER_COLUMNS = ("status", *CODE_COLUMNS, "due_at", "received_at", "department_code")
 _REQUIRED_ORDER_COLUMNS = ("category", "status", "received_at")
 
 
@@ -110,6 +111,34 @@ def store_tables_sql(types: SqlTypes, *, point: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS jngis_store (key {types.text} PRIMARY KEY, value {types.text})",
         *changes_tables_sql(types),
         *versions_tables_sql(types),
+        *department_tables_sql(types),
+    ]
+
+
+#: Columns a store made before them lacks and gets on opening (``ALTER TABLE orders ADD COLUMN``).
+ADDED_ORDER_COLUMNS: tuple[str, ...] = ("department_code",)
+
+
+def department_tables_sql(types: SqlTypes) -> list[str]:
+    """The departments registry, the dispatch catalogue, each order's department-loop row, the 街道's calls."""
+    from jngis.workorders.loop import LOOP_COLUMNS, LOOP_TIME_COLUMNS
+
+    kinds = {c: types.time if c in LOOP_TIME_COLUMNS else types.integer if c == "extension_days" else types.text
+             for c in LOOP_COLUMNS}
+    loop = ", ".join(f"{c} {kind}" for c, kind in kinds.items())
+    times = ", ".join(f"{c} {types.time}" for c in ("signed_at", "contacted_at", "on_site_at", "done_at", "rated_at"))
+    return [
+        f"CREATE TABLE IF NOT EXISTS departments (code {types.text} PRIMARY KEY, name {types.text} NOT NULL, "
+        f"kind {types.text} NOT NULL, districts {types.text} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS dispatch_catalogue (category {types.text} NOT NULL, district_code "
+        f"{types.text} NOT NULL, department_code {types.text} NOT NULL, PRIMARY KEY (category, district_code))",
+        f"CREATE TABLE IF NOT EXISTS order_loop (order_id {types.text} PRIMARY KEY, {loop})",
+        f"CREATE TABLE IF NOT EXISTS calls (call_id {types.serial}, order_id {types.text}, street_code "
+        f"{types.text} NOT NULL, problem {types.text} NOT NULL, who {types.text} NOT NULL, called_at {types.time} "
+        "NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS call_departments (call_id {types.big_integer} NOT NULL, department_code "
+        f"{types.text} NOT NULL, {times}, rating {types.integer}, rating_note {types.text}, "
+        "PRIMARY KEY (call_id, department_code))",
     ]
 
 

@@ -33,9 +33,11 @@ from jngis.layers import City
 from jngis.store.base import Store, no_store
 from jngis.store.frames import SQL_TIME
 from jngis.store.schema import (
+    ADDED_ORDER_COLUMNS,
     DEFAULT_CRS,
     SQLITE_TYPES,
     changes_tables_sql,
+    department_tables_sql,
     store_tables_sql,
     versions_tables_sql,
 )
@@ -221,8 +223,14 @@ class SQLiteStore(Store):
                          "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
                          (srs_id,))
             conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
-        # (a store made before the change channel and the versions gets their tables now)
-        _run_script(conn, changes_tables_sql(SQLITE_TYPES) + versions_tables_sql(SQLITE_TYPES))
+        # (a store made before the change channel, the versions or the departments gets their tables now)
+        _run_script(conn, changes_tables_sql(SQLITE_TYPES) + versions_tables_sql(SQLITE_TYPES)
+                    + department_tables_sql(SQLITE_TYPES))
+        held = {r[1] for r in conn.execute("PRAGMA table_info(orders)")}
+        for column in ADDED_ORDER_COLUMNS:
+            if column not in held:
+                conn.execute(f"ALTER TABLE orders ADD COLUMN {column} TEXT")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS orders_{column} ON orders({column})")
         row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'orders'").fetchone()
         self._srs_id = int(row[0])
         self._crs = self._srs_crs(conn, self._srs_id)

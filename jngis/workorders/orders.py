@@ -56,7 +56,7 @@ PUBLIC_FIELDS: tuple[str, ...] = (
     "order_id", "category", "description", "status", "deadline",
     "received_at", "dispatched_at", "due_at", "warn_at", "resolved_at", "closed_at",
     "extended_days", "satisfied",
-    "district_code", "street_code", "community_code", "grid_code",
+    "district_code", "street_code", "community_code", "grid_code", "department_code",
     "lon", "lat", "updated_at",
 )
 #: The personal data a store keeps with an order (each one :func:`jngis.codes.is_personal`),
