@@ -196,7 +196,60 @@ plan.changes[plan.changes["status"] != "kept"].head(15)"""),
     ("code", """\
 plan.infeasible"""),
     ("md", """\
-## 3. 调整前后对比 · Before and after
+## 3. 留足增长空间 · Plans that last
+
+调整户数最少的方案会把超大社区正好压到 3,000 户，过小社区正好补到 1,000 户：下一栋新楼入住，社区又超出范围。
+下面比较几种设置：理想规模（如 1,500–2,500 户，软约束）、预留增长空间（上下限各留 10%），以及两者结合；
+法定范围始终是硬约束。表中列出调整户数、理想规模内的社区数，以及按每年 2% 增长首个社区超出 3,000 户之前的年数。
+
+The fewest-households plan leaves many communities just under 3,000 (and just over 1,000): the first new
+building pushes them out again. `rebalance_tradeoff` runs one plan per setting — a preferred band
+(`preferred=`, soft), headroom below the maximum and above the minimum (`headroom=`), both — and sets
+households moved against communities inside the preferred band and the years until the first community
+outgrows the legal band (2 % a year). The legal band stays hard in every plan."""),
+    ("code", """\
+import geopandas as gpd
+
+from jngis import rebalance_tradeoff
+from jngis.rebalance.tradeoff import TRADEOFF_HEADINGS
+
+tradeoff = rebalance_tradeoff(units, seed=0, progress=False, workers=1)
+tradeoff.table.rename(columns=TRADEOFF_HEADINGS).round(3)"""),
+    ("code", """\
+tradeoff.figure()"""),
+    ("md", """\
+We take the plan with headroom and the preferred band for the meeting: it moves more households than the
+plain plan, but no community sits at the legal limit, so the redraw lasts. The table goes to the meeting as
+an Excel sheet with Chinese headings."""),
+    ("code", """\
+tradeoff.to_excel(OUT / "02_tradeoff.xlsx")
+plain = plan
+plan = tradeoff.plans["预留10%+理想规模"]
+for name, p in (("plain", plain), ("chosen", plan)):
+    h = p.communities["households"]
+    print(f"{name:>6}: {h.between(2900, 3000).sum():3d} communities at 2,900-3,000, "
+          f"{h.between(1000, 1100).sum():3d} at 1,000-1,100, 95th percentile {h.quantile(0.95):,.0f}, "
+          f"moved {p.metrics['moved_households']:,} households")
+assert plan.communities["households"].between(1000, 3000).sum() >= plain.metrics["within_bounds_after"]"""),
+    ("md", """\
+**Planned housing.** The 街道 knows which projects will be occupied by the horizon year. `growth=` takes
+them as points (or polygons) on open land, or per unit; the plan is checked against the horizon's
+households and lists the communities that would leave the band by then (`growth_policy="refuse"` refuses
+such a plan instead). Here: three projects of 900 households each, placed in the three largest communities
+of each plan."""),
+    ("code", """\
+def projects_in(p):
+    largest = p.communities.nlargest(3, "households")
+    return gpd.GeoDataFrame({"households": [900] * 3, "street_code": largest["street_code"].to_numpy()},
+                            geometry=largest.geometry.representative_point().to_numpy(), crs=p.communities.crs)
+
+for name, p in (("plain", plain), ("chosen", plan)):
+    checked = rebalance(units, seed=0, progress=False, workers=1, growth=projects_in(p), horizon=2030,
+                        **({"headroom": 0.1, "preferred": (1500, 2500)} if name == "chosen" else {}))
+    print(f"{name:>6}: {len(checked.leaving)} communities leave the band by 2030")
+checked.leaving"""),
+    ("md", """\
+## 4. 调整前后对比 · Before and after
 
 Left: today; right: the proposal. Green communities are within the band, blue below, red above; the
 blocks that change community are outlined in orange (hover for their old and new code); a warning marker
@@ -208,7 +261,7 @@ m = plan_map(plan, units, names=(city.streets, city.communities))
 m.save(OUT / "02_plan_before_after.html")
 m"""),
     ("md", """\
-## 4. 导出 · Export
+## 5. 导出 · Export
 
 - **GeoPackage** for GIS: the units with their new community code, and the new community polygons
   (kept communities keep their name; new ones are marked 待命名 *to be named*).
