@@ -25,6 +25,7 @@ from jngis.store.schema import ORDER_COLUMNS, TRAIL_COLUMNS
 from jngis.workorders import departments as registry
 from jngis.workorders.calls import CALL_STEP_COLUMNS, plan_call, plan_call_step, plan_rating
 from jngis.workorders.clocks import WorkCalendar
+from jngis.workorders.duplicates import DUPLICATE_DISTANCE_M, DUPLICATE_HOURS, find_duplicates
 from jngis.workorders.loop import DEFAULT_RULES, LOOP_COLUMNS, LOOP_TIME_COLUMNS, LoopRules, card, plan_step
 from jngis.workorders.orders import public_order
 from jngis.workorders.states import ACTIONS
@@ -123,21 +124,52 @@ class DepartmentSteps:
         ``satisfied``. Returns :meth:`order_detail` after the step.
         """
         who = _acting(principal, action)
-        order_id = _checks.text("step", "order_id", order_id, max_length=64, required=True)
         with self._write() as conn:
-            order = self._order_row(conn, order_id, lock=True)
-            _in_scope(who, order, action)
-            loop = self._loop_row(conn, order_id)
-            if "master_id" in options:
-                options["master"] = self._order_row(conn, _checks.text(
-                    "merge", "master_id", options.pop("master_id"), max_length=64, required=True), lock=True)
-            if action == "dispatched":
-                options.update(self._dispatch_target(conn, order, options.get("department_code")))
-            changes, loop_changes, rows = plan_step(order, loop, action, who=who.id, at=at, note=note,
-                                                    rules=self.rules, calendar=self.calendar, **options)
-            self._write_step(conn, order_id, changes, {**loop, **loop_changes} if loop_changes else None, rows)
+            return self._step_in(conn, who, order_id, action, at=at, note=note, **options)
+
+    def _step_in(self, conn, who: access.Principal, order_id: Any, action: str, *, at: Any, note: Any,
+                 **options: Any) -> dict:
+        """One step inside the open write transaction ``conn``."""
+        order_id = _checks.text("step", "order_id", order_id, max_length=64, required=True)
+        order = self._order_row(conn, order_id, lock=True)
+        _in_scope(who, order, action)
+        loop = self._loop_row(conn, order_id)
+        if "master_id" in options:
+            options["master"] = self._order_row(conn, _checks.text(
+                "merge", "master_id", options.pop("master_id"), max_length=64, required=True), lock=True)
+        if action == "dispatched":
+            options.update(self._dispatch_target(conn, order, options.get("department_code")))
+        changes, loop_changes, rows = plan_step(order, loop, action, who=who.id, at=at, note=note,
+                                                rules=self.rules, calendar=self.calendar, **options)
+        self._write_step(conn, order_id, changes, {**loop, **loop_changes} if loop_changes else None, rows)
         order.update(changes)
         return self._detail(order, {**loop, **loop_changes})
+
+    # -- duplicates (并单)
+    def propose_duplicates(self, *, distance_m: float = DUPLICATE_DISTANCE_M, hours: float = DUPLICATE_HOURS,
+                           principal: access.Principal = access.ADMIN, open_only: bool = True) -> pd.DataFrame:
+        """Duplicates proposed among the orders ``principal`` may see (:func:`jngis.workorders.find_duplicates`).
+
+        Orders already merged take no part; with ``open_only`` (default) neither do resolved or closed ones.
+        """
+        who = access.principal(principal)
+        access.require(who, "orders.read")
+        frame = self.orders_frame(columns=["order_id", "category", "status", "received_at", "street_code",
+                                           "grid_code", "community_code", "district_code", "department_code"])
+        frame = frame.loc[access.order_scope(who).mask(frame)]
+        finished = ("duplicate", "resolved", "closed") if open_only else ("duplicate",)
+        return find_duplicates(frame, distance_m=distance_m, hours=hours,
+                               exclude=frame["status"].isin(finished).to_numpy())
+
+    def merge_duplicates(self, pairs: Sequence[tuple[str, str]], *, principal: access.Principal = access.ADMIN,
+                         at: Any = None) -> list[dict]:
+        """Merge each ``(order_id, master_id)`` pair, all in one write: one refusal and none is merged."""
+        who = _acting(principal, "merge")
+        if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not pairs:
+            raise InputTypeError(f"merge_duplicates: pairs={pairs!r}; expected a list of (order_id, master_id)")
+        with self._write() as conn:
+            return [self._step_in(conn, who, order_id, "merge", at=at, note=None, master_id=master_id)
+                    for order_id, master_id in pairs]
 
     def _dispatch_target(self, conn, order: dict, code: Any) -> dict[str, Any]:
         if code == "catalogue":

@@ -108,6 +108,8 @@ from jngis.workorders.departments import (
     sample_catalogue,
     sample_departments,
 )
+from jngis.workorders.calls import CALL_STEPS, RATINGS, plan_call, plan_call_step, plan_rating
+from jngis.workorders.duplicates import DUPLICATE_DISTANCE_M, DUPLICATE_HOURS, duplicate_scores, find_duplicates
 from jngis.workorders.io import COLUMN_ALIASES, INPUT_CRS, clean_order_rows, crs_error, read_order_table
 from jngis.workorders.loop import CALLBACK_LEVELS, DEFAULT_RULES, LOOP_COLUMNS, LoopRules, card, plan_step
 from jngis.workorders.orders import (
@@ -133,7 +135,7 @@ from jngis.workorders.states import (
     allowed_actions,
     next_state,
 )
-from jngis.workorders.synthetic import synthetic_trail
+from jngis.workorders.synthetic import plant_duplicates, synthetic_trail
 
 __all__ = [
     "STATES",
@@ -191,4 +193,14 @@ __all__ = [
     "plan_step",
     "card",
     "actions_for",
+    "plant_duplicates",
+    "find_duplicates",
+    "duplicate_scores",
+    "DUPLICATE_DISTANCE_M",
+    "DUPLICATE_HOURS",
+    "CALL_STEPS",
+    "RATINGS",
+    "plan_call",
+    "plan_call_step",
+    "plan_rating",
 ]

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from jngis import _checks
 from jngis.errors import SchemaError
 from jngis.workorders.states import FINISHED_STATES, STATES
 
-__all__ = ["synthetic_trail"]
+__all__ = ["synthetic_trail", "plant_duplicates"]
 
 _HOUR = np.timedelta64(3600, "s")
 _TIME_COLUMNS = ("received_at", "dispatched_at", "resolved_at", "closed_at")
@@ -96,3 +98,46 @@ def _history(orders: pd.DataFrame) -> _History:
     if np.isnat(history.resolved[done]).any() or np.isnat(history.closed[status == "closed"]).any():
         raise SchemaError("synthetic_trail: a resolved or closed order lacks resolved_at / closed_at")
     return history
+
+
+def plant_duplicates(orders: gpd.GeoDataFrame, *, share: float = 0.03, distance_m: float = 30.0,
+                     hours: float = 12.0, seed: int = 2026) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """``orders`` with duplicate reports planted, and which they are: ``(orders, truth)``.
+
+    A ``share`` of the orders (chosen at random) is reported again: the copy
+    has the same category, lies up to ``distance_m`` away (uniform in a disc)
+    and was received up to ``hours`` later (uniform, at least 5 minutes); it
+    keeps the original's state and times shifted by the same delay, and its
+    id is the original's with ``-D`` appended. ``truth`` has ``order_id``
+    (the copy) and ``original_id``. The orders must be in a metric CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> orders = gpd.GeoDataFrame({"order_id": ["A", "B"], "category": ["环境卫生"] * 2,
+    ...     "received_at": pd.to_datetime(["2026-10-09 09:00", "2026-10-10 09:00"])},
+    ...     geometry=[shapely.Point(500000, 4060000), shapely.Point(501000, 4060000)], crs="EPSG:4548")
+    >>> planted, truth = plant_duplicates(orders, share=0.5, seed=1)
+    >>> len(planted), truth["original_id"].str.len().tolist()
+    (3, [1])
+    """
+    func = "plant_duplicates"
+    _checks.geodataframe(func, "orders", orders)
+    _checks.metric_crs(func, "orders", orders)
+    _checks.columns(func, "orders", orders, ["order_id", "category", "received_at"])
+    share = _checks.number(func, "share", share, minimum=0, maximum=1)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(orders), size=int(round(share * len(orders))), replace=False))
+    copies = orders.iloc[chosen].copy()
+    delay = pd.to_timedelta(rng.uniform(300, max(hours * 3600, 301), len(chosen)).round(), unit="s")
+    for column in [c for c in copies.columns if pd.api.types.is_datetime64_any_dtype(copies[c])]:
+        copies[column] = copies[column] + delay.to_numpy()
+    radius = distance_m * np.sqrt(rng.uniform(0, 1, len(chosen)))
+    angle = rng.uniform(0, 2 * np.pi, len(chosen))
+    copies = copies.set_geometry(gpd.points_from_xy(copies.geometry.x + radius * np.cos(angle),
+                                                    copies.geometry.y + radius * np.sin(angle), crs=orders.crs))
+    truth = pd.DataFrame({"order_id": copies["order_id"].astype(str) + "-D",
+                          "original_id": copies["order_id"].astype(str).to_numpy()})
+    copies["order_id"] = truth["order_id"].to_numpy()
+    planted = pd.concat([orders, copies], ignore_index=True)
+    return gpd.GeoDataFrame(planted, geometry=planted.geometry.name, crs=orders.crs), truth.reset_index(drop=True)
