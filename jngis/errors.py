@@ -117,3 +117,27 @@ class BasemapCRSWarning(JngisWarning):
 
 class GrowthError(ParameterError):
     """A plan would leave its communities outside the bounds by the horizon and the caller asked to refuse it."""
+
+
+class AdoptionError(JngisError, ValueError):
+    """A boundary version cannot be adopted; nothing was written (the subclasses say why)."""
+
+
+class UnitsMismatchError(AdoptionError):
+    """The proposal's units are not the store's (ids, households), or a unit lies in no community."""
+
+
+class CoverageMismatchError(AdoptionError):
+    """Communities do not tile their 街道, or grids their community (gaps, overlaps, land outside)."""
+
+
+class CodeConflictError(AdoptionError):
+    """A code does not extend its parent's, or a code retired by an earlier version comes back."""
+
+
+class EffectiveDateError(AdoptionError):
+    """The effective date is before the last version's, or is not a date."""
+
+
+class VersionConflictError(AdoptionError):
+    """Another adoption landed while this one was being checked: check again against it."""

@@ -40,6 +40,7 @@ from jngis.store.schema import (
     TRAIL_COLUMNS,
 )
 from jngis.store.steps import DepartmentSteps
+from jngis.store.versions import BoundaryVersions
 from jngis.workorders import (
     CALENDAR,
     WorkCalendar,
@@ -58,7 +59,7 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, DepartmentSteps, abc.ABC):
+class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
     """City layers and work orders behind one interface (see :mod:`jngis.store`)."""
 
     #: ``?`` placeholders are rewritten for drivers that use ``%s``.
@@ -176,12 +177,20 @@ class Store(ChangeChannel, DepartmentSteps, abc.ABC):
             held.add("workorders")
         return [k for k in KINDS if k in held]
 
-    def read_layer(self, kind: str) -> gpd.GeoDataFrame:
-        """One layer of the city as a validated GeoDataFrame; ``"workorders"`` is :meth:`orders_frame`."""
+    def read_layer(self, kind: str, *, at: Any = None) -> gpd.GeoDataFrame:
+        """One layer of the city as a validated GeoDataFrame; ``"workorders"`` is :meth:`orders_frame`.
+
+        ``at`` (a date): the boundaries in force that day (streets, communities,
+        units and grids are versioned; see :mod:`jngis.store.versions`).
+        """
         if kind not in SCHEMAS:
             raise SchemaError(f"read_layer: kind={kind!r} is not a layer kind; expected one of {', '.join(KINDS)}")
         if kind == "workorders":
             return self.orders_frame()
+        if at is not None:
+            then = self._layer_at(kind, at)
+            if then is not None:
+                return then
         if kind not in self.layer_names():
             raise NotFoundError(f"read_layer: the store {self.url} holds no {kind!r} layer; "
                                 f"it holds {self.layer_names()}")
@@ -210,6 +219,7 @@ class Store(ChangeChannel, DepartmentSteps, abc.ABC):
         kinds = [kind for kind in city.kinds() if kind != "workorders"]
         for kind in kinds:
             _refuse_personal("write_city", kind, getattr(city, kind).columns)
+        self._refuse_versioned_write(kinds)
         self._write_city_layers(city, kinds, self._orders_crs_for(city))
         self._layers_generation += 1
         self._placers.clear()

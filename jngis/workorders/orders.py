@@ -35,6 +35,7 @@ from jngis.workorders.clocks import (
 from jngis.workorders.states import (
     DEPARTMENT_ACTIONS,
     NOTE_REQUIRED,
+    RECORD_ACTIONS,
     TRANSITIONS,
     allowed_actions,
     check_action,
@@ -323,7 +324,9 @@ def _replayed_rows(trail: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     steps = {(state, action): after for state, table in TRANSITIONS.items() for action, after in table.items()}
     action, from_state, to_state = (rows[c].to_numpy(object) for c in ("action", "from_state", "to_state"))
     # zip over numpy object arrays: iterating pandas' string columns costs ten times as much
-    expected = np.array([steps.get(pair) for pair in zip(from_state, action)], dtype=object)
+    # a record row (e.g. "replaced") keeps the state it starts from
+    expected = np.array([state if act in RECORD_ACTIONS else steps.get((state, act))
+                         for state, act in zip(from_state, action)], dtype=object)
     rows["legal"] = np.where(first, (action == "received") & (to_state == "received"),
                              (from_state == previous) & (to_state == expected))
     rows["first"] = first

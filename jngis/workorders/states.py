@@ -119,3 +119,7 @@ def next_state(order_id: str, state: str, action: str) -> str:
     if action not in allowed:
         raise InvalidTransition(order_id, state, action, allowed)
     return TRANSITIONS[state][action]
+
+#: Trail rows that record an event without a step: the state stays (``from_state == to_state``).
+#: ``replaced``: a boundary version moved an open order into another grid (jngis.store.versions).
+RECORD_ACTIONS = frozenset({"replaced"})
