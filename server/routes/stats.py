@@ -50,7 +50,8 @@ def grid_counts(request: Request, store: Backend = Depends(backend)) -> Response
                         "grid_code": table.index.tolist(),
                         "columns": {name: _column(table[name]) for name in table.columns}})
 
-    return _etagged(request, *served.live.get_or_insert(("stats", current.version), build), served.version)
+    body, etag = served.live.get_or_insert(("stats", current.version), build)
+    return _etagged(request, body, etag, served.version)
 
 
 @router.get("/grids/{grid_code}", name="grid_card")
