@@ -55,7 +55,7 @@ def main() -> None:
     t = time.perf_counter()
     addresses = sample_addresses(city.units, districts=city.districts)
     t_addr = time.perf_counter() - t
-    units = city.units.join(addresses)
+    units = city.units  # the same addresses, attached by load_sample
     t = time.perf_counter()
     index = AddressIndex(units, districts=city.districts, streets=city.streets, communities=city.communities,
                          grids=city.grids, prefixes=JINAN_PREFIXES)

@@ -29,6 +29,13 @@ class ParameterError(JngisError, ValueError):
     """A parameter has a value outside what the function accepts."""
 
 
+class QueryError(ParameterError):
+    """A feature query (a property filter, a CQL2 filter, sortby, bbox, datetime) is not valid.
+
+    OGC API - Features answers it with 400 on every route, /workorders included.
+    """
+
+
 class InputTypeError(JngisError, TypeError):
     """A parameter has the wrong Python type (e.g. a DataFrame for a GeoDataFrame)."""
 

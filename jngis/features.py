@@ -43,7 +43,7 @@ import shapely
 from jngis import _checks
 from jngis.codes import VALUE_LABELS, label, personal_columns, to_cst_naive, value_label
 from jngis.crs import WGS84
-from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError
+from jngis.errors import CRSError, InputTypeError, NotFoundError, QueryError
 from jngis.layers import SCHEMAS
 from jngis.query import Query, fields_of, mask, order
 
@@ -115,15 +115,15 @@ def parse_bbox(bbox: str | Sequence[float] | None) -> BBox | None:
     try:
         numbers = [float(part) for part in parts]
     except (TypeError, ValueError):
-        raise ParameterError(
+        raise QueryError(
             f"bbox={bbox!r} is not a list of numbers; expected minlon,minlat,maxlon,maxlat") from None
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4:
-        raise ParameterError(f"bbox={bbox!r} has {len(parts)} numbers; expected 4 (or 6)")
+        raise QueryError(f"bbox={bbox!r} has {len(parts)} numbers; expected 4 (or 6)")
     west, south, east, north = numbers
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise ParameterError(
+        raise QueryError(
             f"bbox={bbox!r} is not minlon,minlat,maxlon,maxlat within -180..180 / -90..90 "
             "with min <= max (boxes across the antimeridian are not supported)")
     return west, south, east, north
@@ -153,7 +153,7 @@ def parse_datetime(value: str | None) -> Interval | None:
         try:
             stamp = to_cst_naive(pd.Timestamp(text))  # the layers hold naive China Standard Time
         except (ValueError, TypeError):
-            raise ParameterError(
+            raise QueryError(
                 f"datetime={value!r}: {text!r} is not an RFC 3339 date-time; "
                 "expected e.g. 2026-10-01T00:00:00Z or 2026-10-01T00:00:00Z/..") from None
         if end and len(text) == 10:  # a whole day ends at its last instant

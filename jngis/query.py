@@ -52,12 +52,15 @@ import shapely
 from shapely.geometry import shape
 
 from jngis.codes import to_cst_naive
-from jngis.errors import ParameterError
+from jngis.errors import QueryError
 
 __all__ = [
     "FILTER_LANGS",
+    "FILTER_LANG_ALIASES",
     "MAX_FILTER_CHARS",
     "ORDER_FIELDS",
+    "CARDS",
+    "card_query",
     "Query",
     "fields_of",
     "queryables_schema",
@@ -72,6 +75,9 @@ __all__ = [
 ]
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
+#: Older names of the languages that clients still send: GDAL's OAPIF driver asks for
+#: ``cql-text`` (the 2021 drafts of Part 3), whose comparisons are CQL2 text.
+FILTER_LANG_ALIASES = {"cql-text": "cql2-text"}
 #: Longest filter accepted (a parsed filter is held in memory and walked recursively).
 MAX_FILTER_CHARS = 20_000
 #: Field types (the JSON Schema ``type`` of the queryables, with date-time and geometry apart).
@@ -85,7 +91,12 @@ ORDER_FIELDS: dict[str, str] = {
     "department_code": "string", "received_at": "datetime", "dispatched_at": "datetime", "due_at": "datetime",
     "resolved_at": "datetime", "closed_at": "datetime", "updated_at": "datetime",
     "extended_days": "integer", "satisfied": "boolean", "geometry": "geometry",
+    "warn_at": "datetime",
 }
+#: Deadline cards of open orders (the Shandong rule, as :func:`jngis.workorders.deadline`
+#: reads it): ``yellow`` from the warning time (one working day before the due time) until the
+#: due time, ``red`` after it.
+CARDS = ("yellow", "red")
 
 
 class Query(NamedTuple):
@@ -204,14 +215,15 @@ def parse_filter(text: Any, lang: str | None = None):
     Equal(lhs=ATTRIBUTE status, rhs='closed')
     """
     lang = lang or ("cql2-json" if isinstance(text, dict) else "cql2-text")
+    lang = FILTER_LANG_ALIASES.get(lang, lang)
     if lang not in FILTER_LANGS:
-        raise ParameterError(f"filter-lang={lang!r}; expected one of {', '.join(FILTER_LANGS)}")
+        raise QueryError(f"filter-lang={lang!r}; expected one of {', '.join(FILTER_LANGS)}")
     if isinstance(text, dict):
         text = json.dumps(text)
     if not isinstance(text, str) or not text.strip():
-        raise ParameterError(f"filter={text!r}; expected a {lang} expression")
+        raise QueryError(f"filter={text!r}; expected a {lang} expression")
     if len(text) > MAX_FILTER_CHARS:
-        raise ParameterError(f"filter is {len(text):,} characters long; expected at most {MAX_FILTER_CHARS:,}")
+        raise QueryError(f"filter is {len(text):,} characters long; expected at most {MAX_FILTER_CHARS:,}")
     try:
         if lang == "cql2-json":
             from pygeofilter.parsers.cql2_json import parse as parse_json
@@ -219,10 +231,10 @@ def parse_filter(text: Any, lang: str | None = None):
             return parse_json(text)
         return _text_parser().parse(text)
     except RecursionError:
-        raise ParameterError("filter is nested too deeply; expected a flatter expression") from None
+        raise QueryError("filter is nested too deeply; expected a flatter expression") from None
     except Exception as exc:  # lark and json raise many kinds; the first line says where
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ParameterError(f"filter={text[:200]!r} is not valid {lang}: {first}") from None
+        raise QueryError(f"filter={text[:200]!r} is not valid {lang}: {first}") from None
 
 
 def parse_sortby(text: str | Sequence[str] | None, fields: Mapping[str, str]) -> list[tuple[str, bool]]:
@@ -243,7 +255,7 @@ def parse_sortby(text: str | Sequence[str] | None, fields: Mapping[str, str]) ->
         ascending = not part.startswith("-")
         name = part.lstrip("+- ")
         if name not in sortable:
-            raise ParameterError(f"sortby={text!r} names {name!r}; expected [+|-]name with names among "
+            raise QueryError(f"sortby={text!r} names {name!r}; expected [+|-]name with names among "
                                  f"{', '.join(sortable)}")
         keys.append((name, ascending))
     return keys
@@ -258,11 +270,13 @@ def build_query(properties: Mapping[str, Any], fields: Mapping[str, str], *, fil
     once) matches any of them.
     """
     fields = dict(fields)
+    if filter_lang is not None and FILTER_LANG_ALIASES.get(filter_lang, filter_lang) not in FILTER_LANGS:
+        raise QueryError(f"filter-lang={filter_lang!r}; expected one of {', '.join(FILTER_LANGS)}")
     nodes: list[tuple] = []
     for name, value in properties.items():
         kind = _field(fields, name)
         if kind == "geometry":
-            raise ParameterError(f"{name}={value!r}: a geometry is filtered with bbox or S_INTERSECTS")
+            raise QueryError(f"{name}={value!r}: a geometry is filtered with bbox or S_INTERSECTS")
         if isinstance(value, (list, tuple)):  # a parameter given more than once: any of its values
             nodes.append(("in", name, [_typed(name, kind, v) for v in value]))
         else:
@@ -271,9 +285,32 @@ def build_query(properties: Mapping[str, Any], fields: Mapping[str, str], *, fil
         try:
             nodes.append(_normal(parse_filter(filter, filter_lang), fields))
         except RecursionError:
-            raise ParameterError("filter is nested too deeply; expected a flatter expression") from None
+            raise QueryError("filter is nested too deeply; expected a flatter expression") from None
     node = None if not nodes else nodes[0] if len(nodes) == 1 else ("and", nodes)
     return Query(node, fields)
+
+
+def card_query(card: str | Sequence[str], now: Any = None) -> Query:
+    """The open orders that show a deadline ``card`` (one of :data:`CARDS`, or several) at ``now``
+    (default: the present).
+
+    Examples
+    --------
+    >>> q = card_query("red", "2026-10-01T08:00:00+08:00")
+    >>> q.node[1][1]
+    ('cmp', 'due_at', '<', Timestamp('2026-10-01 08:00:00'))
+    """
+    from jngis.workorders import OPEN_STATES, now_cst
+
+    cards = card.split(",") if isinstance(card, str) else list(card)
+    if not cards or any(c not in CARDS for c in cards):
+        raise QueryError(f"card={card!r}; expected one or more of {', '.join(CARDS)}")
+    at = _typed("now", "datetime", now_cst() if now is None else now)
+    colour = {"red": ("cmp", "due_at", "<", at),
+              "yellow": ("and", [("cmp", "warn_at", "<=", at), ("cmp", "due_at", ">=", at)])}
+    either = [colour[c] for c in dict.fromkeys(cards)]
+    return Query(("and", [("in", "status", list(OPEN_STATES)), either[0] if len(either) == 1 else ("or", either)]),
+                 ORDER_FIELDS)
 
 
 # --------------------------------------------------------------------------- normalising
@@ -281,7 +318,7 @@ def build_query(properties: Mapping[str, Any], fields: Mapping[str, str], *, fil
 
 def _field(fields: Mapping[str, str], name: Any) -> str:
     if name not in fields:
-        raise ParameterError(f"property {name!r} is not queryable; expected one of {', '.join(fields)}")
+        raise QueryError(f"property {name!r} is not queryable; expected one of {', '.join(fields)}")
     return fields[name]
 
 
@@ -289,7 +326,7 @@ def _attribute(node, fields) -> tuple[str, str]:
     from pygeofilter import ast
 
     if not isinstance(node, ast.Attribute):
-        raise ParameterError(f"{node!r} on the left of a predicate is not supported; expected a property name")
+        raise QueryError(f"{node!r} on the left of a predicate is not supported; expected a property name")
     return node.name, _field(fields, node.name)
 
 
@@ -319,7 +356,7 @@ def _typed(name: str, kind: str, value: Any) -> Any:
             return value
     except (TypeError, ValueError, OverflowError):
         pass
-    raise ParameterError(f"{name} is a {kind} property; {value!r} is not a {kind}")
+    raise QueryError(f"{name} is a {kind} property; {value!r} is not a {kind}")
 
 
 _COMPARISONS = {"Equal": "=", "NotEqual": "<>", "LessThan": "<", "LessEqual": "<=",
@@ -342,7 +379,7 @@ def _normal(node, fields) -> tuple:  # one branch per CQL2 construct: a dispatch
     if isinstance(node, ast.Like):
         name, field = _attribute(node.lhs, fields)
         if field != "string" or not isinstance(node.pattern, str):
-            raise ParameterError(f"LIKE applies to text properties with a text pattern; {name} is a {field}")
+            raise QueryError(f"LIKE applies to text properties with a text pattern; {name} is a {field}")
         return _negated(("like", name, node.pattern), node.not_)
     if isinstance(node, ast.In):
         name, field = _attribute(node.lhs, fields)
@@ -360,13 +397,13 @@ def _normal(node, fields) -> tuple:  # one branch per CQL2 construct: a dispatch
     if isinstance(node, ast.GeometryIntersects):
         name, field = _attribute(node.lhs, fields)
         if field != "geometry":
-            raise ParameterError(f"S_INTERSECTS applies to the geometry; {name} is a {field}")
+            raise QueryError(f"S_INTERSECTS applies to the geometry; {name} is a {field}")
         return ("intersects", name, _geometry(node.rhs))
     if isinstance(node, ast.TemporalPredicate):
         return _temporal(node, fields)
     if isinstance(node, ast.Include):
         return ("and", []) if not node.not_ else ("or", [])
-    raise ParameterError(f"{_construct(node)} is not supported; expected comparisons, LIKE, IN, BETWEEN, "
+    raise QueryError(f"{_construct(node)} is not supported; expected comparisons, LIKE, IN, BETWEEN, "
                          "IS NULL, AND/OR/NOT, S_INTERSECTS, T_AFTER/T_BEFORE/T_INTERSECTS/T_DURING/T_EQUALS")
 
 
@@ -377,7 +414,7 @@ def _construct(node) -> str:
 
 def _scalar(field: str, name: str) -> None:
     if field == "geometry":
-        raise ParameterError(f"{name} is the geometry; compare it with S_INTERSECTS")
+        raise QueryError(f"{name} is the geometry; compare it with S_INTERSECTS")
 
 
 def _negated(node: tuple, negate: bool) -> tuple:
@@ -397,10 +434,10 @@ def _geometry(value) -> shapely.Geometry:
             numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
         geometry = shapely.box(*numbers)
     else:
-        raise ParameterError(f"S_INTERSECTS with {value!r}; expected a WKT geometry or BBOX(...) in CRS84")
+        raise QueryError(f"S_INTERSECTS with {value!r}; expected a WKT geometry or BBOX(...) in CRS84")
     west, south, east, north = geometry.bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90) or not geometry.is_valid:
-        raise ParameterError(f"S_INTERSECTS with {geometry.wkt[:100]}; expected a valid geometry in "
+        raise QueryError(f"S_INTERSECTS with {geometry.wkt[:100]}; expected a valid geometry in "
                              "longitude/latitude (CRS84)")
     return geometry
 
@@ -422,7 +459,7 @@ def _temporal(node, fields) -> tuple:
     """Instants of a date-time property against an instant or an interval, as comparisons."""
     name, field = _attribute(node.lhs, fields)
     if field != "datetime":
-        raise ParameterError(f"{type(node).__name__} applies to date-time properties; {name} is a {field}")
+        raise QueryError(f"{type(node).__name__} applies to date-time properties; {name} is a {field}")
     start, end = _instants(node.rhs, name)
     op = type(node).__name__
 
@@ -443,7 +480,7 @@ def _temporal(node, fields) -> tuple:
         return ("and", [("not", between(">=", "<=")), ("not", ("null", name))])
     if op == "TimeOverlaps" or (op == "TimeEquals" and start == end):
         return between(">=", "<=")
-    raise ParameterError(f"{op} is not supported; expected T_AFTER, T_BEFORE, T_INTERSECTS, T_DURING, "
+    raise QueryError(f"{op} is not supported; expected T_AFTER, T_BEFORE, T_INTERSECTS, T_DURING, "
                          "T_EQUALS or T_DISJOINT on an instant property")
 
 
@@ -522,80 +559,4 @@ def order(sortby: Sequence[tuple[str, bool]], frame: pd.DataFrame) -> np.ndarray
     return ordered.index.to_numpy()
 
 
-# --------------------------------------------------------------------------- SQL
-
-
-def to_sql(query: Query | None, columns: Mapping[str, str] | None = None, *, dialect: str = "sqlite",
-           to_db: Callable[[Any], Any] = lambda v: v, placeholder: str = "?") -> tuple[str, list]:
-    """``(where_clause, parameters)`` for ``query``; ``1=1`` for None.
-
-    ``columns`` maps queryable names to SQL column names (default: the same);
-    ``geometry`` is a point held as ``lon``/``lat`` in WGS84. ``dialect`` is
-    ``sqlite`` (S_INTERSECTS through :func:`sqlite_functions`) or ``postgis``.
-    """
-    if dialect not in ("sqlite", "postgis"):
-        raise ParameterError(f"dialect={dialect!r}; expected 'sqlite' or 'postgis'")
-    if query is None or query.node is None:
-        return "1=1", []
-    params: list = []
-    sql = _sql(query.node, dict(columns or {}), dialect, to_db, placeholder, params)
-    return sql, params
-
-
-def _sql(node: tuple, columns: dict, dialect: str, to_db: Callable, mark: str, params: list) -> str:
-    op = node[0]
-    if op in ("and", "or"):
-        if not node[1]:
-            return "1=1" if op == "and" else "1=0"
-        parts = [_sql(part, columns, dialect, to_db, mark, params) for part in node[1]]
-        return "(" + f" {op.upper()} ".join(parts) + ")"
-    if op == "not":
-        return f"NOT COALESCE({_sql(node[1], columns, dialect, to_db, mark, params)}, 1=0)"
-    name = node[1]
-    column = columns.get(name, name)
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):  # queryable names only, never user text
-        raise ParameterError(f"column {column!r} is not a plain SQL name")
-    if op == "intersects":
-        params.append(node[2].wkt)
-        if dialect == "postgis":
-            return f"ST_Intersects(ST_SetSRID(ST_MakePoint(lon, lat), 4326), ST_GeomFromText({mark}, 4326))"
-        return f"COALESCE(jngis_intersects(lon, lat, {mark}), 0) = 1"
-    if op == "null":
-        return f"{column} IS NULL"
-    if op == "like":
-        params.append(node[2])
-        return f"{column} LIKE {mark} ESCAPE '\\'"
-    if op == "in":
-        params.extend(to_db(v) for v in node[2])
-        return f"COALESCE({column} IN ({', '.join([mark] * len(node[2]))}), 1=0)" if node[2] else "1=0"
-    params.append(to_db(node[3]))
-    return f"COALESCE({column} {node[2]} {mark}, 1=0)"
-
-
-def order_by_sql(sortby: Sequence[tuple[str, bool]], columns: Mapping[str, str] | None = None) -> str:
-    """``ORDER BY`` terms for ``sortby`` (missing values last, in SQLite and PostgreSQL alike)."""
-    terms = []
-    for name, ascending in sortby:
-        column = (columns or {}).get(name, name)
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
-            raise ParameterError(f"column {column!r} is not a plain SQL name")
-        terms.append(f"{column} IS NULL, {column} {'ASC' if ascending else 'DESC'}")
-    return ", ".join(terms)
-
-
-@functools.lru_cache(maxsize=64)
-def _prepared(wkt: str):
-    geometry = shapely.from_wkt(wkt)
-    shapely.prepare(geometry)
-    return geometry
-
-
-def _intersects(lon, lat, wkt) -> int | None:
-    if lon is None or lat is None:
-        return None
-    return int(shapely.intersects_xy(_prepared(wkt), lon, lat))
-
-
-def sqlite_functions(conn) -> None:
-    """Register ``jngis_intersects(lon, lat, wkt)`` (a prepared shapely test) on a sqlite3 connection."""
-    conn.create_function("jngis_intersects", 3, _intersects, deterministic=True)
+from jngis._query_sql import order_by_sql, sqlite_functions, to_sql  # noqa: E402  (the SQL half)

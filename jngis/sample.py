@@ -54,6 +54,8 @@ from jngis._sample_detail import (
     _street_detail,
     _workorders,
 )
+from jngis.address.sample import sample_addresses
+from jngis.cache import Cache
 from jngis.codes import GRID_HOUSEHOLDS, parent
 from jngis.errors import NotFoundError, ParameterError, SchemaError
 from jngis.grids import make_grids
@@ -172,6 +174,7 @@ def build_city(seed: int = SAMPLE_SEED, *, progress: Callable[[str], None] | Non
     streets, communities, cells, open_land = _geometry(outlines, density, rng, scale, progress)
     _progress(progress, f"geometry done in {time.perf_counter() - started:.1f} s; households and facilities")
     units = _households(cells, communities, rng)
+    units = units.join(sample_addresses(units, districts=outlines.reset_index()))
     communities = communities.drop(columns="kind")
     stations = _stations(units, communities, open_land, rng, scale)
     party_orgs = _party_orgs(units, communities, stations, rng, scale)
@@ -332,7 +335,7 @@ def load_sample(*, seed: int = SAMPLE_SEED, rebuild: bool = False,
     """
     path = sample_path(seed)
     if path.exists() and not rebuild:
-        return read_city(path)
+        return with_addresses(read_city(path))
     city = build_city(seed, progress=progress)
     _progress(progress, f"writing {path}")
     write_city(city, path)
@@ -351,7 +354,29 @@ def load_slice() -> City:
     path = SHAPES_DIR / SLICE_FILE
     if not path.exists():
         raise NotFoundError(f"load_slice: {str(path)!r} is missing from this installation")
-    return read_city(path)
+    return with_addresses(read_city(path))
+
+
+#: The generated addresses of the last units seen (the full city's take seconds to make).
+_ADDRESSES = Cache(max_bytes=2)
+
+
+def with_addresses(city: City) -> City:
+    """``city`` with the sample's standard addresses on its units (:func:`jngis.address.sample_addresses`).
+
+    A city written before the units carried addresses (an older cached sample, the
+    committed slice) gets them generated on load, the same for the same units; units
+    that already carry a ``road`` are returned as they are.
+    """
+    units = city.units
+    if units is None or "road" in units.columns:
+        return city
+    import dataclasses
+
+    key = (int(pd.util.hash_pandas_object(units[["unit_id", "street_code"]], index=False).sum()),
+           tuple(np.round(units.total_bounds, 3)))
+    addresses = _ADDRESSES.get_or_insert(key, lambda: sample_addresses(units, districts=city.districts))
+    return dataclasses.replace(city, units=validate(units.join(addresses.copy()), "units"))
 
 
 def make_slice(city: City, street_code: str) -> City:

@@ -214,6 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "layers": {kind: len(layer) for kind, layer in backend.layers.items()}}
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    plain_openapi = app.openapi
+    app.openapi = lambda: features.collection_paths(plain_openapi(), app.state.backend)  # type: ignore[method-assign]
 
     # The middleware added last is the outermost: the headers wrap everything, the 413 included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -22,6 +22,7 @@ log = logging.getLogger("jngis.server")
 STATUS_CODES: dict[type[Exception], int] = {
     errors.InvalidTransition: 409,
     errors.NotFoundError: 404,
+    errors.QueryError: 400,
     errors.TileError: 422,
     errors.CalendarRangeError: 422,
     errors.ParameterError: 422,

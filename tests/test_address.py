@@ -19,8 +19,10 @@ from jngis.errors import InputTypeError, JngisError, ParameterError, SchemaError
 
 @pytest.fixture(scope="module")
 def addressed(sample_city):
+    # the sample's units carry their addresses (generated on load for a cache written before)
     addresses = sample_addresses(sample_city.units, districts=sample_city.districts)
-    return sample_city, sample_city.units.join(addresses), addresses
+    assert addresses.equals(sample_city.units[list(addresses.columns)])
+    return sample_city, sample_city.units, addresses
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +164,38 @@ def test_place_rows_splits_an_export(index, addressed):
         place_rows(rows, index, column="addr")
     with pytest.raises(InputTypeError, match="index"):
         place_rows(rows, object())
+
+
+def test_the_units_schema_knows_the_address_columns(slice_city):
+    from jngis.layers import ADDRESS_COLUMNS, validate
+
+    units = slice_city.units
+    assert {c.name for c in ADDRESS_COLUMNS} <= set(units.columns)  # the slice gets them on load
+    assert validate(units, "units") is units
+    with pytest.raises(SchemaError, match=r"has \['road'\] without \['door_number'\]"):
+        validate(units.drop(columns="door_number"), "units")
+    no_door = units.copy()
+    no_door["door_number"] = no_door["door_number"].astype("Int64")
+    no_door.loc[no_door.index[2], "door_number"] = pd.NA
+    with pytest.raises(SchemaError, match=r"'door_number' is missing where .* row 2 .*road and door_number"):
+        validate(no_door, "units")
+    with pytest.raises(SchemaError, match=r"'building' has the negative value -1"):
+        validate(units.assign(building=units["building"].fillna(-1)), "units")
+    with pytest.raises(SchemaError, match=r"'road' has dtype int64"):
+        validate(units.assign(road=3), "units")
+    bare = units.drop(columns=[c.name for c in ADDRESS_COLUMNS])
+    assert validate(bare, "units") is bare  # addresses are optional
+
+
+def test_an_older_city_without_addresses_gets_them_on_load(slice_city, tmp_path):
+    import dataclasses
+
+    from jngis.layers import ADDRESS_COLUMNS, read_city, write_city
+    from jngis.sample import with_addresses
+
+    names = [c.name for c in ADDRESS_COLUMNS]
+    older = dataclasses.replace(slice_city, units=slice_city.units.drop(columns=names))
+    path = write_city(older, tmp_path / "older.gpkg")
+    again = with_addresses(read_city(path))
+    assert again.units[names].equals(slice_city.units[names])
+    assert with_addresses(slice_city).units is slice_city.units  # kept as it is

@@ -91,9 +91,9 @@ class AddressIndex:
     Examples
     --------
     >>> import jngis
-    >>> from jngis.address import sample_addresses, JINAN_PREFIXES
-    >>> city = jngis.load_sample()
-    >>> units = city.units.join(sample_addresses(city.units, districts=city.districts))
+    >>> from jngis.address import JINAN_PREFIXES
+    >>> city = jngis.load_sample()  # its units carry standard addresses
+    >>> units = city.units
     >>> index = AddressIndex(units, districts=city.districts, grids=city.grids, prefixes=JINAN_PREFIXES)
     >>> first = units.iloc[0]
     >>> hit = index.locate(first["address"])

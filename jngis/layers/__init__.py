@@ -14,6 +14,7 @@ GeoParquet files.
 from jngis.layers.city import City
 from jngis.layers.io import read_city, read_layer, write_city, write_layer
 from jngis.layers.schema import (
+    ADDRESS_COLUMNS,
     CODE_DIGITS,
     KINDS,
     SCHEMAS,
@@ -27,6 +28,7 @@ from jngis.layers.validation import validate
 __all__ = [
     "Column",
     "LayerSchema",
+    "ADDRESS_COLUMNS",
     "SCHEMAS",
     "KINDS",
     "CODE_DIGITS",

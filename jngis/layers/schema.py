@@ -10,7 +10,8 @@ from jngis import codes
 from jngis.errors import SchemaError
 from jngis.workorders import STATES
 
-__all__ = ["Column", "LayerSchema", "SCHEMAS", "KINDS", "CODE_DIGITS", "WORKORDER_STATES", "guess_kind"]
+__all__ = ["Column", "LayerSchema", "ADDRESS_COLUMNS", "SCHEMAS", "KINDS", "CODE_DIGITS", "WORKORDER_STATES",
+           "guess_kind"]
 
 #: Digits of each administrative code column (:data:`jngis.codes.CODE_DIGITS`).
 CODE_DIGITS = codes.CODE_DIGITS
@@ -47,6 +48,9 @@ class LayerSchema:
     geometry: str  # "polygon" or "point"
     key: str
     columns: tuple[Column, ...]
+    #: Optional columns that only make sense together: a layer has all or none of each group,
+    #: and a row with a value in one has a value in the others.
+    together: tuple[tuple[str, ...], ...] = ()
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -60,6 +64,20 @@ class LayerSchema:
         raise SchemaError(f"{self.kind}: name={name!r} is not a column of the schema; expected one of "
                           f"{[c.name for c in self.columns]}")
 
+
+#: A unit's standard address, all optional: district name, road, door number (号), compound
+#: (小区/院) name, building number (号楼; none for the only building at its door), other
+#: names (``|``-separated: an old address ``府前街12号`` or another compound name) and the
+#: whole address written out. :class:`jngis.AddressIndex` reads them.
+ADDRESS_COLUMNS = (
+    Column("district", "str", required=False, nullable=True),
+    Column("road", "str", required=False, nullable=True),
+    Column("door_number", "count", required=False, nullable=True),
+    Column("compound_name", "str", required=False, nullable=True),
+    Column("building", "count", required=False, nullable=True),
+    Column("aliases", "str", required=False, nullable=True),
+    Column("address", "str", required=False, nullable=True),
+)
 
 SCHEMAS: dict[str, LayerSchema] = {
     s.kind: s
@@ -101,7 +119,10 @@ SCHEMAS: dict[str, LayerSchema] = {
                 Column("community_code", "code", parent="street_code"),
                 Column("compound_id", "id", required=False, nullable=True),
                 Column("population", "count", required=False),
+                # the standard address (jngis.address): 历下区 文化东路 68号 山大新村 3号楼
+                *ADDRESS_COLUMNS,
             ),
+            together=(("road", "door_number"),),
         ),
         LayerSchema(
             "grids",

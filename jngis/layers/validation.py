@@ -250,6 +250,24 @@ def _check_columns_present(gdf: gpd.GeoDataFrame, kind: str, schema: LayerSchema
         )
 
 
+def _check_together(gdf: gpd.GeoDataFrame, kind: str, schema: LayerSchema) -> None:
+    """Columns of a ``together`` group: all present or none, and filled in the same rows."""
+    for group in schema.together:
+        present = [c for c in group if c in gdf.columns]
+        if present and len(present) < len(group):
+            missing = [c for c in group if c not in present]
+            raise SchemaError(f"{kind}: has {present} without {missing}; expected the columns "
+                              f"{list(group)} together or none of them")
+        if present:
+            filled = np.column_stack([gdf[c].notna().to_numpy() for c in group])
+            bad = filled.any(axis=1) & ~filled.all(axis=1)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                empty = next(c for c, f in zip(group, filled[row]) if not f)
+                _fail(kind, empty, "is missing where the other columns of its group have a value",
+                      _rows(gdf, bad, schema.key), f"{' and '.join(group)} filled together")
+
+
 def _schema_of(gdf: gpd.GeoDataFrame, kind: str | None) -> LayerSchema:
     """The schema ``validate`` checks ``gdf`` against: of ``kind``, else of the key column it has."""
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -311,6 +329,7 @@ def validate(gdf: gpd.GeoDataFrame, kind: str | None = None) -> gpd.GeoDataFrame
     for column in schema.columns:
         if column.name in gdf.columns:
             _check_column(gdf, kind, column, schema.key)
+    _check_together(gdf, kind, schema)
     duplicated = gdf[schema.key].duplicated(keep=False).to_numpy()
     if duplicated.any():
         _fail(kind, schema.key, f"has duplicate keys ({_show(gdf[schema.key][duplicated].iloc[0])})",

@@ -14,6 +14,7 @@ store and never carry personal data. The query itself is
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -34,7 +35,14 @@ from jngis.features import (
     select_features,
     xlsx_bytes,
 )
-from jngis.query import MAX_FILTER_CHARS, build_query, parse_sortby, queryables_schema
+from jngis.query import (
+    FILTER_LANG_ALIASES,
+    FILTER_LANGS,
+    MAX_FILTER_CHARS,
+    build_query,
+    parse_sortby,
+    queryables_schema,
+)
 from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
 
 router = APIRouter(tags=["OGC API Features"])
@@ -152,7 +160,7 @@ def items(
     properties: str | None = Query(None, description="the properties to return, comma separated"),
     filter_: str | None = Query(None, alias="filter", max_length=MAX_FILTER_CHARS,
                                 description="a CQL2 filter on the queryables"),
-    filter_lang: str | None = Query(None, alias="filter-lang", pattern="^(cql2-text|cql2-json)$"),
+    filter_lang: str | None = Query(None, alias="filter-lang", description=" or ".join(FILTER_LANGS)),
     filter_crs: str | None = Query(None, alias="filter-crs", description=f"only {CRS84}"),
     sortby: str | None = Query(None, description="[+|-]name,... among the queryables"),
     f: str | None = Query(None, pattern="^(json|geojson|csv|xlsx)$"),
@@ -193,6 +201,43 @@ def items(
 
 
 items.extra_parameters = _property_filters  # type: ignore[attr-defined]
+
+
+_PARAMETER_TYPES = {"datetime": {"type": "string", "format": "date-time"}}
+
+
+def collection_paths(schema: dict, store: Backend) -> dict:
+    """``schema`` (the OpenAPI document) with one items path per collection, naming its queryables.
+
+    OGC API Features Part 3 ("queryables as query parameters") lets a server list
+    each collection's property filters in its API definition, as pygeoapi does; GDAL's
+    OAPIF driver reads them there (and ``filter-lang``'s values, ``cql-text`` among them)
+    to send a ``-where`` clause to the server instead of filtering every feature itself.
+    """
+    paths = schema.setdefault("paths", {})
+    generic = paths.get("/collections/{collection_id}/items", {}).get("get")
+    if generic is None:
+        return schema
+    for kind in store.kinds():
+        path = f"/collections/{kind}/items"
+        if path in paths:
+            continue
+        operation = copy.deepcopy(generic)
+        operation["operationId"] = f"items_{kind}"
+        operation["summary"] = f"{PUBLISHED[kind]}: features"
+        parameters = [p for p in operation.get("parameters", []) if p.get("in") != "path"]
+        for parameter in parameters:
+            if parameter.get("name") == "filter-lang":
+                parameter["schema"] = {"type": "string", "enum": [*FILTER_LANGS, *FILTER_LANG_ALIASES]}
+        declared = {p.get("name") for p in parameters}
+        for name, field in queryable_fields(store.wgs84(kind), kind).items():
+            if field != "geometry" and name not in declared:
+                parameters.append({"name": name, "in": "query", "required": False,
+                                   "description": f"{LABELS.get(name, name)} equals (property filter)",
+                                   "schema": _PARAMETER_TYPES.get(field, {"type": field})})
+        operation["parameters"] = parameters
+        paths[path] = {"get": operation}
+    return schema
 
 
 def _download(kind: str, layer, f: str, limit: int | None, offset: int, **query) -> Response:

@@ -14,5 +14,6 @@ router = APIRouter(tags=["addresses"])
 def geocode(q: str = Query(..., min_length=1, max_length=200, description="an address, e.g. 文化东路68号3号楼"),
             store: Backend = Depends(backend)) -> Response:
     """``{"status": "matched" | "ambiguous" | "not_found", "unit_id", "lon", "lat", "grid_code", ...,
-    "candidates", "reason"}`` (:meth:`jngis.AddressIndex.locate`)."""
-    return json_response(store.addresses().locate(q))
+    "candidates", "reason"}`` (:meth:`jngis.AddressIndex.locate`; the text asked is not echoed)."""
+    answer = store.addresses().locate(q)
+    return json_response({key: value for key, value in answer.items() if key != "input"})

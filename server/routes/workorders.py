@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from jngis.codes import INPUT_CRS_NAMES
 from jngis.errors import ParameterError
 from jngis.features import parse_datetime
-from jngis.query import MAX_FILTER_CHARS, ORDER_FIELDS, build_query, parse_sortby
+from jngis.query import FILTER_LANGS, MAX_FILTER_CHARS, ORDER_FIELDS, build_query, card_query, parse_sortby
 from jngis.query import Query as FeatureQuery
 from jngis.store import MAX_OFFSET
 from ..deps import Backend, backend, require_writer
@@ -106,16 +106,18 @@ def list_orders(
     received_at: str | None = Query(None, description="an RFC 3339 instant or start/end interval "
                                                       "(.. an open end), as OGC datetime"),
     overdue: bool | None = Query(None, description="only open orders past (true) or within (false) their due time"),
+    card: str | None = Query(None, description="yellow, red: open orders showing that deadline card; comma separated"),
     filter_: str | None = Query(None, alias="filter", max_length=MAX_FILTER_CHARS,
                                 description="a CQL2 filter on " + ", ".join(ORDER_FIELDS)),
-    filter_lang: str | None = Query(None, alias="filter-lang", pattern="^(cql2-text|cql2-json)$"),
+    filter_lang: str | None = Query(None, alias="filter-lang", description=" or ".join(FILTER_LANGS)),
     sortby: str | None = Query(None, description="[+|-]field,... (newest first after them)"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     store: Backend = Depends(backend),
 ) -> JSONResponse:
-    """Orders, newest first, filtered by place, status, category, time, overdue and CQL2:
-    ``{"total", "orders", ...}``. The filters are those of the ``workorders`` collection."""
+    """Orders, newest first, filtered by place, status, category, time, overdue, card and CQL2:
+    ``{"total", "orders", ...}``. The filters are those of the ``workorders`` collection; a bad
+    filter, filter-lang, sortby or received_at is a 400, as on the collections."""
     if grid is not None and grid_code is not None and grid != grid_code:
         raise ParameterError(f"grid={grid!r} and grid_code={grid_code!r} differ; grid is an alias of grid_code")
     named = {name: value for name, value in (("category", category),) if value is not None}
@@ -125,6 +127,8 @@ def list_orders(
         bounds = [("cmp", "received_at", op, at) for op, at in ((">=", interval.start), ("<=", interval.end))
                   if at is not None]
         query = query & FeatureQuery(("and", bounds), ORDER_FIELDS)
+    if card is not None:
+        query = query & card_query(card)
     statuses = status.split(",") if status is not None else None
     filters = {"grid_code": grid_code or grid, "community_code": community_code, "street_code": street_code,
                "district_code": district_code, "status": statuses, "overdue": overdue, "query": query}

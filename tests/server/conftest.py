@@ -114,7 +114,8 @@ class LiveServer:
     it waits, which would starve a server running in the test's own process.
     """
 
-    def __init__(self, store: Path, **environment: str) -> None:
+    def __init__(self, store: Path, *, access_log: Path | None = None, **environment: str) -> None:
+        self.access_log = access_log  # a file that receives uvicorn's access log (off when None)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.environment = {**os.environ, "JNGIS_STORE": str(store), "JNGIS_WRITE_TOKEN": TOKEN,
@@ -124,14 +125,17 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         import httpx
 
+        logging = ["--log-level", "info"] if self.access_log else ["--log-level", "warning", "--no-access-log"]
+        output = open(self.access_log, "w") if self.access_log else subprocess.PIPE  # noqa: SIM115 - the child's
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            env=self.environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--host", "127.0.0.1", "--port", str(self.port), *logging],
+            env=self.environment, stdout=output, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {self.process.stdout.read()}")
+                out = self.access_log.read_text() if self.access_log else self.process.stdout.read()
+                raise RuntimeError(f"uvicorn exited: {out}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

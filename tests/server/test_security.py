@@ -241,7 +241,8 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
         visit("/collections/{collection_id}", f"/collections/{kind}")
         visit("/collections/{collection_id}/queryables", f"/collections/{kind}/queryables")
         visit("/collections/{collection_id}/items", f"/collections/{kind}/items?limit=10000")
-        visit("/collections/{collection_id}/items", f"/collections/{kind}/items?limit=10000&f=json")
+        # openapi.json also lists each collection's items path (with its queryables, for GDAL)
+        visit(f"/collections/{kind}/items", f"/collections/{kind}/items?limit=10000&f=json")
     for order_id in order_ids:
         visit("/collections/{collection_id}/items/{feature_id}", f"/collections/workorders/items/{order_id}")
         visit("/workorders/{order_id}", f"/workorders/{order_id}")

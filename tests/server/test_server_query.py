@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 
 import pandas as pd
 
@@ -69,6 +71,38 @@ def test_workorders_received_at_and_cql2(client):
     assert bad.status_code in (400, 422) and "not queryable" in bad.json()["detail"]
 
 
+def test_workorders_answer_a_bad_filter_with_400(client):
+    # as the collections do (OGC API Features Part 3); a bad status or limit stays a 422
+    for bad, named in (({"filter": "caller_phone = '1'"}, "not queryable"), ({"filter": "status ="}, "filter"),
+                       ({"filter-lang": "sql", "filter": "status = 'closed'"}, "filter-lang"),
+                       ({"filter-lang": "sql"}, "filter-lang"), ({"sortby": "caller_phone"}, "sortby"),
+                       ({"received_at": "yesterday"}, "datetime"), ({"card": "green"}, "card")):
+        response = client.get("/workorders", params=bad)
+        assert response.status_code == 400 and named in response.json()["detail"], (bad, response.text)
+    assert client.get("/workorders", params={"status": "lost"}).status_code == 422
+    cql_text = client.get("/workorders", params={"filter": "status = 'closed'", "filter-lang": "cql-text"})
+    assert cql_text.status_code == 200  # GDAL's name for CQL2 text
+
+
+def _all_orders(client, **params) -> list[dict]:
+    orders, offset = [], 0
+    while True:
+        page = client.get("/workorders", params={**params, "limit": 1000, "offset": offset}).json()
+        orders += page["orders"]
+        offset += 1000
+        if offset >= page["total"]:
+            return orders
+
+
+def test_workorders_card_filter_is_the_deadline_colour(client):
+    everything = _all_orders(client)
+    for card, deadline in (("red", "overdue"), ("yellow", "warning")):
+        shown = _all_orders(client, card=card)
+        assert {o["order_id"] for o in shown} == {o["order_id"] for o in everything if o["deadline"] == deadline}
+    both = client.get("/workorders", params={"card": "yellow,red", "limit": 1}).json()["total"]
+    assert both == sum(o["deadline"] in ("overdue", "warning") for o in everything) > 0
+
+
 def test_items_property_filters_filter_and_links(client):
     grids = client.get("/collections/grids/items", params={"limit": 1000}).json()["features"]
     community = grids[0]["properties"]["community_code"]
@@ -124,15 +158,37 @@ def test_csv_and_xlsx_downloads_of_a_filtered_collection(client):
     assert len(sheet) == client.get("/collections/stations/items").json()["numberMatched"]
 
 
-def test_gdal_oapif_reads_with_a_where_clause(live, require_tool):
-    # GDAL 3.12's OAPIF driver reads the landing page and openapi.json but not /conformance, and
-    # says "Full filter will be evaluated on client side": the answer is right, the filtering is
-    # GDAL's (a server-side where is not reached yet; QGIS and clients sending filter= are).
+def _requested(log, since: int) -> list[str]:
+    """The request lines uvicorn logged after ``since`` characters of its log, URL-decoded."""
+    from urllib.parse import unquote
+
+    return [unquote(line) for line in log.read_text()[since:].splitlines() if '"GET ' in line]
+
+
+def test_gdal_oapif_sends_the_where_clause_to_the_server(module_store, live_server, require_tool, tmp_path):
+    # GDAL finds each collection's queryables and filter-lang (cql-text) among the query
+    # parameters of /collections/{id}/items in openapi.json and sends -where as filter=;
+    # the server's access log shows it, and the server's answer is the right one.
     import pyogrio
 
     require_tool("OAPIF" in pyogrio.list_drivers(), "GDAL's OAPIF driver", "a GDAL built with curl")
-    grids = pyogrio.read_dataframe(f"OAPIF:{live.url}/collections/grids")
-    community = grids["community_code"].iloc[0]
-    picked = pyogrio.read_dataframe(f"OAPIF:{live.url}/collections/grids", where=f"community_code = '{community}'")
-    assert sorted(picked["grid_code"]) == sorted(grids.loc[grids.community_code == community, "grid_code"])
-    assert 0 < len(picked) < len(grids)
+    require_tool(shutil.which("ogrinfo") is not None, "GDAL's ogrinfo", "apt-get install gdal-bin")
+    log = tmp_path / "access.log"
+    with live_server(module_store, access_log=log) as live:
+        grids = pyogrio.read_dataframe(f"OAPIF:{live.url}/collections/grids")
+        community = grids["community_code"].iloc[0]
+        expected = grids[(grids.community_code == community) & (grids.households > 100)]
+        where = f"community_code = '{community}' AND households > 100"
+        since = len(log.read_text())
+        picked = pyogrio.read_dataframe(f"OAPIF:{live.url}/collections/grids", where=where)
+        sent = [line for line in _requested(log, since) if "/collections/grids/items?" in line]
+        assert sorted(picked["grid_code"]) == sorted(expected["grid_code"]) and 0 < len(picked) < len(grids)
+        assert any(f"filter=(community_code = '{community}') AND (households > 100)" in line
+                   and "filter-lang=cql-text" in line for line in sent), sent
+        assert not any("filter" not in line and "limit=1000" in line for line in sent), sent  # no full read
+
+        since = len(log.read_text())
+        info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", "-where", where, f"OAPIF:{live.url}/collections/grids"],
+                              capture_output=True, text=True, timeout=120, check=True).stdout
+        assert f"Feature Count: {len(expected)}" in info
+        assert any("filter=(community_code" in line for line in _requested(log, since))
