@@ -358,7 +358,7 @@ def load_slice() -> City:
 
 
 #: The generated addresses of the last units seen (the full city's take seconds to make).
-_ADDRESSES = Cache(max_bytes=2)
+_ADDRESSES: Cache[pd.DataFrame] = Cache(max_bytes=2)
 
 
 def with_addresses(city: City) -> City:

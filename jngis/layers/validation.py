@@ -260,7 +260,7 @@ def _check_together(gdf: gpd.GeoDataFrame, kind: str, schema: LayerSchema) -> No
                               f"{list(group)} together or none of them")
         if present:
             filled = np.column_stack([gdf[c].notna().to_numpy() for c in group])
-            bad = filled.any(axis=1) & ~filled.all(axis=1)
+            bad = np.asarray(filled.any(axis=1) & ~filled.all(axis=1))
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 empty = next(c for c, f in zip(group, filled[row]) if not f)
