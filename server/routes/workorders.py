@@ -103,6 +103,8 @@ def list_orders(
     status: str | None = Query(None, description="received, dispatched, in_progress, returned, resolved, "
                                                  "closed; several comma separated"),
     category: str | None = Query(None, max_length=50),
+    department_code: str | None = Query(None, max_length=50, description="the department the order is "
+                                                                         "dispatched to"),
     received_at: str | None = Query(None, description="an RFC 3339 instant or start/end interval "
                                                       "(.. an open end), as OGC datetime"),
     overdue: bool | None = Query(None, description="only open orders past (true) or within (false) their due time"),
@@ -120,7 +122,8 @@ def list_orders(
     filter, filter-lang, sortby or received_at is a 400, as on the collections."""
     if grid is not None and grid_code is not None and grid != grid_code:
         raise ParameterError(f"grid={grid!r} and grid_code={grid_code!r} differ; grid is an alias of grid_code")
-    named = {name: value for name, value in (("category", category),) if value is not None}
+    named = {name: value for name, value in (("category", category), ("department_code", department_code))
+             if value is not None}
     query = build_query(named, ORDER_FIELDS, filter=filter_, filter_lang=filter_lang)
     interval = parse_datetime(received_at)
     if interval is not None:

@@ -103,6 +103,29 @@ def test_workorders_card_filter_is_the_deadline_colour(client):
     assert both == sum(o["deadline"] in ("overdue", "warning") for o in everything) > 0
 
 
+def test_workorders_department_code_filter(store_file, settings_for):
+    from fastapi.testclient import TestClient
+
+    from jngis.server.app import create_app
+    from jngis.store import open_store
+
+    store = open_store(str(store_file))
+    store.load_sample_departments()
+    taken = store.list_orders(limit=3)
+    received = [store.create_order(o["lon"], o["lat"], crs="wgs84", category=o["category"], who="test")
+                for o in taken]
+    sent = [store.step(o["order_id"], "dispatched", department_code="catalogue")["department_code"]
+            for o in received]
+    department = sent[0]
+    expected = {o["order_id"] for o, code in zip(received, sent) if code == department}
+    with TestClient(create_app(settings_for(store_file))) as client:
+        by_name = client.get("/workorders", params={"department_code": department, "limit": 1000}).json()
+        by_cql = client.get("/workorders", params={"filter": f"department_code = '{department}'"}).json()
+        none = client.get("/workorders", params={"department_code": "370102-' OR 1=1 --"}).json()
+    assert {o["order_id"] for o in by_name["orders"]} == expected == {o["order_id"] for o in by_cql["orders"]}
+    assert none["total"] == 0
+
+
 def test_items_property_filters_filter_and_links(client):
     grids = client.get("/collections/grids/items", params={"limit": 1000}).json()["features"]
     community = grids[0]["properties"]["community_code"]
