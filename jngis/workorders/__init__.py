@@ -81,6 +81,7 @@ datetime.datetime(2025, 10, 10, 15, 0)
 
 
 from jngis.workorders.actions import actions_for
+from jngis.workorders.calls import CALL_STEPS, RATINGS, plan_call, plan_call_step, plan_rating
 from jngis.workorders.clocks import (
     CALENDAR,
     DEADLINES,
@@ -108,7 +109,6 @@ from jngis.workorders.departments import (
     sample_catalogue,
     sample_departments,
 )
-from jngis.workorders.calls import CALL_STEPS, RATINGS, plan_call, plan_call_step, plan_rating
 from jngis.workorders.duplicates import DUPLICATE_DISTANCE_M, DUPLICATE_HOURS, duplicate_scores, find_duplicates
 from jngis.workorders.io import COLUMN_ALIASES, INPUT_CRS, clean_order_rows, crs_error, read_order_table
 from jngis.workorders.loop import CALLBACK_LEVELS, DEFAULT_RULES, LOOP_COLUMNS, LoopRules, card, plan_step
