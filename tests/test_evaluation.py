@@ -153,7 +153,10 @@ def test_minimum_rule(loop, street_report):
     figures = street_report.figures
     small = set(figures.index[figures["received"] < 10])
     assert small and set(street_report.unranked["unit"]) == small
+    assert street_report.rankings["sign_rate"].empty  # the sample's history has no 签收 steps
     for rate, table in street_report.rankings.items():
+        if rate == "sign_rate":
+            continue
         assert not small & set(table["unit"])
         eligible = figures[(figures["received"] >= 10) & figures[rate].notna()]
         assert len(table) == len(eligible)
@@ -168,6 +171,8 @@ def test_month_on_month(loop, street_report):
     orders, trail = loop
     before = evaluate(orders, trail, period=PREVIOUS, level="street")
     for rate, table in street_report.rankings.items():
+        if table.empty:
+            continue
         row = table.iloc[5]
         assert row["previous"] == pytest.approx(before.figures.loc[row["unit"], rate])
         assert row["change"] == pytest.approx(row[rate] - row["previous"])
@@ -231,7 +236,7 @@ def test_unplaced_orders_warn_and_stay_out(loop):
 def test_excel_report(street_report, tmp_path):
     path = to_excel(street_report, tmp_path / "evaluation.xlsx")
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["按时办结率", "结案率", "满意率", "不满意率", "全部指标", "未排名"]
+    assert book.sheetnames == ["按时办结率", "结案率", "满意率", "不满意率", "按时签收率", "全部指标", "未排名"]
     sheet = book["满意率"]
     headings = [c.value for c in sheet[1]]
     assert headings[:4] == ["排名", "单位", "名称", "满意率"] and "环比变化" in headings and "名次变化" in headings
@@ -308,3 +313,150 @@ def test_bad_catalogue(row, words):
                              columns=["category", "district_code", "department_code"])
     with pytest.raises(SchemaError, match=words):
         check_catalogue(catalogue, registry)
+
+
+# --------------------------------------------------------------------------- the department loop
+
+from jngis.errors import InvalidTransition  # noqa: E402
+from jngis.evaluation import to_html, trend  # noqa: E402
+from jngis.workorders import CALENDAR, DEFAULT_RULES, allowed_actions, plan_creation, plan_step  # noqa: E402
+
+_CATEGORIES = ("环境卫生", "物业管理", "供水供暖", "噪音扰民")
+_UNITS = ("370102-CG", "370102-ZJ", "370103-CG", "U-RL")
+_OPTIONS = {"returned": {"note": "退"}, "reply": {"note": "复"}, "extension_request": {"note": "延", "days": 3},
+            "supervise": {"note": "督"}, "call": {"note": "呼"}, "reopened": {"note": "重"},
+            "extended": {"note": "延"}}
+
+
+def _walk(rng, order, loop, trail, previous):
+    """A random legal walk of one order through the loop (refused steps skipped)."""
+    at = pd.Timestamp(order["received_at"])
+    for _ in range(int(rng.integers(0, 14))):
+        steps = [a for a in allowed_actions(order["status"]) if a != "merge" or previous is not None]
+        action = steps[int(rng.integers(len(steps)))] if steps else None
+        if action is None:
+            break
+        at = at + pd.Timedelta(hours=float(rng.choice([0.3, 0.9, 2, 20, 60])))
+        kwargs = dict(_OPTIONS.get(action, {}))
+        kwargs.update({"dispatched": {"department_code": str(rng.choice(_UNITS)), "departments": set(_UNITS)},
+                       "extension_decision": {"granted": bool(rng.integers(2))},
+                       "callback": {"level": str(rng.choice(["satisfied", "basically_satisfied", "not_satisfied"]))},
+                       "verify": {"passed": bool(rng.integers(4))}, "merge": {"master": previous}}.get(action, {}))
+        try:
+            changes, more, rows = plan_step(order, loop, action, who="t", at=at.to_pydatetime(), **kwargs)
+        except (InvalidTransition, ParameterError):
+            continue
+        order.update(changes)
+        loop.update(more)
+        trail.extend({"order_id": order["order_id"], **row} for row in rows)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    """500 orders walked at random through every step of the department loop (Sep-Oct 2026), and calls."""
+    rng = np.random.default_rng(16)
+    orders, trail, previous = [], [], None
+    for i in range(500):
+        received = pd.Timestamp("2026-09-01") + pd.Timedelta(hours=float(rng.uniform(0, 61 * 24)))
+        fields, first = plan_creation(category=str(rng.choice(_CATEGORIES)), description=None, who="t",
+                                      at=received.floor("s"))
+        order = {"order_id": f"G{i:03d}", **fields, "updated_at": fields["received_at"]}
+        loop: dict = {}
+        trail.append({"order_id": order["order_id"], **first})
+        _walk(rng, order, loop, trail, previous if previous and previous["category"] == order["category"] else None)
+        orders.append({**order, "callback": loop.get("callback"), "extension_decision": loop.get(
+            "extension_decision"), "street_code": "370102003" if i % 2 else "370103001",
+            "department_code": order.get("department_code") or _UNITS[i % 4]})
+        previous = order if order["status"] not in ("duplicate", "closed") else previous
+    frame = pd.DataFrame(orders)
+    for column in ("received_at", "due_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    trail = pd.DataFrame(trail)
+    trail["at"] = pd.to_datetime(trail["at"])
+    calls = pd.DataFrame({"department_code": rng.choice(_UNITS, 80),
+                          "called_at": pd.Timestamp("2026-09-20") + pd.to_timedelta(rng.uniform(0, 40, 80), unit="D"),
+                          "rating": pd.array(np.where(rng.uniform(size=80) < 0.8, rng.integers(1, 6, 80), -1),
+                                             dtype="Int64").map(lambda r: pd.NA if r == -1 else r)})
+    calls["rated_at"] = calls["called_at"] + pd.to_timedelta(rng.uniform(0, 10, 80), unit="D")
+    return frame, trail, calls
+
+
+def _brute_loop(orders, trail, calls, start, end):
+    """The department loop's figures per department with plain loops."""
+    rows = defaultdict(list)
+    for row in trail.itertuples(index=False):
+        rows[row.order_id].append(row)
+    counts = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
+    to_sign = defaultdict(list)
+    for order in orders.itertuples(index=False):
+        before = [r for r in rows[order.order_id] if r.at < end]
+        if not (start <= order.received_at < end) or before[-1].to_state == "duplicate":
+            continue
+        unit = order.department_code
+        figures, actions = counts[unit], [r.action for r in before]
+        figures["received"] += 1
+        state, resolves = before[-1].to_state, [r.at for r in before if r.action in ("resolved", "reply")]
+        if state in ("resolved", "closed") and resolves:
+            figures["resolved"] += 1
+            figures["resolved_on_time"] += resolves[-1] <= order.due_at
+        if state == "closed" and isinstance(order.callback, str):
+            figures["callback"] += 1
+            figures["satisfied" if order.callback != "not_satisfied" else "dissatisfied"] += 1
+        figures["closed"] += state == "closed"
+        figures["overdue_now"] += state not in ("resolved", "closed") and order.due_at < end
+        figures["returned"] += "returned" in actions
+        figures["extended"] += "extended" in actions or ("extension_decision" in actions
+                                                         and order.extension_decision == "granted")
+        figures["supervised"] += "supervise" in actions
+        figures["rehandled"] += "rehandle" in actions or "reopened" in actions
+        if "sign" in actions:
+            first = actions.index("sign")
+            dispatched = [r.at for r in before[:first] if r.action == "dispatched"][-1]
+            limit = (dispatched + pd.Timedelta(hours=1) if order.category in DEFAULT_RULES.emergency_categories
+                     else CALENDAR.add_working_hours(dispatched.to_pydatetime(), 1))
+            figures["signed"] += 1
+            figures["signed_on_time"] += before[first].at <= limit
+            to_sign[unit].append((before[first].at - dispatched).total_seconds() / 3600)
+    for row in calls.itertuples(index=False):
+        if start <= row.called_at < end and row.rated_at < end and not pd.isna(row.rating):
+            counts[row.department_code]["ratings"] += 1
+            counts[row.department_code]["rating_sum"] += int(row.rating)
+    return counts, to_sign
+
+
+@pytest.mark.parametrize("period", ["2026-09", "2026-10"])
+def test_department_loop_figures_match_brute_force(generated, period):
+    orders, trail, calls = generated
+    start = pd.Timestamp(period + "-01")
+    end = start + pd.DateOffset(months=1)
+    report = evaluate(orders, trail, period=period, level="department", calls=calls, minimum=1)
+    counts, to_sign = _brute_loop(orders, trail, calls, start, end)
+    assert sorted(report.figures.index) == sorted(counts)
+    for unit, expected in counts.items():
+        assert report.figures.loc[unit, list(COUNT_COLUMNS)].astype(int).to_dict() == expected, unit
+        for rate, (numerator, denominator) in RATE_COLUMNS.items():
+            want = expected[numerator] / expected[denominator] if expected[denominator] else math.nan
+            got = report.figures.loc[unit, rate]
+            assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want), (unit, rate)
+        want = statistics.median(to_sign[unit]) if to_sign[unit] else math.nan
+        got = report.figures.loc[unit, "median_hours_to_sign"]
+        assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want), unit
+    totals = report.totals
+    for column in ("signed", "signed_on_time", "supervised", "rehandled", "ratings", "extended", "returned"):
+        assert totals[column] > 0, column  # the walk reached every step
+    assert totals["signed_on_time"] < totals["signed"]
+    assert set(report.rankings) == {*RANKINGS, "mean_rating"}
+
+
+def test_trend_print_view_and_workbook(generated, tmp_path):
+    orders, trail, calls = generated
+    history = trend(orders, trail, period="2026-10", months=3, level="department", calls=calls, minimum=1)
+    assert list(history.index) == ["2026-08", "2026-09", "2026-10"] and history.loc["2026-08", "received"] == 0
+    october = evaluate(orders, trail, period="2026-10", level="department", calls=calls, minimum=1)
+    assert history.loc["2026-10", "sign_rate"] == pytest.approx(october.totals["sign_rate"])
+    page = to_html(october)
+    assert "2026-10 部门考核评价" in page and "按时签收率" in page and "街道评价均分" in page and "<script" not in page
+    path = to_excel(october, tmp_path / "report.xlsx", history=history)
+    book = openpyxl.load_workbook(path)
+    assert "月度趋势" in book.sheetnames and "街道评价均分" in book.sheetnames
+    assert len(book["月度趋势"]._charts) == 1 and len(book["按时签收率"]._charts) == 1

@@ -46,6 +46,30 @@ the same in December as it did on 1 December. The definitions, for one unit
     tables, which count the month's 受理量).
 ``median_hours_to_resolve`` (办结用时中位数)
     median over resolved orders of (resolve time - ``received_at``) in hours.
+``signed`` / ``signed_on_time`` (签收量 / 按时签收量)
+    received orders with a ``sign`` trail row before ``end`` / those whose first
+    sign row is no later than the sign deadline: ``sign_working_hours`` (1)
+    office hours after the last ``dispatched`` row before it
+    (:meth:`jngis.workorders.WorkCalendar.add_working_hours`; for the rules'
+    emergency categories, clock hours).
+``sign_rate`` (按时签收率) = signed_on_time / signed
+``median_hours_to_sign`` (签收用时中位数)
+    median over signed orders of (first sign row - the dispatch before it) in clock hours.
+``supervised`` (督办量)
+    received orders with at least one ``supervise`` row before ``end``.
+``rehandled`` (重办量)
+    received orders with at least one ``rehandle`` (重办) or ``reopened`` row before ``end``.
+``extended`` also counts an extension granted through the department loop: an
+``extension_decision`` row before ``end`` of an order whose ``extension_decision``
+column (the store's loop row) is ``granted``.
+``ratings`` / ``rating_sum`` (街道评价次数 / 评分合计)
+    department level only (zero at the others): ratings (1-5) given by 街道 to
+    the unit's responses to calls (``calls``: one row per called department)
+    made in the period and rated before ``end``.
+``mean_rating`` (街道评价均分) = rating_sum / ratings
+
+Duplicates merged into a master (state ``duplicate`` at ``end``) are not counted:
+the matter is counted once, with its master.
 
 Counts roll up exactly: summed over the 街道 of a district they give the
 district's counts, and over all units the city's (``report.totals``); rates
@@ -82,7 +106,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import warnings
 from typing import Any, NamedTuple
@@ -91,20 +114,23 @@ import numpy as np
 import pandas as pd
 
 from jngis import _checks
-from jngis.codes import CODE_DIGITS, KEY_OF_LEVEL, LEVEL_LABELS, LEVEL_NAMES, LEVELS, label, parent
+from jngis.codes import CODE_DIGITS, KEY_OF_LEVEL, LEVEL_LABELS, LEVEL_NAMES, LEVELS, parent
 from jngis.errors import ParameterError, SchemaError, UnassignedPointsWarning
+from jngis.workorders.clocks import CALENDAR, WorkCalendar
 from jngis.workorders.departments import departments_of
-from jngis.workorders.states import FINISHED_STATES, OPEN_STATES
+from jngis.workorders.loop import CALLBACK_LEVELS, DEFAULT_RULES, LoopRules
+from jngis.workorders.states import FINISHED_STATES, MERGED_STATES, OPEN_STATES
 
-__all__ = ["EVALUATION_LEVELS", "COUNT_COLUMNS", "RATE_COLUMNS", "RANKINGS", "Evaluation", "evaluate",
-           "to_excel"]
+__all__ = ["EVALUATION_LEVELS", "COUNT_COLUMNS", "RATE_COLUMNS", "RANKINGS", "DEPARTMENT_RANKINGS", "Evaluation",
+           "evaluate"]
 
 #: Levels a period can be evaluated at.
 EVALUATION_LEVELS: tuple[str, ...] = (*LEVEL_NAMES, "department")
 #: The counts per unit (they roll up by summing).
 COUNT_COLUMNS: tuple[str, ...] = (
     "received", "resolved", "resolved_on_time", "closed", "overdue_now", "returned", "extended",
-    "callback", "satisfied", "dissatisfied",
+    "callback", "satisfied", "dissatisfied", "signed", "signed_on_time", "supervised", "rehandled",
+    "ratings", "rating_sum",
 )
 #: rate -> (numerator, denominator).
 RATE_COLUMNS: dict[str, tuple[str, str]] = {
@@ -113,15 +139,21 @@ RATE_COLUMNS: dict[str, tuple[str, str]] = {
     "callback_rate": ("callback", "closed"),
     "satisfaction_rate": ("satisfied", "callback"),
     "dissatisfaction_rate": ("dissatisfied", "callback"),
+    "sign_rate": ("signed_on_time", "signed"),
+    "mean_rating": ("rating_sum", "ratings"),
 }
 #: The rates units are ranked on -> True when higher is better.
 RANKINGS: dict[str, bool] = {
     "on_time_rate": True, "closure_rate": True, "satisfaction_rate": True, "dissatisfaction_rate": False,
+    "sign_rate": True,
 }
+#: Rankings of departments only: the 街道's ratings of their responses.
+DEPARTMENT_RANKINGS: dict[str, bool] = {"mean_rating": True}
 _ORDER_COLUMNS = ("order_id", "received_at", "due_at")
 _TRAIL_COLUMNS = ("order_id", "action", "to_state", "at")
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_CALLBACK_VALUES = ("satisfied", "basically_satisfied", "not_satisfied")
+_CALLBACK_VALUES = CALLBACK_LEVELS
+_CALL_COLUMNS = ("department_code", "called_at", "rating", "rated_at")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +185,8 @@ class Evaluation:
 
 def evaluate(orders: pd.DataFrame, trail: pd.DataFrame, *, period: str = "2026-11", level: str = "street",
              minimum: int = 10, departments: pd.DataFrame | None = None, catalogue: pd.DataFrame | None = None,
-             names: Any = None) -> Evaluation:
+             names: Any = None, calls: pd.DataFrame | None = None, rules: LoopRules = DEFAULT_RULES,
+             calendar: WorkCalendar = CALENDAR) -> Evaluation:
     """The figures and rankings of ``period`` at ``level``, as of the period's end.
 
     Parameters
@@ -178,6 +211,12 @@ def evaluate(orders: pd.DataFrame, trail: pd.DataFrame, *, period: str = "2026-1
         (:mod:`jngis.workorders.departments`), for ``level="department"``.
     names : mapping or pandas.DataFrame, optional
         Unit code -> name (a DataFrame with the level's key column and ``name``).
+    calls : pandas.DataFrame, optional
+        The 街道's calls, one row per called department: ``department_code``,
+        ``called_at``, ``rating``, ``rated_at`` (:meth:`jngis.store.Store.calls_frame`);
+        their ratings feed the department level.
+    rules, calendar : LoopRules, WorkCalendar
+        The signing clock (office hours and emergency categories).
 
     Returns
     -------
@@ -194,16 +233,18 @@ def evaluate(orders: pd.DataFrame, trail: pd.DataFrame, *, period: str = "2026-1
     units = _unit_codes(func, orders, level, catalogue)
     unit_names = _unit_names(func, level, names, departments)
     previous_start = (start - pd.DateOffset(months=1))
-    loop = _prepare(func, orders, trail, units)
-    current, unplaced = _period_figures(loop, start, end)
-    previous, _ = _period_figures(loop, previous_start, start)
+    loop = _prepare(func, orders, trail, units, rules)
+    ratings = _ratings(func, calls) if level == "department" and calls is not None else None
+    current, unplaced = _period_figures(loop, start, end, ratings, calendar, rules)
+    previous, _ = _period_figures(loop, previous_start, start, ratings, calendar, rules)
     if unplaced:
         warnings.warn(f"{func}: {unplaced} order(s) of {period} have no {level}; they are left out. "
-                      f"{unplaced} 件工单无法归属到{_level_label(level)}。", UnassignedPointsWarning, stacklevel=2)
+                      f"{unplaced} 件工单无法归属到{level_label(level)}。", UnassignedPointsWarning, stacklevel=2)
     for table in (current, previous):
         if unit_names is not None:
             table.insert(0, "name", table.index.map(lambda c: unit_names.get(c, c)))
-    rankings, unranked = _rankings(current, previous, minimum)
+    rankings, unranked = _rankings(current, previous, minimum,
+                                   {**RANKINGS, **DEPARTMENT_RANKINGS} if level == "department" else RANKINGS)
     return Evaluation(period=period, level=level, start=start, end=end, minimum=minimum, figures=current,
                       previous=previous, rankings=rankings, unranked=unranked,
                       totals=_totals(current), unplaced=unplaced)
@@ -318,9 +359,11 @@ class _Loop(NamedTuple):
     row_at: np.ndarray
     row_state: np.ndarray
     row_action: np.ndarray
+    emergency: np.ndarray     # per order: the signing clock runs in clock hours
+    granted: np.ndarray       # per order: its extension request was granted (the loop row)
 
 
-def _prepare(func: str, orders: pd.DataFrame, trail: pd.DataFrame, units: np.ndarray) -> _Loop:
+def _prepare(func: str, orders: pd.DataFrame, trail: pd.DataFrame, units: np.ndarray, rules: LoopRules) -> _Loop:
     # one factorisation of both id columns (not Index.get_indexer on object strings: 4x faster)
     n = len(orders)
     codes, _ = pd.factorize(pd.concat([orders["order_id"].astype(str), trail["order_id"].astype(str)],
@@ -337,6 +380,10 @@ def _prepare(func: str, orders: pd.DataFrame, trail: pd.DataFrame, units: np.nda
         row_order=position[codes[n:]],
         row_at=_times(func, trail, "trail", "at"), row_state=trail["to_state"].to_numpy(object),
         row_action=trail["action"].to_numpy(object),
+        emergency=(orders["category"].isin(list(rules.emergency_categories)).to_numpy() if "category" in orders
+                   else np.zeros(n, bool)),
+        granted=(orders["extension_decision"].eq("granted").to_numpy() if "extension_decision" in orders
+                 else np.zeros(n, bool)),
     )
 
 
@@ -347,7 +394,8 @@ def _last_rows(row_order: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     return last
 
 
-def _order_facts(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp) -> tuple[np.ndarray, pd.DataFrame]:
+def _order_facts(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp, calendar: WorkCalendar,
+                 rules: LoopRules) -> tuple[np.ndarray, pd.DataFrame]:
     """Positions of the orders received in ``[start, end)`` and their facts as of ``end``."""
     end64 = np.datetime64(end, "ns")
     in_period = (loop.received >= np.datetime64(start, "ns")) & (loop.received < end64)
@@ -359,36 +407,105 @@ def _order_facts(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp) -> tuple[n
     last = _last_rows(loop.row_order, rows, n)[take]
     state = np.asarray(np.where(last >= 0, loop.row_state[np.maximum(last, 0)], None), dtype=object)
     actions = loop.row_action[rows]
-    resolved_row = _last_rows(loop.row_order, rows[actions == "resolved"], n)[take]
+    resolved_row = _last_rows(loop.row_order, rows[np.isin(actions, ("resolved", "reply"))], n)[take]
     resolve_time = np.where(resolved_row >= 0, loop.row_at[np.maximum(resolved_row, 0)], np.datetime64("NaT"))
-    stepped = {action: np.isin(take, loop.row_order[rows[actions == action]]) for action in ("returned", "extended")}
+
+    def stepped(*names: str) -> np.ndarray:
+        return np.isin(take, loop.row_order[rows[np.isin(actions, names)]])
+
+    granted = np.isin(take, loop.row_order[rows[actions == "extension_decision"]]) & loop.granted[take]
     finished = np.isin(state, FINISHED_STATES) & (resolved_row >= 0)
     closed = state == "closed"
     due = loop.due[take]
     callback = closed & loop.answered[take]
     hours = (resolve_time - loop.received[take]) / np.timedelta64(3600, "s")
+    signed, on_time, sign_hours = _sign_facts(loop, rows, take, calendar, rules)
     facts = pd.DataFrame({
         "received": np.ones(len(take), bool), "resolved": finished,
         "resolved_on_time": finished & (resolve_time <= due), "closed": closed,
-        "overdue_now": np.isin(state, OPEN_STATES) & (due < end64), **stepped,
+        "overdue_now": np.isin(state, OPEN_STATES) & (due < end64), "returned": stepped("returned"),
+        "extended": stepped("extended") | granted,
         "callback": callback, "satisfied": callback & loop.happy[take], "dissatisfied": callback & ~loop.happy[take],
-        "hours": np.where(finished, hours, np.nan),
+        "signed": signed, "signed_on_time": on_time, "supervised": stepped("supervise"),
+        "rehandled": stepped("rehandle", "reopened"), "ratings": 0, "rating_sum": 0,
+        "hours": np.where(finished, hours, np.nan), "sign_hours": sign_hours,
+        "duplicate": np.isin(state, MERGED_STATES),
     })
     return take, facts
 
 
-def _period_figures(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, int]:
-    take, facts = _order_facts(loop, start, end)
+def _sign_facts(loop: _Loop, rows: np.ndarray, take: np.ndarray, calendar: WorkCalendar,
+                rules: LoopRules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per order taken: signed, signed within the signing clock, clock hours from dispatch to first sign."""
+    actions, owner, at = loop.row_action[rows], loop.row_order[rows], loop.row_at[rows]
+    # the time of the last dispatch before each row, within its order (rows are in the order written)
+    dispatched = pd.Series(np.where(actions == "dispatched", at, np.datetime64("NaT")).astype("datetime64[ns]"))
+    dispatched = dispatched.groupby(owner).ffill().to_numpy("datetime64[ns]")
+    first = np.full(len(loop.received), len(rows), dtype=np.int64)
+    signs = np.flatnonzero(actions == "sign")
+    np.minimum.at(first, owner[signs], signs)
+    signed = first[take] < len(rows)
+    where = first[take][signed]
+    sign_at, from_at = at[where], dispatched[where]
+    emergency = loop.emergency[take][signed]
+    limit = from_at + np.timedelta64(int(round(rules.sign_working_hours * 3600)), "s")
+    if (~emergency).any():
+        limit[~emergency] = calendar.add_working_hours(pd.DatetimeIndex(from_at[~emergency]),
+                                                       rules.sign_working_hours).to_numpy("datetime64[ns]")
+    on_time = np.zeros(len(take), bool)
+    on_time[signed] = sign_at <= limit
+    hours = np.full(len(take), np.nan)
+    hours[signed] = (sign_at - from_at) / np.timedelta64(3600, "s")
+    return signed, on_time, hours
+
+
+def _ratings(func: str, calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls' ratings: department_code, called_at, rated_at, rating (rated rows only)."""
+    _checks.dataframe(func, "calls", calls)
+    _checks.columns(func, "calls", calls, _CALL_COLUMNS)
+    rated = calls[calls["rating"].notna()]
+    bad = ~rated["rating"].isin(list(range(1, 6)))
+    if bad.any():
+        raise SchemaError(f"{func}: calls['rating'] holds {rated['rating'][bad].iloc[0]!r}; expected 1 to 5 or blank")
+    return pd.DataFrame({"department_code": rated["department_code"].astype(str).to_numpy(),
+                         "called_at": _times(func, rated, "calls", "called_at"),
+                         "rated_at": _times(func, rated, "calls", "rated_at"),
+                         "rating": rated["rating"].astype(np.int64).to_numpy()})
+
+
+def _period_figures(loop: _Loop, start: pd.Timestamp, end: pd.Timestamp, ratings: pd.DataFrame | None,
+                    calendar: WorkCalendar, rules: LoopRules) -> tuple[pd.DataFrame, int]:
+    take, facts = _order_facts(loop, start, end, calendar, rules)
     unit = loop.units[take]
     placed = ~pd.isna(unit)
-    facts = facts[placed]
-    codes, uniques = pd.factorize(unit[placed].astype(str), sort=True)
+    keep = placed & ~facts["duplicate"].to_numpy()
+    facts = facts[keep]
+    codes, uniques = pd.factorize(unit[keep].astype(str), sort=True)
     grouped = facts.groupby(codes, sort=True)
     table = grouped[list(COUNT_COLUMNS)].sum().astype(np.int64)
-    table = _with_rates(table)
-    table["median_hours_to_resolve"] = grouped["hours"].median()
+    medians = {"median_hours_to_resolve": grouped["hours"].median(),
+               "median_hours_to_sign": grouped["sign_hours"].median()}
     table.index = pd.Index(np.asarray(uniques, dtype=object)[table.index.to_numpy()], dtype=object)
+    for series in medians.values():
+        series.index = table.index
+    if ratings is not None:
+        table = _with_ratings(table, ratings, start, end)
+    table = _with_rates(table)
+    for name, series in medians.items():
+        table[name] = series.reindex(table.index)
     return table, int((~placed).sum())
+
+
+def _with_ratings(table: pd.DataFrame, ratings: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The ratings of calls made in ``[start, end)`` and rated before ``end``, summed per department."""
+    start64, end64 = np.datetime64(start, "ns"), np.datetime64(end, "ns")
+    inside = ((ratings["called_at"] >= start64) & (ratings["called_at"] < end64)
+              & (ratings["rated_at"] < end64)).to_numpy()
+    summed = ratings[inside].groupby("department_code")["rating"].agg(["count", "sum"])
+    table = table.reindex(table.index.union(pd.Index(summed.index, dtype=object)), fill_value=0)
+    table["ratings"] = summed["count"].reindex(table.index, fill_value=0).astype(np.int64)
+    table["rating_sum"] = summed["sum"].reindex(table.index, fill_value=0).astype(np.int64)
+    return table
 
 
 def _with_rates(table: pd.DataFrame) -> pd.DataFrame:
@@ -410,10 +527,10 @@ def _rank_one(table: pd.DataFrame, rate: str, higher: bool, minimum: int) -> pd.
     return table.loc[eligible, rate].rank(ascending=not higher, method="min").astype(np.int64)
 
 
-def _rankings(current: pd.DataFrame, previous: pd.DataFrame, minimum: int
+def _rankings(current: pd.DataFrame, previous: pd.DataFrame, minimum: int, ranked: dict[str, bool]
               ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     rankings = {}
-    for rate, higher in RANKINGS.items():
+    for rate, higher in ranked.items():
         rank = _rank_one(current, rate, higher, minimum)
         before = _rank_one(previous, rate, higher, minimum)
         table = pd.DataFrame({"rank": rank.to_numpy(), "unit": rank.index.to_numpy()}, index=rank.index)
@@ -431,56 +548,6 @@ def _rankings(current: pd.DataFrame, previous: pd.DataFrame, minimum: int
     return rankings, unranked
 
 
-# --------------------------------------------------------------------------- the Excel report
-
-
-def to_excel(report: Evaluation, path: Any) -> str:
-    """Write ``report`` as an Excel workbook for the monthly meeting; return the path.
-
-    One sheet per ranking (Chinese headings, a native Excel bar chart of the
-    rate per unit), a sheet of all figures (全部指标) and one of the units not
-    ranked (未排名).
-    """
-    from openpyxl.chart import BarChart, Reference
-
-    _checks.instance("to_excel", "report", report, Evaluation, "an Evaluation (jngis.evaluation.evaluate)",
-                     show_value=False)
-    _checks.instance("to_excel", "path", path, (str, os.PathLike), "a path ending in .xlsx")
-    path = os.fspath(path)
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for rate, table in report.rankings.items():
-            sheet = label(rate)[:31]
-            table.rename(columns=_heading).to_excel(writer, sheet_name=sheet, index=False)
-            ws = writer.sheets[sheet]
-            _percent(ws, table, (rate, "previous", "change"))
-            if len(table):
-                column = list(table.columns).index(rate) + 1
-                names = list(table.columns).index("name" if "name" in table.columns else "unit") + 1
-                chart = BarChart()
-                chart.type = "bar"
-                chart.title = f"{report.period} {_level_label(report.level)}{label(rate)}"
-                chart.add_data(Reference(ws, min_col=column, min_row=1, max_row=len(table) + 1), titles_from_data=True)
-                chart.set_categories(Reference(ws, min_col=names, min_row=2, max_row=len(table) + 1))
-                chart.height, chart.width = max(7.5, 0.45 * len(table)), 18
-                ws.add_chart(chart, "L2")
-        figures = report.figures.rename_axis("unit").reset_index()
-        figures.rename(columns=_heading).to_excel(writer, sheet_name=label("figures"), index=False)
-        _percent(writer.sheets[label("figures")], figures, tuple(RATE_COLUMNS))
-        report.unranked.rename(columns=_heading).to_excel(writer, sheet_name=label("unranked"), index=False)
-    return path
-
-
-def _percent(ws: Any, table: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    """Show the rate columns of a written sheet as percentages (the values stay fractions)."""
-    for position, column in enumerate(table.columns, start=1):
-        if column in columns:
-            for (cell,) in ws.iter_rows(min_row=2, max_row=len(table) + 1, min_col=position, max_col=position):
-                cell.number_format = "0.0%"
-
-
-def _heading(column: str) -> str:
-    return label(column)
-
-
-def _level_label(level: str) -> str:
+def level_label(level: str) -> str:
+    """The Chinese name of an evaluation level (部门 for departments)."""
     return "部门" if level == "department" else LEVEL_LABELS[level]
