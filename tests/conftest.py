@@ -98,3 +98,32 @@ def postgis_dsn():
     require_tool(has_postgis(), "PostGIS", "apt-get install postgresql-15-postgis-3")
     with postgis_cluster() as dsn:
         yield dsn
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def slice_store_url(request, tmp_path, slice_city):
+    """The URL of a store of its own holding the slice city (and its historical orders), per backend."""
+    import shutil
+
+    from pgcluster import schema_dsn
+
+    from jngis.sample import SHAPES_DIR, SLICE_FILE
+    from jngis.store import open_store
+
+    if request.param == "sqlite":
+        path = tmp_path / "city.gpkg"
+        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
+        return str(path)
+    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
+    with open_store(url) as store:
+        store.write_city(slice_city)
+    return url
+
+
+@pytest.fixture
+def slice_store(slice_store_url):
+    """The store of :func:`slice_store_url`, opened."""
+    from jngis.store import open_store
+
+    with open_store(slice_store_url) as store:
+        yield store

@@ -47,8 +47,16 @@ Interface (what the map server calls)
 ``  who, at=None, order_id=None) -> dict``                   returns :func:`get_order`'s public dict
 ``store.transition(order_id, to, *, who, note=None,``        one step of the closed loop, order and
 ``  at=None, days=None, satisfied=None) -> dict``            trail row together; public dict
-``store.get_order(order_id) -> dict``                        public fields only (PUBLIC_FIELDS)
-``store.private_record(order_id) -> dict``                   public fields + caller_name/phone
+``store.get_order(order_id, *, principal=ADMIN,``            public fields (PUBLIC_FIELDS), phones in
+``  personal=False) -> dict``                                 the description masked; personal=True adds
+                                                             the caller's name and phone, masked
+``store.reveal(order_id, *, principal, reason,``             public fields + caller_name/phone in full,
+``  client=None) -> dict``                                   written to the access log (same transaction)
+``store.add_user(name, *, role, scope=(), expires=None)``    ``(record, token text)``; the token shown once
+``store.list_users() / disable_user(id) / rotate_token(id)``  users (:mod:`~jngis.store.users`)
+``store.authenticate(token) -> Principal``                   or AuthenticationError (one message)
+``store.log_access(action, *, principal, ...)``              the append-only access log
+``store.access_log(since, until) -> DataFrame``              (:mod:`~jngis.store.audit`)
 ``store.list_orders(*, grid_code=None, community_code=None,``  newest first, public dicts
 ``  street_code=None, district_code=None, status=None,``
 ``  overdue=None, limit=100, offset=0, now=None)``
@@ -63,8 +71,14 @@ Interface (what the map server calls)
 ``store.close()``
 ==========================================================  ==========================================
 
-Public dicts and frames never hold a caller's name or phone; only
-:meth:`Store.private_record` does. Errors are :class:`jngis.errors.JngisError`
+Every order method takes ``principal=`` (a :class:`jngis.access.Principal`;
+default the administrator, what the CLI and notebooks act as): reads are
+filtered to its scope in SQL, an order outside it raises the NotFoundError of
+a missing one, a write it may not make a ForbiddenError; the trail's ``who``
+is ``principal.id`` (only the administrator may still name an operator with
+``who=``). Public dicts and frames never hold a caller's name or phone in
+full; only :meth:`Store.reveal` does (``private_record`` is its deprecated,
+logged alias). Errors are :class:`jngis.errors.JngisError`
 subclasses: NotFoundError (no such order / layer: HTTP 404),
 InvalidTransition (409), ParameterError / GeometryError / CRSError (400/422).
 

@@ -20,12 +20,21 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from jngis import _checks
+from jngis import _checks, access
+from jngis.access import Principal
 from jngis.cache import Cache
 from jngis.codes import personal_columns
-from jngis.errors import CRSError, GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
+from jngis.errors import (
+    CRSError,
+    ForbiddenError,
+    GeometryError,
+    InputTypeError,
+    NotFoundError,
+    ParameterError,
+    SchemaError,
+)
 from jngis.layers import KINDS, SCHEMAS, City, validate
-from jngis.store import bulk
+from jngis.store import _scope, bulk
 from jngis.store.changes import ChangeChannel
 from jngis.store.frames import order_filters, python_value, records, typed_orders, wanted_columns
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
@@ -40,6 +49,7 @@ from jngis.store.schema import (
     TRAIL_COLUMNS,
 )
 from jngis.store.steps import DepartmentSteps
+from jngis.store.users import Users
 from jngis.store.versions import BoundaryVersions
 from jngis.workorders import (
     CALENDAR,
@@ -59,8 +69,14 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
-    """City layers and work orders behind one interface (see :mod:`jngis.store`)."""
+class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, Users, _scope.OrderAccess, abc.ABC):
+    """City layers, work orders, users and the access log behind one interface (see :mod:`jngis.store`).
+
+    Every method that reads or changes orders takes ``principal=`` (default
+    :data:`jngis.access.ADMIN`, the CLI's and notebooks'): reads are filtered to
+    its scope in SQL, an order outside it is answered like a missing one
+    (NotFoundError), a write it may not make is a ForbiddenError.
+    """
 
     #: ``?`` placeholders are rewritten for drivers that use ``%s``.
     _paramstyle = "qmark"
@@ -82,6 +98,8 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         self._placers: Cache[Placer] = Cache(max_bytes=1)
         self._layers_generation = 0
         self._closed = False
+        self._token_cache = Cache(max_bytes=10_000)  # verified tokens (see jngis.store.users)
+        self._order_columns: frozenset[str] | None = None
 
     # -- what a backend provides
     @abc.abstractmethod
@@ -317,8 +335,8 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
     # -- one order
     def create_order(self, lon: float, lat: float, *, crs: str = "wgs84", category: str,
                      description: str | None = None, caller_name: str | None = None,
-                     caller_phone: str | None = None, who: str, at: Any = None,
-                     order_id: str | None = None) -> dict:
+                     caller_phone: str | None = None, who: str | None = None, at: Any = None,
+                     order_id: str | None = None, principal: Principal = access.ADMIN) -> dict:
         """Create an order at a location: placed, given its due time, written with its first trail row.
 
         Parameters
@@ -331,9 +349,10 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         category, description : str
             The kind of matter and the citizen's words.
         caller_name, caller_phone : str, optional
-            Personal data: stored apart, only shown by :meth:`private_record`.
-        who : str
-            Who took the call (kept in the trail).
+            Personal data: stored apart, shown masked, in full only by :meth:`reveal`.
+        who : str, optional
+            The trail's who: ``principal.id`` by default; only the administrator
+            principal (library callers) may name the operator instead.
         at : datetime, optional
             Time of receipt (default now, China Standard Time).
         order_id : str, optional
@@ -344,14 +363,26 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         dict
             The public record (:data:`jngis.workorders.PUBLIC_FIELDS`).
 
+        principal : Principal
+            Who creates it: needs ``orders.create``, and the place must lie in its scope.
+
         Raises
         ------
         GeometryError
             If the location lies outside every district of the city.
+        ForbiddenError
+            If the principal may not create orders, or not at this place.
         """
+        principal = access.principal(principal)
+        access.require(principal, "orders.create")
+        who = _scope.trail_who("create_order", principal, who)
         record, caller, first_row = self._plan_order(lon, lat, crs=crs, category=category, description=description,
                                                      caller_name=caller_name, caller_phone=caller_phone, who=who,
                                                      at=at, order_id=order_id)
+        if not access.order_scope(principal).contains(record):
+            raise ForbiddenError(f"create_order: the place (grid {record['grid_code']}, 街道 {record['street_code']}) "
+                                 f"is outside the scope of {principal.name!r} ({principal.role}: "
+                                 f"{', '.join(principal.scope)})", action="orders.create")
         with self._write() as conn:
             moved = self._placed_in_force(conn, np.array([record["lon"]]), np.array([record["lat"]]),
                                           record.pop("layers_version"))
@@ -403,8 +434,9 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
                             f"VALUES ({', '.join('?' * len(TRAIL_COLUMNS))})",
                       [self._to_db({**first_row, "order_id": record["order_id"]}[c]) for c in TRAIL_COLUMNS])
 
-    def transition(self, order_id: str, to: str, *, who: str, note: str | None = None, at: Any = None,
-                   days: int | None = None, satisfied: bool | None = None) -> dict:
+    def transition(self, order_id: str, to: str, *, who: str | None = None, note: str | None = None,
+                   at: Any = None, days: int | None = None, satisfied: bool | None = None,
+                   principal: Principal = access.ADMIN) -> dict:
         """Move an order one step along the closed loop; the order and its trail row are written together.
 
         ``to`` is one of :data:`jngis.workorders.ACTIONS`; ``note`` is the
@@ -415,15 +447,22 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         Raises
         ------
         NotFoundError
-            No such order.
+            No such order, or one outside the principal's scope (the same message).
+        ForbiddenError
+            The principal can read the order but may not take this step.
         InvalidTransition
             The step is not allowed from the order's state (names the allowed ones).
         """
         order_id = _order_id("transition", order_id)
+        principal = _scope.require_read(principal)
+        who = _scope.trail_who("transition", principal, who)
         with self._write() as conn:
-            row = self._execute(conn, _select_orders(f"WHERE order_id = ?{self._lock_row}"), (order_id,)).fetchone()
+            scope, params = self._scope_sql(conn, principal)
+            row = self._execute(conn, _select_orders(f"WHERE order_id = ? AND {scope}{self._lock_row}"),
+                                (order_id, *params)).fetchone()
             if row is None:
-                raise NotFoundError(f"work order {order_id!r} does not exist")
+                raise _scope.missing_order(order_id)
+            _scope.require_step(principal, order_id, to)
             order = self._row_dict(row)
             changes, trail_row = plan_transition(
                 order, to, who=who, at=at, note=note, days=days, satisfied=satisfied,
@@ -446,21 +485,23 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
             record["satisfied"] = bool(record["satisfied"])
         return record
 
-    def get_order(self, order_id: str, *, now: Any = None) -> dict:
-        """The public record of one order (never the caller's name or phone)."""
-        order_id = _order_id("get_order", order_id)
-        row = self._execute(self._conn(), _select_orders("WHERE order_id = ?"), (order_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"work order {order_id!r} does not exist")
-        return public_order(self._row_dict(row), now)
+    def get_order(self, order_id: str, *, now: Any = None, principal: Principal = access.ADMIN,
+                  personal: bool = False) -> dict:
+        """One order as ``principal`` may see it: public fields, phones in the description masked.
 
-    def private_record(self, order_id: str) -> dict:
-        """The full record of one order, personal data included: for the hotline's own staff only."""
-        record = self.get_order(order_id)
-        row = self._execute(self._conn(), f"SELECT {', '.join(CALLER_FIELDS)} FROM callers WHERE order_id = ?",
-                            (record["order_id"],)).fetchone()
-        record.update(zip(CALLER_FIELDS, row if row is not None else (None,) * len(CALLER_FIELDS)))
-        return record
+        With ``personal=True`` the caller's name and phone are added, masked
+        (``张*``, ``138****5678``), for roles with personal-data rights; never
+        in full (that is :meth:`reveal`). An order outside the scope raises the
+        NotFoundError of a missing one.
+        """
+        order_id = _order_id("get_order", order_id)
+        principal = _scope.require_read(principal)
+        conn = self._conn()
+        scope, params = self._scope_sql(conn, principal)
+        row = self._execute(conn, _select_orders(f"WHERE order_id = ? AND {scope}"), (order_id, *params)).fetchone()
+        if row is None:
+            raise _scope.missing_order(order_id)
+        return self._shown([public_order(self._row_dict(row), now)], principal, personal)[0]
 
     # -- many orders
     def _filters(self, places: dict, status: Any, overdue: Any, now: Any) -> tuple[str, list]:
@@ -469,11 +510,14 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         at = None if overdue is None else self._to_db(now_cst() if now is None else to_cst(now, "now"))
         return order_filters(places, status=status, overdue=overdue, now=at)
 
-    def _where(self, conn, places: dict, status: Any, overdue: Any, query: Any, now: Any) -> tuple[str, list]:
-        """The WHERE clause of list/count: the place/status/overdue keywords AND-ed with ``query``."""
+    def _where(self, conn, places: dict, status: Any, overdue: Any, query: Any, now: Any,
+               principal: Principal) -> tuple[str, list]:
+        """The WHERE clause of list/count: the keywords AND-ed with ``query`` and the principal's scope."""
         from jngis import query as jquery
 
         where, params = self._filters(places, status, overdue, now)
+        scope, scope_params = self._scope_sql(conn, principal)
+        where, params = (f"{where} AND {scope}" if where else f" WHERE {scope}"), params + scope_params
         if query is None:
             return where, params
         if not isinstance(query, jquery.Query):
@@ -488,8 +532,10 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
                     street_code: str | None = None, district_code: str | None = None,
                     status: str | Sequence[str] | None = None, overdue: bool | None = None,
                     limit: int = 100, offset: int = 0, now: Any = None, query: Any = None,
-                    sortby: Sequence[tuple[str, bool]] = ()) -> list[dict]:
-        """Public records, newest first, filtered by place, status and overdue (open and past due).
+                    sortby: Sequence[tuple[str, bool]] = (), principal: Principal = access.ADMIN,
+                    personal: bool = False) -> list[dict]:
+        """Records as ``principal`` may see them (:meth:`get_order`), newest first, in its scope,
+        filtered by place, status and overdue (open and past due).
 
         ``query`` (a :class:`jngis.query.Query` on :data:`jngis.query.ORDER_FIELDS`) is AND-ed
         in as SQL with bound parameters; ``sortby`` ``[(field, ascending), ...]`` orders the
@@ -506,34 +552,42 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
                                  f"{', '.join(ORDER_FIELDS)}")
         places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
                   "district_code": district_code}
+        principal = _scope.require_read(principal)
         conn = self._conn()
-        where, params = self._where(conn, places, status, overdue, query, now)
+        where, params = self._where(conn, places, status, overdue, query, now, principal)
         first = order_by_sql(sortby) + ", " if sortby else ""
         rows = self._execute(
             conn, _select_orders(f"{where} ORDER BY {first}received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
             params + [limit, offset],
         ).fetchall()
-        return [public_order(self._row_dict(row), now) for row in rows]
+        return self._shown([public_order(self._row_dict(row), now) for row in rows], principal, personal)
 
     def count_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
                      street_code: str | None = None, district_code: str | None = None,
                      status: str | Sequence[str] | None = None, overdue: bool | None = None,
-                     now: Any = None, query: Any = None) -> int:
-        """How many orders :meth:`list_orders` would page through (``query`` AND-ed in)."""
+                     now: Any = None, query: Any = None, principal: Principal = access.ADMIN) -> int:
+        """How many orders :meth:`list_orders` would page through (``query`` and the scope AND-ed in)."""
         places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
                   "district_code": district_code}
+        principal = _scope.require_read(principal)
         conn = self._conn()
-        where, params = self._where(conn, places, status, overdue, query, now)
+        where, params = self._where(conn, places, status, overdue, query, now, principal)
         return int(self._execute(conn, f"SELECT count(*) FROM orders{where}", params).fetchone()[0])
 
-    def trail(self, order_id: str) -> list[dict]:
-        """The audit trail of one order, oldest first (order_id, action, from_state, to_state, who, at, note)."""
+    def trail(self, order_id: str, *, principal: Principal = access.ADMIN) -> list[dict]:
+        """The audit trail of one order, oldest first (order_id, action, from_state, to_state, who, at, note).
+
+        An order outside ``principal``'s scope raises the NotFoundError of a missing one.
+        """
         order_id = _order_id("trail", order_id)
+        principal = _scope.require_read(principal)
         conn = self._conn()
+        scope, params = self._scope_sql(conn, principal)
+        if self._execute(conn, f"SELECT 1 FROM orders WHERE order_id = ? AND {scope}",
+                         (order_id, *params)).fetchone() is None:
+            raise _scope.missing_order(order_id)
         rows = self._execute(conn, f"SELECT trail_id, {', '.join(TRAIL_COLUMNS)} FROM trail "
                                    "WHERE order_id = ? ORDER BY trail_id", (order_id,)).fetchall()
-        if not rows and self._execute(conn, "SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchone() is None:
-            raise NotFoundError(f"work order {order_id!r} does not exist")
         out = []
         for row in rows:
             record = dict(zip(("trail_id",) + TRAIL_COLUMNS, row))
@@ -549,8 +603,8 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         frame["at"] = pd.to_datetime(frame["at"], format="ISO8601")
         return frame
 
-    def orders_frame(self, public: bool = True, *, now: Any = None,
-                     columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    def orders_frame(self, public: bool = True, *, now: Any = None, columns: Sequence[str] | None = None,
+                     principal: Principal = access.ADMIN) -> gpd.GeoDataFrame:
         """Every order as a GeoDataFrame in :attr:`crs` with a ``deadline`` column.
 
         Columns: the public fields (``description`` only with
@@ -558,17 +612,26 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         reading 100,000 orders costs about 1.5 s with every column, a third
         of that with the handful ``grid_stats`` reads); never a caller's
         name or phone. Fits the ``workorders`` layer schema, for
-        ``grid_stats`` and tiles.
+        ``grid_stats`` and tiles. Only the orders in ``principal``'s scope;
+        descriptions with their phones and ID numbers masked unless the
+        principal has personal-data rights.
         """
         if not isinstance(public, (bool, np.bool_)):
             raise InputTypeError(f"public is a {type(public).__name__}; expected True or False")
+        principal = _scope.require_read(principal) if principal != access.ADMIN else principal
         wanted, fetch = wanted_columns(bool(public), columns)
-        rows = self._execute(self._conn(), _select_orders("ORDER BY received_at, order_id", fetch)).fetchall()
+        conn = self._conn()
+        scope, params = self._scope_sql(conn, principal)
+        rows = self._execute(conn, _select_orders(f"WHERE {scope} ORDER BY received_at, order_id", fetch),
+                             params).fetchall()
         frame = typed_orders(rows, fetch, deadline="deadline" in wanted, now=now)
+        if "description" in frame.columns and access.personal_access(principal) == "none":
+            frame["description"] = frame["description"].map(access.mask_text)
         return gpd.GeoDataFrame(frame[wanted], geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=self.crs)
 
     # -- bulk
-    def import_orders(self, rows: pd.DataFrame, *, who: str, progress: bool = False) -> bulk.ImportResult:
+    def import_orders(self, rows: pd.DataFrame, *, who: str | None = None, progress: bool = False,
+                      principal: Principal = access.ADMIN) -> bulk.ImportResult:
         """Create many orders at once: every good row lands, in one transaction, or none does.
 
         ``rows`` is the ``good`` table of
@@ -577,9 +640,13 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, abc.ABC):
         ``caller_phone``, ``received_at``, ``order_id``; indexed by row
         number). Rows outside every district, or whose ``order_id`` the store
         already holds, are refused and reported in ``bad`` with their row
-        number. Ctrl-C rolls everything back.
+        number. Ctrl-C rolls everything back. ``principal`` needs ``orders.create``;
+        rows placed outside its scope are refused in ``bad`` too.
         """
-        return bulk.import_orders(self, rows, who=who, progress=progress)
+        principal = access.principal(principal)
+        access.require(principal, "orders.create")
+        who = _scope.trail_who("import_orders", principal, who)
+        return bulk.import_orders(self, rows, who=who, progress=progress, scope=access.order_scope(principal))
 
     def import_history(self, workorders: gpd.GeoDataFrame, *, who: str = "history",
                        progress: bool = False) -> int:

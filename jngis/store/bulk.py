@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jngis import _checks
+from jngis.access import Scope
 from jngis.codes import personal_columns
 from jngis.errors import SchemaError
 from jngis.layers import validate
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ImportResult", "import_orders", "import_history"]
 
+_EVERYWHERE = Scope(everything=True)
 _OPTIONAL_IMPORT_COLUMNS = ("description", *CALLER_FIELDS, "received_at", "order_id")
 
 
@@ -43,12 +45,16 @@ class ImportResult(NamedTuple):
 # --------------------------------------------------------------------------- hotline exports
 
 
-def import_orders(store: Store, rows: pd.DataFrame, *, who: str, progress: bool = False) -> ImportResult:
-    """Create many orders at once (see :meth:`jngis.store.Store.import_orders`)."""
+def import_orders(store: Store, rows: pd.DataFrame, *, who: str, progress: bool = False,
+                  scope: Scope = _EVERYWHERE) -> ImportResult:
+    """Create many orders at once (see :meth:`jngis.store.Store.import_orders`); rows outside ``scope`` refused."""
     started = time.perf_counter()
     rows, who = _check_import(rows, who)
     layers_version = store.change_versions()["layers"]
     rows, place, bad = _place_rows(store, rows, layers_version)
+    outside = ~scope.mask(place)
+    bad.append(_refusals(rows.index[outside], ["the place is outside the importer's scope"] * int(outside.sum())))
+    rows, place = rows[~outside], place[~outside]
     frame = _new_orders(store, rows, place)
     with store._write() as conn:
         _place_again_if_moved(store, conn, frame, layers_version)

@@ -26,10 +26,12 @@ import shapely
 
 from jngis.errors import CRSError, NotFoundError, ParameterError, SchemaError
 from jngis.layers import SCHEMAS, City
+from jngis.store.audit import access_log_sql
 from jngis.store.base import Store, no_store
 from jngis.store.changes import CHANNEL, notification
 from jngis.store.frames import python_value
 from jngis.store.schema import ADDED_ORDER_COLUMNS, DEFAULT_CRS, POSTGIS_TYPES, store_tables_sql
+from jngis.store.users import users_sql
 from jngis.workorders import CALENDAR, WorkCalendar
 
 __all__ = ["PostGISStore", "POSTGRES_URL"]
@@ -95,7 +97,8 @@ class PostGISStore(Store):
         self._crs = pyproj.CRS.from_epsg(self._srid)
         for column in ADDED_ORDER_COLUMNS:  # a store made before them gets them now
             conn.execute(f"ALTER TABLE IF EXISTS orders ADD COLUMN IF NOT EXISTS {column} text")
-        for statement in store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})"):
+        for statement in (store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})")
+                          + users_sql(POSTGIS_TYPES) + access_log_sql(POSTGIS_TYPES, "postgis")):
             conn.execute(statement)
         conn.execute("CREATE INDEX IF NOT EXISTS orders_geom ON orders USING gist(geom)")
 

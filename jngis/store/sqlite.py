@@ -30,6 +30,7 @@ import shapely
 from jngis.codes import to_cst_naive
 from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.layers import City
+from jngis.store.audit import access_log_sql
 from jngis.store.base import Store, no_store
 from jngis.store.frames import SQL_TIME
 from jngis.store.schema import (
@@ -41,6 +42,7 @@ from jngis.store.schema import (
     store_tables_sql,
     versions_tables_sql,
 )
+from jngis.store.users import users_sql
 from jngis.workorders import CALENDAR, WorkCalendar, now_cst
 
 __all__ = ["SQLiteStore"]
@@ -214,11 +216,13 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
             _run_script(conn, _GPKG_TABLES)
+        # every table IF NOT EXISTS: a store made before a table existed gets it on its next open
+        _run_script(conn, store_tables_sql(SQLITE_TYPES, point="POINT") + users_sql(SQLITE_TYPES)
+                    + access_log_sql(SQLITE_TYPES, "sqlite"))
         if "orders" not in tables:
             row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'districts'").fetchone()
             crs = self._srs_crs(conn, row[0]) if row else pyproj.CRS.from_user_input(DEFAULT_CRS)
             srs_id = self._ensure_srs(conn, crs)
-            _run_script(conn, store_tables_sql(SQLITE_TYPES, point="POINT"))
             conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
                          "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
                          (srs_id,))
