@@ -20,13 +20,14 @@ from shapely import GeometryType
 
 from jngis import _mvt
 from jngis.cache import Cache, atomic_write
+from jngis.tiles.arcs import Arcs
 
 #: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
 EXTENT = 4096
 BUFFER = 64
 
 _HALF_WORLD = 20037508.342789244  # half the EPSG:3857 world width in metres
-_GEOMETRY_VERSION = 1  # bump when the per-zoom geometry changes: old cache files are ignored
+_GEOMETRY_VERSION = 2  # bump when the per-zoom geometry changes: old cache files are ignored
 
 
 @dataclass
@@ -91,37 +92,6 @@ def polygonal(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def snap_round_coverage(polygons: np.ndarray) -> np.ndarray:
-    """A polygonal coverage moved onto the integer grid, still a valid coverage.
-
-    Rounding each vertex on its own keeps shared edges shared but can push a
-    vertex across a nearly collinear neighbouring edge (sub-unit overlaps).
-    Instead the whole linework is snap-rounded and noded at once (GEOS
-    overlay with ``grid_size=1``), polygonised, and each face goes back to the
-    polygon its interior point lies in. Polygons left with no face (smaller
-    than the grid) come back empty.
-    """
-    out = np.empty(len(polygons), dtype=object)
-    out[:] = shapely.Polygon()
-    lines = shapely.union_all(shapely.boundary(polygons), grid_size=1.0)
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
-    if len(faces) == 0:
-        return out
-    face, owner = shapely.STRtree(polygons).query(shapely.point_on_surface(faces),
-                                                  predicate="within")
-    face, first = np.unique(face, return_index=True)  # a face belongs to one polygon
-    owner = owner[first]
-    order = np.argsort(owner, kind="stable")
-    face, owner = face[order], owner[order]
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    ends = np.r_[starts[1:], len(owner)]
-    single = ends - starts == 1
-    out[owner[starts[single]]] = faces[face[starts[single]]]
-    for start, end in zip(starts[~single], ends[~single]):
-        out[owner[start]] = shapely.coverage_union_all(faces[face[start:end]])
-    return out
-
-
 def world_pixels(coords: np.ndarray, zoom: int) -> np.ndarray:
     """EPSG:3857 metres to world-pixel coordinates of ``zoom`` (Y down, EXTENT per tile)."""
     size = EXTENT * 2.0**zoom
@@ -170,6 +140,10 @@ class ZoomGeometry:
     def base(self) -> tuple[np.ndarray, shapely.STRtree]:
         """Geometry in float world pixels of ``maxzoom`` and its STRtree (candidate lookup)."""
         return self._built.get_or_insert("base", self._build_base)
+
+    def arcs(self) -> Arcs:
+        """The cleaned coverage's shared arcs (built once, only to simplify)."""
+        return self._built.get_or_insert("arcs", lambda: Arcs.of(*ragged(self.cleaned())))
 
     def cleaned(self) -> np.ndarray:
         """The polygons edge-matched into a valid coverage (built once, only to simplify)."""
@@ -241,11 +215,11 @@ class ZoomGeometry:
     def _build_zoom(self, z: int) -> Ragged:
         base = self.cleaned()
         scale = 2.0 ** (z - self.maxzoom)
-        simple, geoms = self._simplified(base, scale)
+        geoms = self._simplified(base, scale)
         collapsed = shapely.is_empty(geoms) | (shapely.area(geoms) == 0)
         if collapsed.any():
             # Too small for the integer grid of this zoom: a small square keeps it visible.
-            centre = np.rint(shapely.get_coordinates(shapely.point_on_surface(simple[collapsed]))
+            centre = np.rint(shapely.get_coordinates(shapely.point_on_surface(base[collapsed]))
                              * scale)
             half = self.min_size / 2
             geoms[collapsed] = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
@@ -256,13 +230,14 @@ class ZoomGeometry:
                       bounds=np.rint(shapely.bounds(geoms)).astype(np.int64),
                       markers=int(collapsed.sum()))
 
-    def _simplified(self, base: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """The polygons simplified at ``maxzoom`` and moved onto the integer grid of the zoom."""
-        tolerance = self.tolerance / scale
+    def _simplified(self, base: np.ndarray, scale: float) -> np.ndarray:
+        """The polygons simplified and moved onto the integer grid of the zoom."""
         if self.coverage:
-            simple = shapely.coverage_simplify(base, tolerance)
-            return simple, snap_round_coverage(shapely.transform(simple, lambda c: c * scale))
-        simple = shapely.simplify(base, tolerance, preserve_topology=True)
+            # Douglas-Peucker's tolerance bounds the distance moved; half the tile-unit
+            # tolerance keeps edges about as close as the area-based GEOS simplifier did.
+            geoms, _ = self.arcs().simplified(scale, self.tolerance / 2)
+            return geoms
+        simple = shapely.simplify(base, self.tolerance / scale, preserve_topology=True)
         coords, rings, polygons, features = ragged(simple)
         geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, np.rint(coords * scale),
                                           (rings, polygons, features))
@@ -270,4 +245,4 @@ class ZoomGeometry:
         if invalid.any():
             geoms[invalid] = polygonal(shapely.make_valid(geoms[invalid], method="structure",
                                                           keep_collapsed=False))
-        return simple, geoms
+        return geoms

@@ -1,0 +1,239 @@
+"""A polygon coverage as shared arcs: simplified once per shared edge, snap-rounded per zoom.
+
+:class:`Arcs` splits a valid coverage (neighbours share vertex-matched edges)
+into *arcs*, the runs of edges between junctions, and records each ring as a
+sequence of arc traversals. A zoom's geometry then costs a few numba loops
+over the arcs:
+
+1. Douglas-Peucker per arc, so both neighbours get the same simplified edge;
+   arcs that the simplification made cross or touch another are simplified
+   less (:data:`_RETRIES`), down to their input vertices;
+2. snap rounding (:mod:`jngis.tiles._snap_kernels`): every rounded vertex is a
+   hot pixel, every segment goes through the hot pixels it passes, so parts
+   thinner than a pixel collapse onto shared fragments instead of crossing;
+3. rings assembled from the snapped arcs, spikes of collapsed parts removed;
+4. a check that no edge crosses another, ends inside one or is used twice on
+   one side; only if it finds one does the zoom go through GEOS
+   (:func:`snap_round_coverage`, the previous whole-layer method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+
+from jngis.tiles import _arc_kernels as kernels
+from jngis.tiles import _snap_kernels as snap
+
+#: Simplification is retried on conflicting arcs with these fractions of the tolerance.
+_RETRIES = (0.25, 0.0)
+#: Integer points as one key x * _KEY + y, while they stay below _KEY (world pixels to zoom 18).
+_KEY = 1 << 31
+
+
+@dataclass(frozen=True)
+class Arcs:
+    """The arcs of a coverage and the rings they make.
+
+    ``coords`` are the arcs' vertices one arc after another (``offsets``),
+    ``start`` / ``end`` the vertex ids of each arc's ends; ring ``r`` is the
+    traversals ``ring_arc[ring_offsets[r]:ring_offsets[r + 1]]`` (each
+    forward or not); ``rings`` / ``polygons`` are the polygon and feature
+    offsets of the input's multipolygon layout, ``owners`` the (up to two)
+    features on the sides of each arc (-1: none).
+    """
+
+    coords: np.ndarray
+    offsets: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    ring_arc: np.ndarray
+    ring_forward: np.ndarray
+    ring_offsets: np.ndarray
+    rings: np.ndarray
+    polygons: np.ndarray
+    owners: np.ndarray
+
+    @classmethod
+    def of(cls, coords: np.ndarray, rings: np.ndarray, polygons: np.ndarray,
+           features: np.ndarray) -> Arcs:
+        """The arcs of a coverage given as a multipolygon ragged array (closed rings)."""
+        unique, vid = np.unique(coords, axis=0, return_inverse=True)
+        vid = np.ascontiguousarray(vid.ravel(), dtype=np.int64)
+        n_vertices = len(unique)
+        start, end, edge_offsets = kernels.ring_edges(vid, rings)
+        low, high = np.minimum(start, end), np.maximum(start, end)
+        keys, edge_id, counts = np.unique(low * n_vertices + high, return_inverse=True,
+                                          return_counts=True)
+        edge_id = edge_id.ravel()
+        u_low, u_high = keys // n_vertices, keys % n_vertices
+        ring_feature = np.repeat(np.repeat(np.arange(len(features) - 1), np.diff(features)),
+                                 np.diff(polygons))
+        edge_feature = np.repeat(ring_feature, np.diff(edge_offsets))
+        owner_low = np.full(len(keys), np.iinfo(np.int64).max)
+        owner_high = np.full(len(keys), -1)
+        np.minimum.at(owner_low, edge_id, edge_feature)
+        np.maximum.at(owner_high, edge_id, edge_feature)
+        owner_high[counts == 1] = -1
+        degree = np.bincount(u_low, minlength=n_vertices) + np.bincount(u_high,
+                                                                        minlength=n_vertices)
+        junction = kernels.mark_junctions(u_low, u_high, owner_low, owner_high, degree, n_vertices)
+        junction[u_low[counts > 2]] = junction[u_high[counts > 2]] = True  # not a coverage there
+        ends = np.concatenate([u_low, u_high])
+        order = np.argsort(ends, kind="stable")
+        incident = np.concatenate([np.arange(len(keys))] * 2)[order]
+        incident_offsets = np.zeros(n_vertices + 1, np.int64)
+        np.cumsum(np.bincount(ends, minlength=n_vertices), out=incident_offsets[1:])
+        vertices, offsets, edge_arc, position, forward = kernels.walk_arcs(
+            u_low, u_high, incident_offsets, incident, junction)
+        ring_arc, ring_forward, ring_offsets = kernels.ring_arcs(
+            start, edge_offsets, edge_id, u_low, edge_arc, position, forward, offsets)
+        owners = np.full((len(offsets) - 1, 2), -1, np.int64)
+        first = np.flatnonzero(position == 0)
+        owners[edge_arc[first], 0] = owner_low[first]
+        owners[edge_arc[first], 1] = owner_high[first]
+        return cls(unique[vertices], offsets, vertices[offsets[:-1]], vertices[offsets[1:] - 1],
+                   ring_arc, ring_forward, ring_offsets, polygons, features, owners)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.polygons) - 1
+
+    def simplified(self, scale: float, tolerance: float) -> tuple[np.ndarray, int]:
+        """Every feature at ``scale`` on the integer grid (empty where it collapses).
+
+        Returns the polygons (shapely, integer-valued coordinates) and how many
+        features had to be repaired by GEOS snap-rounding.
+        """
+        scaled = self.coords * scale
+        keep = np.zeros(len(scaled), np.bool_)
+        kernels.simplify(scaled, self.offsets, np.arange(len(self.offsets) - 1), tolerance, keep)
+        for attempt in range(len(_RETRIES) + 1):
+            floats, offsets = _kept(scaled, self.offsets, keep)
+            # Douglas-Peucker is not topology-preserving: arcs it made cross are simplified less.
+            dirty = kernels.conflicts(floats, offsets, self.start, self.end, _cell(floats, offsets))
+            if not dirty.any() or attempt == len(_RETRIES):
+                break
+            kernels.simplify(scaled, self.offsets, np.flatnonzero(dirty),
+                             tolerance * _RETRIES[attempt], keep)
+        hot = _unique_points(np.floor(floats + 0.5).astype(np.int64))
+        ints, int_offsets = snap.snap_arcs(floats, offsets, hot, _cell(floats, offsets))
+        out, rings, polygons, features = kernels.assemble(
+            ints, int_offsets, self.ring_arc, self.ring_forward, self.ring_offsets, self.rings,
+            self.polygons, np.arange(self.n_features), True)
+        geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, out.astype(np.float64),
+                                          (rings, polygons, features))
+        bad = _unnoded_features(out, rings, polygons, features, self.n_features)
+        if bad.any():
+            geoms = snap_round_coverage(geoms)
+            return geoms, int(bad.sum())
+        invalid = ~shapely.is_valid(geoms)
+        if invalid.any():  # a ring pinched at a vertex: split into parts there
+            geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure")
+        return geoms, 0
+
+
+def _cell(coords: np.ndarray, offsets: np.ndarray) -> float:
+    """A grid cell for segment pairs: about twice the median segment length."""
+    steps = np.abs(np.diff(coords, axis=0)).sum(axis=1)
+    inside = np.ones(len(steps), np.bool_)
+    inside[offsets[1:-1] - 1] = False
+    steps = steps[inside]
+    return float(max(2.0, 2 * np.median(steps))) if len(steps) else 2.0
+
+
+def _hot_cell(hot: np.ndarray) -> int:
+    """A grid cell holding a few hot pixels on average."""
+    if len(hot) < 2:
+        return 8
+    extent = np.ptp(hot, axis=0).astype(np.float64) + 1
+    return int(max(4, np.sqrt(extent[0] * extent[1] / len(hot)) * 2))
+
+
+def _unnoded_features(out: np.ndarray, rings: np.ndarray, polygons: np.ndarray,
+                      features: np.ndarray, n_features: int) -> np.ndarray:
+    """Features with an edge that crosses another, ends inside one, or runs the same way as one."""
+    bad = np.zeros(n_features, np.bool_)
+    if len(out) < 2:
+        return bad
+    if out.min() < 0 or out.max() >= _KEY:  # deeper than zoom 18: leave it to GEOS's check
+        coverage = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, out.astype(np.float64),
+                                             (rings, polygons, features))
+        bad[:] = not shapely.coverage_is_valid(coverage)
+        return bad
+    last = np.zeros(len(out), np.bool_)
+    last[rings[1:] - 1] = True
+    first = np.flatnonzero(~last)
+    ring_of = np.repeat(np.arange(len(rings) - 1), np.diff(rings))
+    feature_of = np.repeat(np.repeat(np.arange(len(features) - 1), np.diff(features)),
+                           np.diff(polygons))[ring_of[first]]
+    a = out[first, 0] * _KEY + out[first, 1]
+    b = out[first + 1, 0] * _KEY + out[first + 1, 1]
+    order = np.lexsort((b, a))
+    same = (a[order][1:] == a[order][:-1]) & (b[order][1:] == b[order][:-1])
+    twice = np.zeros(len(a), np.bool_)  # two features on one side of an edge
+    twice[order[1:][same]] = twice[order[:-1][same]] = True
+    bad[feature_of[twice]] = True
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((high, low))
+    new = np.r_[True, (low[order][1:] != low[order][:-1]) | (high[order][1:] != high[order][:-1])]
+    inverse = np.empty(len(a), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    low, high = low[order][new], high[order][new]
+    seg = np.stack([low // _KEY, low % _KEY, high // _KEY, high % _KEY], axis=1)
+    crossing = snap.unnoded(np.ascontiguousarray(seg), _hot_cell(seg[:, :2]))
+    bad[feature_of[crossing[inverse]]] = True
+    return bad
+
+
+def _unique_points(points: np.ndarray) -> np.ndarray:
+    """The distinct rows of non-negative integer points (one key each: faster than unique rows)."""
+    if len(points) and (points.min() < 0 or points.max() >= _KEY):
+        return np.unique(points, axis=0)
+    keys = np.unique(points[:, 0] * _KEY + points[:, 1])
+    return np.stack([keys // _KEY, keys % _KEY], axis=1)
+
+
+def _kept(coords: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kept vertices of every arc, with new offsets."""
+    counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(offsets) > 1 else \
+        np.zeros(0, np.int64)
+    new = np.zeros(len(offsets), np.int64)
+    np.cumsum(counts, out=new[1:])
+    return np.ascontiguousarray(coords[keep]), new
+
+
+def snap_round_coverage(polygons: np.ndarray) -> np.ndarray:
+    """A polygonal coverage moved onto the integer grid, still a valid coverage.
+
+    Rounding each vertex on its own keeps shared edges shared but can push a
+    vertex across a nearly collinear neighbouring edge (sub-unit overlaps).
+    Instead the whole linework is snap-rounded and noded at once (GEOS
+    overlay with ``grid_size=1``), polygonised, and each face goes back to the
+    polygon its interior point lies in. Polygons left with no face (smaller
+    than the grid) come back empty.
+    """
+    out = np.empty(len(polygons), dtype=object)
+    out[:] = shapely.Polygon()
+    if len(polygons) == 0:
+        return out
+    lines = shapely.union_all(shapely.boundary(polygons), grid_size=1.0)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    if len(faces) == 0:
+        return out
+    face, owner = shapely.STRtree(polygons).query(shapely.point_on_surface(faces),
+                                                  predicate="within")
+    face, first = np.unique(face, return_index=True)  # a face belongs to one polygon
+    owner = owner[first]
+    order = np.argsort(owner, kind="stable")
+    face, owner = face[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(owner)]
+    single = ends - starts == 1
+    out[owner[starts[single]]] = faces[face[starts[single]]]
+    for start, end in zip(starts[~single], ends[~single]):
+        out[owner[start]] = shapely.coverage_union_all(faces[face[start:end]])
+    return out
