@@ -119,6 +119,8 @@ class Backend:
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
             store.placer()
+            if backend.sample:  # the sample city's departments and dispatch catalogue, once
+                store.load_sample_departments()
         threading.Thread(target=backend._warm_tiles, name="jngis-warm-tiles", daemon=True).start()
         backend.switcher = Switcher(backend)
         backend.switcher.start()
