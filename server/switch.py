@@ -103,7 +103,7 @@ class Served:
 def version_in_force(store: Any) -> int:
     """The version whose rows the store's layer tables hold (0 for a store that keeps no versions)."""
     method = getattr(store, "version_in_force", None)
-    return int(method()) if callable(method) else 0
+    return int(method() or 0) if callable(method) else 0  # None: no version recorded yet
 
 
 def read_version(store: Any) -> tuple[int, dict[str, gpd.GeoDataFrame]]:
