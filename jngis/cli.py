@@ -237,5 +237,15 @@ def tiles_build(out: Path, city_file: Path | None, minzoom: int, maxzoom: int,
                f"in {time.perf_counter() - started:.1f} s")
 
 
+def _register_version_commands() -> None:
+    from jngis._cli_versions import adopt, versions
+
+    main.add_command(adopt)
+    main.add_command(versions)
+
+
+_register_version_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

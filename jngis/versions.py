@@ -236,20 +236,20 @@ def _same_units(store_units: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> None:
 def plan_communities(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
     """The plan's communities as a layer that tiles its 街道 (``community_code, name, street_code``).
 
-    Communities the plan keeps keep their polygon; in each 街道 the plan
+    Communities whose units stay the same keep their polygon; in each 街道 the plan
     changed, the open land not in a kept community goes to the new
     communities it borders (split along the Voronoi diagram of their shared
     edges, as :func:`jngis.make_grids` gives open land to grids).
     """
     crs = before.communities.crs
-    status = plan.changes.set_index("community_code")["status"]
+    untouched = _untouched(before.units, plan.assignment)
     drawn = plan.communities.to_crs(crs).set_index("community_code")
     old = before.communities.set_index("community_code")
     names = old["name"] if "name" in old else pd.Series(dtype=object)
     rows = []
     for street, street_geom in zip(before.streets["street_code"], before.streets.geometry.values):
         codes = drawn.index[drawn["street_code"].to_numpy() == street]
-        kept = [c for c in codes if status.get(c) == "kept" and c in old.index]
+        kept = [c for c in codes if c in untouched and c in old.index]
         changed = [c for c in codes if c not in kept]
         rows += [(c, old.at[c, "geometry"]) for c in kept]
         if changed:
@@ -264,9 +264,17 @@ def plan_communities(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
         "community_code", ignore_index=True)
 
 
+def _untouched(units: gpd.GeoDataFrame, assignment: pd.Series) -> set:
+    """Communities whose units are the same before and after (the plan's "kept" may have swapped units)."""
+    new = assignment.reindex(units["unit_id"]).astype(str).to_numpy()
+    old = units["community_code"].astype(str).to_numpy()
+    touched = set(old[old != new]) | set(new[old != new])
+    return set(old) - touched
+
+
 def _share_land(area: shapely.Geometry, unions: list) -> list:
     """Polygons of ``unions`` (the new communities' units) grown over the open land to tile ``area``."""
-    from jngis.grids.land import assign_land, reconnect, repair_tiling
+    from jngis.grids.land import assign_land, polygonal, reconnect, repair_tiling
 
     unions = [shapely.intersection(u, area) for u in unions]
     land = shapely.get_parts(shapely.difference(area, union_coverage(np.array(unions, dtype=object),
@@ -276,7 +284,7 @@ def _share_land(area: shapely.Geometry, unions: list) -> list:
     pieces = assign_land(land, unions, spacing)
     geometries = [union_coverage(np.array([u, *p], dtype=object), coverage=False) if p else u
                   for u, p in zip(unions, pieces)]
-    geometries = reconnect(geometries, unions, [])
+    geometries = [polygonal(g) for g in reconnect(geometries, unions, [])]
     if coverage_errors(geometries, area).worst > TOLERANCE:
         geometries = repair_tiling(area, geometries)
     return geometries
@@ -298,6 +306,7 @@ def check_adoption(before: Boundaries, after: Boundaries, *, retired: Mapping[st
     _same_units(before.units, after.units)
     _codes_extend(after)
     _tiles(after.communities, after.streets, "street_code", "communities", "街道")
+    _units_inside(after)
     if after.grids is not None:
         _tiles(after.grids, after.communities, "community_code", "grids", "community")
     for kind, codes in (retired or {}).items():
@@ -337,6 +346,17 @@ def _codes_extend(after: Boundaries) -> None:
     if len(homeless):
         raise UnitsMismatchError(f"adopt: units name community_code={homeless.iloc[0]!r}, which the proposal does "
                                  "not hold; expected every unit in one of its communities")
+
+
+def _units_inside(after: Boundaries) -> None:
+    """Every unit lies (by its representative point) in the community its code names."""
+    placed = _units_in(after.units, after.communities)["community_code"].to_numpy()
+    wrong = placed != after.units["community_code"].astype(str).to_numpy()
+    if wrong.any():
+        unit = after.units[wrong].iloc[0]
+        raise UnitsMismatchError(f"adopt: unit_id={unit['unit_id']!r} has community_code={unit['community_code']!r} "
+                                 f"but lies in community {placed[wrong][0]!r} ({int(wrong.sum())} units); expected "
+                                 "units inside the community their code names")
 
 
 def _tiles(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, kind: str, whole: str) -> None:

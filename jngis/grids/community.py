@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 
 from jngis.errors import GeometryError, ParameterError
-from jngis.grids.land import assign_land, reconnect, repair_tiling
+from jngis.grids.land import assign_land, polygonal, reconnect, repair_tiling
 from jngis.grids.partition import choose_k_with_big, partition
 from jngis.topology import coverage_errors, union_coverage
 
@@ -92,7 +92,8 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
     land = assign_land(land_parts, grid_units, spacing)
     geometries = [union_coverage(np.array([units, *pieces], dtype=object), coverage=False) if pieces else units
                   for units, pieces in zip(grid_units, land)]
-    geometries = reconnect(geometries, grid_units, [r[0] for r in results])
+    # an overlay can leave a stray line beside a polygon (a GeometryCollection): keep the polygons
+    geometries = [polygonal(g) for g in reconnect(geometries, grid_units, [r[0] for r in results])]
     results.extend((geometry, "residential", int(households[m].sum()), int(task.population[m].sum()), len(m))
                    for geometry, m in zip(geometries, members))
     return results

@@ -1,0 +1,101 @@
+"""Adoption speed: the whole-city redraw plus its regridding, committed as one version on each store.
+
+On the sample city (850 communities, ~4,600 grids, ~40,000 units, 100,000 orders):
+``jngis.rebalance`` on every 街道, :func:`jngis.versions.plan_communities` (the new
+communities tiling their 街道), ``make_grids(previous=)`` (unchanged grids kept),
+then ``store.adopt(plan, grids=...)`` on SQLiteStore (a copy of the sample
+GeoPackage) and PostGISStore (a throw-away cluster from tests/pgcluster.py, or
+$JNGIS_BENCH_POSTGIS_DSN). Version 1 (the store's boundaries recorded when
+versions are first used) is timed apart from the adoption itself, which
+includes its checks, lineage, history rows, the plain layer tables and the
+open orders re-placed, in one transaction.
+
+    .venv/bin/python benchmarks/adopt.py [--workers 2] [--skip-postgis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from pgcluster import postgis_cluster, schema_dsn  # noqa: E402
+
+import jngis  # noqa: E402
+from jngis import versions as jv  # noqa: E402
+from jngis.sample import load_sample, sample_path  # noqa: E402
+from jngis.store import open_store  # noqa: E402
+
+
+def postgis_dsn() -> contextlib.AbstractContextManager[str]:
+    dsn = os.environ.get("JNGIS_BENCH_POSTGIS_DSN")
+    return contextlib.nullcontext(dsn) if dsn else postgis_cluster()
+
+
+def _timed(figures: dict, name: str, call):
+    started = time.perf_counter()
+    value = call()
+    figures[name] = round(time.perf_counter() - started, 2)
+    return value
+
+
+def proposal(workers: int) -> tuple[dict, object, object]:
+    """The whole-city plan and its regridding, with the time of each step."""
+    city = load_sample()
+    figures: dict = {}
+    plan = _timed(figures, "rebalance s", lambda: jngis.rebalance(city.units, min_households=1000,
+                                                                  max_households=3000, workers=workers))
+    before = jv.Boundaries.of(city)
+    proposed = _timed(figures, "plan_communities s", lambda: jv.proposal(plan, before, grids=city.grids))
+    grids = _timed(figures, "make_grids(previous=) s", lambda: jngis.make_grids(
+        proposed.communities, proposed.units, previous=city.grids, workers=workers))
+    figures.update(communities=len(proposed.communities), grids=len(grids), units=len(proposed.units),
+                   moved_units=len(plan.moves), moved_households=int(plan.metrics["moved_households"]))
+    return figures, plan, grids
+
+
+def adopt(url: str, plan, grids) -> dict:
+    figures: dict = {}
+    with open_store(url) as store:
+        figures["open orders"] = store.count_orders(status=list(jngis.codes.OPEN_STATES))
+        _timed(figures, "version 1 recorded s", store._ensure_versions)
+        record = _timed(figures, "adopt (commit) s", lambda: store.adopt(plan, grids=grids, note="基准测试"))
+        figures["orders re-placed"] = record["summary"]["orders_replaced"]
+        _timed(figures, "diff(1, 2) s", lambda: store.diff(1, 2))
+        _timed(figures, "read_layer('grids', at=old) s", lambda: store.read_layer("grids", at="2020-01-01"))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-postgis", action="store_true")
+    args = parser.parse_args()
+    results: dict = {}
+    results["proposal"], plan, grids = proposal(args.workers)
+    with tempfile.TemporaryDirectory(prefix="jngis-adopt-") as folder:
+        path = Path(folder) / "city.gpkg"
+        shutil.copy(sample_path(), path)
+        with open_store(path):  # the first open imports the 100,000 historical orders
+            pass
+        results["sqlite"] = adopt(str(path), plan, grids)
+    if not args.skip_postgis:
+        with postgis_dsn() as dsn:
+            url = schema_dsn(dsn)
+            with open_store(url) as store:
+                store.write_city(load_sample())
+            results["postgis"] = adopt(url, plan, grids)
+    print(json.dumps(results, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
