@@ -242,3 +242,13 @@ def test_years_to_leave_with_growth_table():
     assert years_to_leave([2000, 2900], 3000, added=[500, 50], years=5) == pytest.approx(10.0)
     assert years_to_leave([3100], 3000, growth_rate=0.02) == 0.0
     assert years_to_leave([2000], 3000, growth_rate=0.0) == math.inf
+
+
+def test_the_second_city_is_another_zone_with_islands(ningbo_units):
+    # built inside Ningbo's real outlines: Gauss-Kruger CM 123E, units on islands linked to their 街道
+    assert ningbo_units.crs.to_epsg() == 4550
+    assert ningbo_units["street_code"].str[:6].isin(["330203", "330205", "330206", "330211", "330212",
+                                                    "330225"]).all()
+    plan = rebalance(ningbo_units, workers=1, progress=False)
+    assert len(plan.islands) > 0
+    check_hard_rules(ningbo_units, plan, 1000, 3000)

@@ -77,13 +77,14 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
                              "999 a 3-digit code allows; expected larger max_households")
     xy = shapely.get_coordinates(shapely.centroid(clipped))
     areas = shapely.area(clipped)
+    shape = {"perimeters": shapely.length(clipped)} if task.preferred is not None else {}
     labels = partition(households, xy, areas, *task.edges, k, low, high, rng, band=task.band,
-                       preferred=task.preferred)
+                       preferred=task.preferred, **shape)
     if task.band is not None and _outside(labels, households, low, high):
         # headroom must never cost the bounds: keep the plain cut where it leaves fewer households outside
         # the plain cut is the one make_grids draws without headroom: the same seed, afresh
         plain = partition(households, xy, areas, *task.edges, choose_k_with_big(households, low, high), low, high,
-                          np.random.default_rng([task.seed, int(task.code)]), preferred=task.preferred)
+                          np.random.default_rng([task.seed, int(task.code)]), preferred=task.preferred, **shape)
         if _outside(plain, households, low, high) < _outside(labels, households, low, high):
             labels = plain
     members = [np.flatnonzero(labels == g) for g in range(int(labels.max()) + 1)]

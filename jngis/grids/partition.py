@@ -138,12 +138,14 @@ def _bisect(nodes, k, households, big, xy, areas, edge_a, edge_b, edge_length, l
 
 
 def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, rng, *,
-              band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None) -> np.ndarray:
+              band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None,
+              perimeters: np.ndarray | None = None) -> np.ndarray:
     """Labels 0..k-1 of n units: k connected groups within [low, high] households where possible.
 
     With ``band`` (headroom) the cuts aim at it, then the repair meets the
     band and the bounds; with ``preferred`` boundary units then move towards
-    it (:func:`repair_bounds`).
+    it (:func:`repair_bounds`), paying for the compactness it costs when the
+    units' ``perimeters`` are given.
     """
     n = len(households)
     labels = np.zeros(n, dtype=np.int64)
@@ -186,11 +188,14 @@ def partition(households, xy, areas, edge_a, edge_b, edge_length, k, low, high, 
         pending.append((left, k1))
     for label, nodes in enumerate(groups):
         labels[nodes] = label
-    return repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, band=band, preferred=preferred)
+    shape = {"areas": areas, "perimeters": perimeters} if perimeters is not None else {}
+    return repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, band=band, preferred=preferred,
+                         **shape)
 
 
 def repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, *,
-                  band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None) -> np.ndarray:
+                  band: tuple[int, int] | None = None, preferred: tuple[int, int] | None = None,
+                  areas: np.ndarray | None = None, perimeters: np.ndarray | None = None) -> np.ndarray:
     """Move single boundary units between neighbouring grids while that lowers the bound violations
     (:func:`jngis.regions.steepest_descent`: never disconnecting a grid, ties to the longest edge).
 
@@ -199,7 +204,8 @@ def repair_bounds(labels, households, edge_a, edge_b, edge_length, low, high, *,
     leaving the band or the bounds.
     """
     graph = Graph.from_edges(len(labels), edge_a, edge_b, edge_length)
-    regions = Regions(graph, households, labels, lo=low, hi=high, cap_heavy=False, hard=(low, high), soft=preferred)
+    regions = Regions(graph, households, labels, lo=low, hi=high, cap_heavy=False, hard=(low, high), soft=preferred,
+                      area=areas, perimeter=perimeters)
     for lo, hi in ([band] if band else []) + [(low, high)]:
         regions.set_band(lo, hi)
         steepest_descent(regions)

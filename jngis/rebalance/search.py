@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -286,13 +286,22 @@ def _home_regions(regions: Regions) -> dict[int, int]:
     return {h: r for r, h in enumerate(regions.home) if h != NO_HOME and regions.members[r]}
 
 
-def send_home(regions: Regions) -> None:
-    """Return moved atoms to their old community's region where bounds allow."""
+def send_home(regions: Regions, *, compact_first: bool = False) -> None:
+    """Return moved atoms to their old community's region where bounds allow.
+
+    In atom order, or with ``compact_first`` the returns that make both shapes
+    most compact first (the bounds then decide which of the others still fit).
+    """
     region_of_home = _home_regions(regions)
     for _ in range(10):
         changed = False
-        for a, s in _away_from_home(regions, region_of_home):
+        candidates: Iterable[tuple[int, int]] = _away_from_home(regions, region_of_home)
+        if compact_first:
+            candidates = sorted(candidates, key=lambda pair: -regions.compact_delta(*pair))
+        for a, s in candidates:
             r = regions.label[a]
+            if r == s or not any(regions.label[b] == s for b in regions.nbrs[a]):
+                continue  # an earlier return changed the plan around a
             wa = regions.w[a]
             v_before = regions.violation(r) + regions.violation(s)
             if regions.rw[s] + wa > regions.hi and regions.rw[s] <= regions.hi:
@@ -339,8 +348,8 @@ def polish(regions: Regions, rounds: int = 3) -> None:
 
 
 def swap_polish(regions: Regions, rounds: int = 2) -> None:
-    """Re-choose which atoms a community gave away: swap a given-away atom back for a
-    nearby one of no more households when that makes both shapes more compact.
+    """Re-choose which atoms a community gave away: swap a given-away atom back for one
+    of no more households on the same border when that makes both shapes more compact.
 
     Households moved never rise (the returning atom weighs at least as much as the
     one leaving) and both communities stay within bounds and contiguous.
@@ -352,8 +361,8 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
         for a, r in _away_from_home(s, region_of_home):
             here = s.label[a]
             wa = s.w[a]
-            # candidates: atoms of r near a that touch a's current region
-            near = {c for b in s.nbrs[a] if s.label[b] == r for c in [b, *s.nbrs[b]] if s.label[c] == r}
+            # candidates: the atoms of r along its border with a's current region
+            near = {c for b in s.members[here] for c in s.nbrs[b] if s.label[c] == r}
             best = None
             for b in near:
                 wb = s.w[b]
@@ -391,16 +400,40 @@ def prefer(regions: Regions, weight: float) -> None:
 
 
 def search(regions: Regions, problem: StreetProblem) -> None:
-    """The phases on one engine state: repair on each band, then send home, prefer and polish."""
+    """The phases on one engine state: repair on each band, then send home, prefer and polish.
+
+    The polish runs twice from the repaired plan, returning atoms home in atom
+    order and most compact first; the plan moving fewer households is kept,
+    then the more compact one (so compactness never costs households moved).
+    """
     for band in problem.repair_bands():
         regions.set_band(*band)
         repair(regions)
     regions.set_band(*(problem.band or problem.hard))
-    send_home(regions)
-    prefer(regions, problem.preferred_weight)
-    polish(regions)
-    swap_polish(regions)
-    polish(regions)
+    mark = len(regions.log)
+    finished = []
+    for compact_first in (False, True):
+        regions.rollback(mark)
+        send_home(regions, compact_first=compact_first)
+        prefer(regions, problem.preferred_weight)
+        polish(regions)
+        swap_polish(regions)
+        polish(regions)
+        finished.append((_score(regions, problem.preferred_weight), list(regions.label)))
+        if regions.timed_out:
+            break
+    best = min(finished, key=lambda pair: pair[0])[1]
+    for a, r in enumerate(best):
+        if regions.label[a] != r:
+            regions.move(a, r)
+
+
+def _score(regions: Regions, weight: float) -> tuple[float, float]:
+    """(households moved plus the preferred band's cost, minus the Polsby-Popper sum): lower is better."""
+    moved = sum(regions.w[a] for a in range(regions.n) if regions.home[regions.label[a]] != regions.origin[a])
+    soft = sum(regions.soft_violation(r) for r in range(len(regions.rw)))
+    shape = sum(regions.pp(regions.ra[r], regions.rp[r]) for r in range(len(regions.rw)) if regions.members[r])
+    return moved + weight * soft, -shape
 
 
 def solve(problem: StreetProblem) -> StreetResult:
