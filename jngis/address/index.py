@@ -43,6 +43,7 @@ RESULT_COLUMNS = ("input", "status", "unit_id", "lon", "lat", "grid_code", "comm
 _MAX_TEXT = 200          # longer input is not an address (a description pasted in)
 _FUZZY_FLOOR = 60.0      # names below this similarity are not candidates at all
 _CANDIDATES = 5
+_REQUIRED = ["unit_id", "street_code", "community_code", "road", "door_number"]
 
 
 @dataclass
@@ -106,15 +107,48 @@ class AddressIndex:
     def __init__(self, units, *, districts=None, streets=None, communities=None, grids=None,
                  prefixes: Sequence[str] = (), threshold: float = 80.0, margin: float = 8.0) -> None:
         func = "AddressIndex"
-        units = _checks.geodataframe(func, "units", units, empty_ok=False, required=[
-            "unit_id", "street_code", "community_code", "road", "door_number"])
+        units = _checks.geodataframe(func, "units", units, empty_ok=False, required=_REQUIRED)
         if units.crs is None:
             raise _checks.CRSError(f"{func}: units has no CRS; expected any CRS (the points are given in CGCS2000)")
+        points = units.geometry.representative_point()
+        lonlat = points.to_crs("EPSG:4490")
+        if "grid_code" in units.columns:
+            grid = units["grid_code"]
+        elif grids is not None:
+            from jngis.assign import assign  # only when the grids must be found
+
+            grid = assign(points.to_frame("geometry").set_geometry("geometry").to_crs(grids.crs),
+                          grids, key="grid_code")
+        else:
+            grid = pd.Series([None] * len(units))
+        self._build(units, lonlat.x.to_numpy(), lonlat.y.to_numpy(), grid, districts, streets, communities,
+                    prefixes, threshold, margin)
+
+    @classmethod
+    def from_points(cls, table: pd.DataFrame, *, districts=None, streets=None, communities=None,
+                    prefixes: Sequence[str] = (), threshold: float = 80.0, margin: float = 8.0) -> AddressIndex:
+        """An index of rows that already hold their point (``lon``, ``lat``, CGCS2000) and ``grid_code``.
+
+        What the store keeps (:mod:`jngis.store.addresses`): no geometry to handle, so a
+        small index of a few hundred candidate rows is built in a few milliseconds.
+        """
+        func = "AddressIndex.from_points"
+        table = _checks.dataframe(func, "table", table)
+        _checks.columns(func, "table", table, [*_REQUIRED, "lon", "lat", "grid_code"])
+        if not len(table):
+            raise ParameterError(f"{func}: table is empty; expected at least one unit")
+        index = cls.__new__(cls)
+        index._build(table, table["lon"].to_numpy(float), table["lat"].to_numpy(float), table["grid_code"],
+                     districts, streets, communities, prefixes, threshold, margin)
+        return index
+
+    def _build(self, units, lon, lat, grid, districts, streets, communities, prefixes, threshold, margin) -> None:
+        func = "AddressIndex"
         self.threshold = _checks.number(func, "threshold", threshold, minimum=0, maximum=100)
         self.margin = _checks.number(func, "margin", margin, minimum=0, maximum=100)
         if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
             raise InputTypeError(f"{func}: prefixes={prefixes!r}; expected a sequence of strings")
-        self._table(units, grids)
+        self._table(units, lon, lat, grid)
         names: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for layer, kind, key in ((districts, "district", "district_code"), (streets, "street", "street_code"),
                                  (communities, "community", "community_code")):
@@ -127,29 +161,18 @@ class AddressIndex:
         self._doors(units, names)
         self.gazetteer = Gazetteer(names, prefixes=tuple(prefixes))
 
-    def _table(self, units, grids) -> None:
-        points = units.geometry.representative_point()
-        lonlat = points.to_crs("EPSG:4490")
-        self._lon = np.round(lonlat.x.to_numpy(), 6)
-        self._lat = np.round(lonlat.y.to_numpy(), 6)
+    def _table(self, units, lon, lat, grid) -> None:
+        self._lon = np.round(np.asarray(lon, float), 6)
+        self._lat = np.round(np.asarray(lat, float), 6)
         self._unit = units["unit_id"].astype(str).to_numpy(dtype=object)
         self._street = units["street_code"].astype(str).to_numpy(dtype=object)
         self._community = units["community_code"].astype(str).to_numpy(dtype=object)
-        if "grid_code" in units.columns:
-            grid = units["grid_code"]
-        elif grids is not None:
-            from jngis.assign import assign  # only when the grids must be found
-
-            grid = assign(points.to_frame("geometry").set_geometry("geometry").to_crs(grids.crs),
-                          grids, key="grid_code")
-        else:
-            grid = pd.Series([None] * len(units))
         self._grid = np.array([None if pd.isna(g) else str(g) for g in grid], dtype=object)
         self._label = np.array([
             f"{r}{int(d)}号" + (c if isinstance(c, str) else "") + ("" if pd.isna(b) else f"{int(b)}号楼")
-            for r, d, c, b in zip(units["road"], units["door_number"],
-                                  units.get("compound_name", pd.Series([None] * len(units))),
-                                  units.get("building", pd.Series([pd.NA] * len(units))))], dtype=object)
+            for r, d, c, b in zip(units["road"].tolist(), units["door_number"].tolist(),
+                                  units.get("compound_name", pd.Series([None] * len(units))).tolist(),
+                                  units.get("building", pd.Series([pd.NA] * len(units))).tolist())], dtype=object)
 
     def _doors(self, units, names: dict[str, list[tuple[str, str]]]) -> None:  # noqa: C901 - one pass over units
         self._by_door: dict[tuple[str, int], int] = {}
@@ -164,8 +187,9 @@ class AddressIndex:
             bad = units.index[(doors.isna() | (doors <= 0)).to_numpy()][0]
             raise ParameterError(f"AddressIndex: units row {bad!r} has door_number="
                                  f"{units.loc[bad, 'door_number']!r}; expected a positive integer")
-        for row, (road, door, comp, bld, alias) in enumerate(zip(
-                units["road"], doors.astype(int), compounds, buildings, aliases)):
+        for row, (road, door, comp, bld, alias) in enumerate(zip(  # plain lists: arrow strings iterate slowly
+                units["road"].tolist(), doors.astype(int).tolist(), compounds.tolist(), buildings.tolist(),
+                aliases.tolist())):
             road, comp = normalise(str(road)), (normalise(comp) if isinstance(comp, str) and comp else None)
             key = (road, int(door))
             if key not in self._by_door:

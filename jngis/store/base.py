@@ -35,6 +35,7 @@ from jngis.errors import (
 )
 from jngis.layers import KINDS, SCHEMAS, City, validate
 from jngis.store import _scope, bulk
+from jngis.store.addresses import AddressSearch
 from jngis.store.changes import ChangeChannel
 from jngis.store.frames import order_filters, python_value, records, typed_orders, wanted_columns
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
@@ -69,7 +70,8 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, Users, _scope.OrderAccess, abc.ABC):
+class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, Users, _scope.OrderAccess, AddressSearch,
+            abc.ABC):
     """City layers, work orders, users and the access log behind one interface (see :mod:`jngis.store`).
 
     Every method that reads or changes orders takes ``principal=`` (default
