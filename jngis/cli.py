@@ -249,3 +249,9 @@ _register_version_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from jngis._cli_access import audit, users  # noqa: E402  (they use _user_errors above)
+
+main.add_command(users)
+main.add_command(audit)

@@ -90,3 +90,22 @@ def test_export_is_logged_and_holds_every_row(slice_store, tmp_path, suffix):
         slice_store.export_access_log(tmp_path / "audit.json")
     with pytest.raises(ForbiddenError):
         slice_store.export_access_log(path, principal=STREET)
+
+
+def test_cli_exports_the_log(slice_store_url, tmp_path):
+    from click.testing import CliRunner
+
+    from jngis.cli import main
+    from jngis.store import open_store
+
+    with open_store(slice_store_url) as store:
+        store.log_access("personal.reveal", principal=STREET, target="20261009000001", reason="回访")
+    out = tmp_path / "audit.csv"
+    result = CliRunner().invoke(main, ["audit", "export", str(out), "--since", "2020-01-01", "--store",
+                                       slice_store_url])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 rows" in result.stderr
+    assert pd.read_csv(out)["action"].tolist() == ["personal.reveal", "audit.export"]
+    late = CliRunner().invoke(main, ["audit", "export", str(out), "--since", "2099-01-01", "--store",
+                                     slice_store_url])
+    assert late.exit_code == 0 and pd.read_csv(out)["action"].tolist() == []

@@ -148,3 +148,30 @@ def test_parse_expiry():
     assert parse_expiry(None, now=now) is None
     assert parse_expiry("12h", now=now) == dt.datetime(2026, 1, 1, 20)
     assert parse_expiry("2026-03-01T09:30", now=now) == dt.datetime(2026, 3, 1, 9, 30)
+
+
+def test_cli_adds_lists_rotates_and_disables_users(slice_store_url, tmp_path):
+    from click.testing import CliRunner
+
+    from jngis.cli import main
+
+    runner = CliRunner()
+    added = runner.invoke(main, ["users", "add", "李四", "--role", "street", "--scope", STREET, "--expires", "90d",
+                                 "--store", slice_store_url])
+    assert added.exit_code == 0, added.output
+    token = added.stdout.strip()  # the token alone on standard output
+    assert access.parse_token(token) and "shown only this once" in added.stderr
+    listed = runner.invoke(main, ["users", "list", "--store", slice_store_url])
+    user_id, name, role, scope, _, state, token_id = listed.stdout.strip().split("\t")
+    assert (name, role, scope, state, token_id) == ("李四", "street", STREET, "active", access.parse_token(token)[0])
+    rotated = runner.invoke(main, ["users", "rotate", user_id, "--store", slice_store_url])
+    new_token = rotated.stdout.strip()
+    disabled = runner.invoke(main, ["users", "disable", user_id, "--store", slice_store_url])
+    assert disabled.exit_code == 0
+    with open_store(slice_store_url) as store:
+        assert _refused(store, token) == _refused(store, new_token) == AUTH_FAILED
+    bad = runner.invoke(main, ["users", "add", "王五", "--role", "street", "--scope", "370102004",
+                               "--store", slice_store_url])
+    assert bad.exit_code == 1 and "is not a street_code of the store's streets" in bad.stderr
+    missing = runner.invoke(main, ["users", "list", "--store", str(tmp_path / "typo.gpkg")])
+    assert missing.exit_code == 1 and "no store at" in missing.stderr
