@@ -130,10 +130,17 @@ def serve(host: str, port: int, store: str | None) -> None:
               help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
 @click.option("--who", default="import", show_default=True, help="Name recorded in the trail.")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write every refused row (row, reason) to this CSV.")
+              help="Write every refused row (row, reason, status, candidates) to this CSV.")
+@click.option("--prefix", "prefixes", multiple=True,
+              help="A province or city an address may start with (default for the sample city: 山东省, 济南市).")
 @_user_errors
-def import_orders(file: Path, input_crs: str, store: str | None, who: str, errors_file: Path | None) -> None:
-    """Load 12345 work orders from a CSV or Excel export with lon/lat columns.
+def import_orders(file: Path, input_crs: str, store: str | None, who: str, errors_file: Path | None,
+                  prefixes: tuple[str, ...]) -> None:
+    """Load 12345 work orders from a CSV or Excel export with lon/lat columns, or an address column.
+
+    A row with an address (地址, 事发地址 ...) and no lon/lat is placed at the unit the
+    address names when the match is sure; an ambiguous or unknown address is refused with
+    its candidates.
 
     Good rows land in one transaction (all or none: Ctrl-C leaves the store
     as it was); refused rows are listed with their spreadsheet row number and
@@ -144,14 +151,18 @@ def import_orders(file: Path, input_crs: str, store: str | None, who: str, error
 
     import pandas as pd
 
+    from jngis.address import JINAN_PREFIXES
     from jngis.sample import sample_path
     from jngis.store import open_store
-    from jngis.workorders import clean_order_rows, read_order_table
+    from jngis.store.bulk import clean_export
+    from jngis.workorders import read_order_table
 
     target = store or os.environ.get("JNGIS_STORE") or str(sample_path())
+    if not prefixes and Path(target) == sample_path():
+        prefixes = JINAN_PREFIXES
     with open_store(target, create=False) as opened:
         table = read_order_table(file)
-        good, bad = clean_order_rows(table, crs=input_crs)
+        good, bad = clean_export(opened, table, crs=input_crs, prefixes=prefixes)
         result = opened.import_orders(good, who=who, progress=len(good) >= 1000)
     refused = pd.concat([bad, result.bad], ignore_index=True).sort_values("row", kind="stable")
     rate = result.imported / result.seconds if result.seconds > 0 else float("inf")
@@ -159,8 +170,10 @@ def import_orders(file: Path, input_crs: str, store: str | None, who: str, error
                f"in {result.seconds:.1f} s ({rate:,.0f} orders/s)", err=True)
     if len(refused):
         click.secho(f"refused {len(refused):,} rows:", fg="yellow", err=True)
-        for row, reason in list(zip(refused["row"], refused["reason"]))[:50]:
-            click.echo(f"  row {row}: {reason}", err=True)
+        candidates = refused["candidates"] if "candidates" in refused.columns else [""] * len(refused)
+        for row, reason, maybe in list(zip(refused["row"], refused["reason"], candidates))[:50]:
+            click.echo(f"  row {row}: {reason}" + (f" (candidates: {maybe})" if isinstance(maybe, str) and maybe
+                                                   else ""), err=True)
         if len(refused) > 50:
             click.echo(f"  ... and {len(refused) - 50:,} more" + ("" if errors_file else " (see --errors)"), err=True)
         if errors_file is not None:

@@ -92,13 +92,48 @@ def test_import_excel_in_consumer_coordinates(city_file, inside, tmp_path, crs, 
 
 def test_a_file_without_coordinates_is_refused_in_one_line(city_file, tmp_path):
     path = tmp_path / "orders.csv"
-    pd.DataFrame({"地址": ["经十路"], "问题类别": ["c"]}).to_csv(path, index=False)
+    pd.DataFrame({"位置描述": ["经十路"], "问题类别": ["c"]}).to_csv(path, index=False)
     result = CliRunner().invoke(main, ["import-orders", str(path), "--store", str(city_file)])
     assert result.exit_code == 1 and "has no lon column" in result.output
     with pytest.raises(SchemaError, match="has no lon column; expected one named lon / lng"):
         read_order_table(path)
     missing = CliRunner().invoke(main, ["import-orders", str(tmp_path / "nope.csv"), "--store", str(city_file)])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_import_by_address_lands_sure_rows_and_reports_the_rest(kind, slice_city, inside, tmp_path, request):
+    url = (str(tmp_path / "addressed.gpkg") if kind == "sqlite"
+           else schema_dsn(request.getfixturevalue("postgis_dsn")))
+    with open_store(url) as store:
+        store.write_city(slice_city)  # the slice's units carry their addresses
+        before = store.count_orders()
+    units = slice_city.units.dropna(subset=["building"])
+    first, second, third = units.iloc[0], units.iloc[5], units.iloc[9]
+    spoken = f"{second['road']}{second['door_number']}号院{int(second['building'])}栋"
+    rows = [{"地址": first["address"]}, {"地址": spoken}, {"经度": inside[0][0], "纬度": inside[0][1]},
+            {"地址": f"{third['road']}{third['door_number']}号99号楼"},   # row 5: no such building
+            {"地址": "北京市朝阳区建国路1号"},                               # row 6: outside the city
+            {"地址": f"{first['road']}99999号"}]                          # row 7: no such door
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(rows).assign(问题类别="环境卫生").to_csv(path, index=False)
+    errors = tmp_path / "refused.csv"
+    result = CliRunner().invoke(main, ["import-orders", str(path), "--store", url, "--errors", str(errors),
+                                       "--prefix", "山东省", "--prefix", "济南市"])
+    assert result.exit_code == 3, result.output
+    assert "imported 3 of 6 orders" in result.output
+    assert "row 5: address" in result.output and "is ambiguous" in result.output and "candidates:" in result.output
+    assert "row 6: address '北京市朝阳区建国路1号' is not_found: 不在本市范围" in result.output
+    assert "row 7: address" in result.output and "99999号" in result.output
+    refused = pd.read_csv(errors)
+    assert refused["row"].tolist() == [5, 6, 7]
+    assert refused["status"].tolist() == ["ambiguous", "not_found", "not_found"]
+    assert str(third["road"]) in refused["candidates"].iloc[0]
+    with open_store(url) as store:
+        assert store.count_orders() == before + 3
+        newest = store.orders_frame().sort_values("received_at").tail(3)
+        assert {first["community_code"], second["community_code"]} <= set(newest["community_code"])
+        assert check_trail(store.orders_frame(), store.trail_frame()).empty
 
 
 @pytest.mark.parametrize("given", ["--store", "JNGIS_STORE"])

@@ -379,20 +379,22 @@ class AddressIndex:
         return hits, reason
 
 
-def place_rows(rows: pd.DataFrame, index: AddressIndex, *, column: str = "address",
-               first_row: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+def place_rows(rows: pd.DataFrame, index: Any, *, column: str = "address",
+               first_row: int | None = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an export by its address column: rows placed with confidence, and the rest with reasons.
 
     Parameters
     ----------
     rows : DataFrame
         The export, one order a row, with an address ``column``.
-    index : AddressIndex
+    index : AddressIndex, Store or callable
+        What looks the addresses up: an index, a store (:meth:`jngis.store.Store.lookup_address`)
+        or a function of the texts answering as :meth:`AddressIndex.lookup`.
     column : str
         The column holding the address.
-    first_row : int
+    first_row : int or None
         The row number of ``rows.iloc[0]`` in the file (2 for a CSV with a header line),
-        so that the report names the rows a planner sees.
+        so that the report names the rows a planner sees; None: ``rows.index`` holds them.
 
     Returns
     -------
@@ -406,17 +408,23 @@ def place_rows(rows: pd.DataFrame, index: AddressIndex, *, column: str = "addres
     func = "place_rows"
     _checks.dataframe(func, "rows", rows)
     _checks.columns(func, "rows", rows, [column])
-    if not isinstance(index, AddressIndex):
-        raise InputTypeError(f"{func}: index is a {type(index).__name__}; expected an AddressIndex")
-    first_row = _checks.integer(func, "first_row", first_row, minimum=0)
-    answers = index.lookup(rows[column])
+    lookup = (index.lookup if isinstance(index, AddressIndex) else index if callable(index)
+              else getattr(index, "lookup_address", None))
+    if lookup is None:
+        raise InputTypeError(f"{func}: index is a {type(index).__name__}; expected an AddressIndex, a store "
+                             "or a function of the texts")
+    if first_row is None:
+        numbers = rows.index.to_numpy()
+    else:
+        start = _checks.integer(func, "first_row", first_row, minimum=0)
+        numbers = np.arange(start, start + len(rows))
+    answers = lookup(rows[column])
     good = answers["status"].eq("matched").to_numpy()
     placed = rows[good].copy()
     placed["lon"], placed["lat"] = answers["lon"][good].to_numpy(), answers["lat"][good].to_numpy()
     placed["crs"] = "cgcs2000"
     placed["unit_id"] = answers["unit_id"][good].to_numpy()
     placed["address_score"] = answers["score"][good].to_numpy()
-    numbers = np.arange(first_row, first_row + len(rows))
     rejected = pd.DataFrame({"row": numbers[~good], "address": answers["input"][~good].to_numpy(),
                              "status": answers["status"][~good].to_numpy(),
                              "reason": answers["reason"][~good].to_numpy(),

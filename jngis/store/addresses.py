@@ -37,6 +37,9 @@ _NAME_LAYERS = ("districts", "streets", "communities")
 NEAREST = 40
 #: The most rows one text's small index is built from.
 MOST_ROWS = 2000
+#: Above this many different texts a lookup reads every unit's row once and answers them in memory
+#: (an import of a whole export), instead of one trigram search per text.
+BATCH_TEXTS = 500
 #: pg_trgm's word similarity a unit's address needs to be a candidate at all.
 WORD_SIMILARITY = 0.3
 
@@ -143,7 +146,9 @@ class AddressSearch:
                        margin: float = 8.0) -> pd.DataFrame:
         """The answers for many addresses, one row each in input order, as :meth:`AddressIndex.lookup`.
 
-        The search table is (re)built first when it is missing or older than the layers.
+        The search table is (re)built first when it is missing or older than the layers. Up to
+        :data:`BATCH_TEXTS` different texts are each answered from their trigram candidates; more
+        (a whole export) from one in-memory index of every unit's row, read once.
 
         Examples
         --------
@@ -163,6 +168,9 @@ class AddressSearch:
         values = list(texts.tolist() if isinstance(texts, (pd.Series, np.ndarray, pd.Index)) else texts)
         conn = self._search_conn()
         names = self._name_layers()
+        if len({v for v in values if isinstance(v, str)}) > BATCH_TEXTS:  # an export: one index of every unit
+            rows = self._execute(conn, f"SELECT {', '.join(SEARCH_COLUMNS)} FROM address_search").fetchall()  # type: ignore[attr-defined]
+            return _points_index(rows, names, prefixes, threshold, margin).lookup(values)
         solved: dict[str, dict[str, Any]] = {}
         rows = []
         for value in values:
@@ -211,9 +219,14 @@ class AddressSearch:
                              f"({marks(len(roads))})" + (f" OR compound_name IN ({marks(len(compounds))})"
                                                          if compounds else "") + f" LIMIT {MOST_ROWS}",
                              [*roads, *compounds]).fetchall()
-        frame = pd.DataFrame(rows, columns=list(SEARCH_COLUMNS))
-        frame["building"] = pd.array(frame["building"], dtype="Int64")
-        return AddressIndex.from_points(frame, prefixes=prefixes, threshold=threshold, margin=margin, **names)
+        return _points_index(rows, names, prefixes, threshold, margin)
+
+
+def _points_index(rows: list[tuple], names: dict, prefixes: Sequence[str], threshold: float,
+                  margin: float) -> AddressIndex:
+    frame = pd.DataFrame(rows, columns=list(SEARCH_COLUMNS))
+    frame["building"] = pd.array(frame["building"], dtype="Int64")
+    return AddressIndex.from_points(frame, prefixes=prefixes, threshold=threshold, margin=margin, **names)
 
 
 def _empty(value: Any) -> dict[str, Any]:

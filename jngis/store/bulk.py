@@ -8,8 +8,9 @@ numbers and writes them in one transaction: every good row lands, or none does
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import geopandas as gpd
@@ -27,7 +28,7 @@ from jngis.workorders import RESOLVE_WORKING_DAYS, WARNING_WORKING_DAYS, now_cst
 if TYPE_CHECKING:  # pragma: no cover
     from jngis.store.base import Store
 
-__all__ = ["ImportResult", "import_orders", "import_history"]
+__all__ = ["ImportResult", "import_orders", "import_history", "clean_export"]
 
 _EVERYWHERE = Scope(everything=True)
 _OPTIONAL_IMPORT_COLUMNS = ("description", *CALLER_FIELDS, "received_at", "order_id")
@@ -72,6 +73,46 @@ def import_orders(store: Store, rows: pd.DataFrame, *, who: str, progress: bool 
             store._bulk_orders(conn, frame.reset_index(drop=True), callers[list(CALLER_COLUMNS)], trail, advance)
     refused = pd.concat(bad, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
     return ImportResult(len(frame), frame["order_id"].tolist(), refused, time.perf_counter() - started)
+
+
+def clean_export(store: Store, table: pd.DataFrame, *, crs: str = "wgs84",
+                 prefixes: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(good, bad)`` of a hotline export whose rows give lon/lat or an address instead.
+
+    As :func:`jngis.workorders.clean_order_rows` (``table`` from ``read_order_table``,
+    indexed by row number), and a row with an ``address`` but no lon/lat is placed at the
+    unit the address names (:meth:`Store.lookup_address`, ``prefixes`` the province and
+    city an address may start with) when the match is sure. An ambiguous or unknown
+    address is refused: ``bad`` has ``row``, ``reason``, ``status`` (``ambiguous``,
+    ``not_found``; empty for other refusals) and ``candidates`` (the units it may mean,
+    as text). Nothing of a refused row is written.
+    """
+    from jngis.address import place_rows
+    from jngis.workorders import clean_order_rows
+
+    def blank(column: str) -> pd.Series:
+        if column not in table.columns:
+            return pd.Series(True, index=table.index)
+        return table[column].fillna("").astype(str).str.strip().eq("")
+
+    by_address = (~blank("address") & (blank("lon") | blank("lat"))).to_numpy()
+    good, bad = clean_order_rows(table[~by_address], crs=crs)
+    goods, bads = [good], [bad.assign(status="", candidates="")]
+    if by_address.any():
+        lookup = functools.partial(store.lookup_address, prefixes=tuple(prefixes))
+        placed, refused = place_rows(table[by_address], lookup, column="address", first_row=None)
+        placed_good, placed_bad = clean_order_rows(placed.drop(columns=["crs", "unit_id", "address_score"]),
+                                                   crs="cgcs2000")
+        goods.append(placed_good)
+        bads += [placed_bad.assign(status="", candidates=""), pd.DataFrame({
+            "row": refused["row"], "status": refused["status"],
+            "reason": [f"address {a!r} is {s}: {r}" for a, s, r in zip(refused["address"], refused["status"],
+                                                                        refused["reason"])],
+            "candidates": ["; ".join(f"{c['address']} ({c['street_code']}, {c['score']:g})" for c in found)
+                           for found in refused["candidates"]]})]
+    good = pd.concat(goods).sort_index(kind="stable")
+    bad = pd.concat(bads, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+    return good, bad[["row", "reason", "status", "candidates"]]
 
 
 def _check_import(rows: pd.DataFrame, who: str) -> tuple[pd.DataFrame, str]:

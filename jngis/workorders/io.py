@@ -46,6 +46,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "caller_phone": ("caller_phone", "phone", "tel", "来电号码", "联系电话", "电话"),
     "received_at": ("received_at", "received", "time", "受理时间", "来电时间", "登记时间"),
     "order_id": ("order_id", "id", "工单编号", "工单号", "编号"),
+    "address": ("address", "地址", "事发地址", "发生地址", "事发地点", "问题地址"),
 }
 _REQUIRED_FIELDS = ("lon", "lat", "category")
 
@@ -79,10 +80,11 @@ def read_order_table(path: str | Path) -> pd.DataFrame:
                 break
     table = table.rename(columns=renamed)[list(renamed.values())]
     for field in _REQUIRED_FIELDS:
-        if field not in table.columns:
+        if field not in table.columns and not (field in ("lon", "lat") and "address" in table.columns):
             raise SchemaError(
                 f"import: {str(path)!r} has no {field} column; expected one named "
-                f"{' / '.join(COLUMN_ALIASES[field])} (columns found: {list(lookup)})"
+                f"{' / '.join(COLUMN_ALIASES[field])} (or an address column for lon/lat; "
+                f"columns found: {list(lookup)})"
             )
     table.index = pd.RangeIndex(2, len(table) + 2, name="row")
     return table
