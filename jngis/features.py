@@ -51,10 +51,13 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "TIME_COLUMNS",
+    "VERSIONED_KINDS",
     "Interval",
     "FeaturePage",
     "parse_bbox",
     "parse_datetime",
+    "days_in_force",
+    "in_force",
     "queryable_fields",
     "query_features",
     "select_features",
@@ -69,6 +72,10 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 #: The column a layer's time filter applies to (layers not listed have no time).
 TIME_COLUMNS: dict[str, str] = {"workorders": "received_at"}
+#: Layers whose features hold from one boundary version to another (:mod:`jngis.store.versions`):
+#: ``datetime`` selects those in force then, which the caller reads with ``store.read_layer(kind, at=day)``
+#: for each of :func:`days_in_force` and joins with :func:`in_force`.
+VERSIONED_KINDS: tuple[str, ...] = ("streets", "communities", "units", "grids")
 
 BBox = tuple[float, float, float, float]
 
@@ -164,6 +171,55 @@ def parse_datetime(value: str | None) -> Interval | None:
         start, _, stop = value.partition("/")
         return Interval(instant(start, False), instant(stop, True))
     return Interval(instant(value, False), instant(value, True))
+
+
+def days_in_force(interval: Interval | str, effective: Sequence[dt.date | None]) -> list[dt.date]:
+    """The days whose boundaries hold, together, every feature valid at some instant of ``interval``.
+
+    Boundaries change only on the versions' ``effective`` days, so those
+    features are the ones in force on the interval's first day and on every
+    effective day inside it. An open start begins with the first version
+    (``None``: a version in force from the start of records); an open end
+    takes every later version, pending ones too.
+
+    Examples
+    --------
+    >>> versions = [None, dt.date(2027, 1, 1), dt.date(2028, 1, 1)]
+    >>> days_in_force("2026-06-01/2027-06-01", versions)
+    [datetime.date(2026, 6, 1), datetime.date(2027, 1, 1)]
+    >>> days_in_force("2027-03-01T10:00:00+08:00", versions)
+    [datetime.date(2027, 3, 1)]
+    >>> days_in_force("../2027-01-01", versions)
+    [datetime.date(1, 1, 1), datetime.date(2027, 1, 1)]
+    """
+    found = interval if isinstance(interval, Interval) else parse_datetime(interval)
+    if found is None:
+        raise ParameterError("days_in_force: interval is empty; expected an RFC 3339 instant or interval")
+    if not isinstance(effective, Sequence) or isinstance(effective, str):
+        raise InputTypeError(f"days_in_force: effective is a {type(effective).__name__}; expected a list of dates")
+    days = sorted(dt.date.min if day is None
+                  else _checks.instance("days_in_force", "effective", day, dt.date, "a date or None")
+                  for day in effective)
+    first = found.start.date() if found.start is not None else (days[0] if days else dt.date.min)
+    last = found.end.date() if found.end is not None else dt.date.max
+    return [first] + [day for day in days if first < day <= last]
+
+
+def in_force(layers: Sequence[gpd.GeoDataFrame], kind: str) -> gpd.GeoDataFrame:
+    """The features of the layers in force on several days (:func:`days_in_force`), each once.
+
+    A feature in force on several of those days (same key, same geometry) is
+    kept once, as first given.
+    """
+    _checks.choice("in_force", "kind", kind, VERSIONED_KINDS)
+    if isinstance(layers, gpd.GeoDataFrame) or not isinstance(layers, Sequence) or not layers:
+        raise InputTypeError("in_force: layers must be a non-empty list of GeoDataFrames (one per day)")
+    key = SCHEMAS[kind].key
+    crs = _checks.geodataframe("in_force", "layers[0]", layers[0], required=[key]).crs
+    joined = pd.concat([layers[0]] + [layer.to_crs(crs) for layer in layers[1:]], ignore_index=True)
+    same = pd.DataFrame({"key": joined[key].astype(str).to_numpy(),
+                         "geometry": shapely.to_wkb(joined.geometry.values)}).duplicated()
+    return gpd.GeoDataFrame(joined.loc[~same.to_numpy()].reset_index(drop=True), crs=crs)
 
 
 def queryable_fields(layer: gpd.GeoDataFrame, kind: str) -> dict[str, str]:

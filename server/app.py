@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jngis import __version__
 from . import errors
 from .deps import Backend, static_dir
-from .routes import departments, evaluation, features, geocode, layers, stats, tiles, workorders
+from .routes import departments, evaluation, features, geocode, layers, stats, tiles, versions, workorders
 from .settings import Settings
 
 #: glibc malloc arenas for the server process (``MALLOC_ARENA_MAX`` in the environment wins).
@@ -53,17 +53,21 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed.
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+    ``uploads`` maps the paths that take files (``/versions``) to their own, larger, bound.
+    """
+
+    def __init__(self, app, limit: int, uploads: dict[str, int] | None = None) -> None:
+        self.app, self.limit, self.uploads = app, limit, uploads or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.uploads.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._refuse(send, limit)
         received = 0
 
         async def counted():
@@ -71,17 +75,17 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge(self.limit)
+                if received > limit:
+                    raise _TooLarge(limit)
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send) -> None:
-        body = f'{{"detail": "request body is larger than {self.limit} bytes"}}'.encode()
+    async def _refuse(self, send, limit: int) -> None:
+        body = f'{{"detail": "request body is larger than {limit} bytes"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -196,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.backend = Backend.open(settings)
     errors.install(app)
 
-    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation):
+    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     @app.get("/", name="root", include_in_schema=False)
@@ -218,7 +222,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: features.collection_paths(plain_openapi(), app.state.backend)  # type: ignore[method-assign]
 
     # The middleware added last is the outermost: the headers wrap everything, the 413 included.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       uploads={"/versions": settings.max_upload_bytes})
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],

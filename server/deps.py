@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ PUBLISHED = {
 #: deadlines passing as time goes on).
 STATS_SECONDS = MAX_AGE
 
+#: Layers as in force on past days kept for ``datetime=`` queries.
+HISTORY_LAYERS = 16
+
 GEOJSON = "application/geo+json"
 
 
@@ -91,6 +94,8 @@ class Backend:
     #: The versions whose tiles are still served, by number (the current one included).
     held: Cache = field(default_factory=lambda: Cache(max_bytes=HELD_VERSIONS), repr=False)
     switcher: Switcher | None = field(default=None, repr=False)
+    #: Layers as in force on a day, in WGS84, by (kind, day): what ``datetime=`` reads.
+    history: Cache = field(default_factory=lambda: Cache(max_bytes=HISTORY_LAYERS), repr=False)
     _writes: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _orders_generation: int = field(default=0, repr=False)
     #: Set (and replaced) at each switch: what requests for a newer version wait on.
@@ -221,6 +226,23 @@ class Backend:
             return served.live.get_or_insert(key, lambda: self.layer(kind).to_crs(WGS84))
         return served.wgs84_layers.get_or_insert(kind, lambda: self.layer(kind).to_crs(WGS84))
 
+    def wgs84_at(self, kind: str, datetime: str | None) -> gpd.GeoDataFrame:
+        """The features of a layer valid at some instant of ``datetime`` (all versions then in force).
+
+        Layers that are not versioned, or no ``datetime``: :meth:`wgs84`. The
+        layer in force on a day is read from the store's history once (cached).
+        """
+        from jngis.features import VERSIONED_KINDS, days_in_force, in_force, parse_datetime
+
+        interval = parse_datetime(datetime)
+        if interval is None or kind not in VERSIONED_KINDS or not self.current.record:
+            return self.wgs84(kind)
+        days = days_in_force(interval, [None if pd.isna(day) else day
+                                        for day in self.store.versions()["effective"]])
+        layers = [self.history.get_or_insert((kind, day), lambda day=day: self.store.read_layer(kind, at=day)
+                                             .to_crs(WGS84)) for day in days]
+        return in_force(layers, kind)
+
     def addresses(self):
         """The :class:`jngis.AddressIndex` of the city's units, built once on first use."""
         served = self.current
@@ -290,7 +312,7 @@ def json_response(payload: Any, media_type: str = "application/json") -> Respons
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (pd.Timestamp, datetime)):
+    if isinstance(value, (pd.Timestamp, datetime, date)):
         return value.isoformat()
     if value is pd.NA or value is pd.NaT:
         return None

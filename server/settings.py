@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         sends no request beyond this server.
     max_body_bytes : int
         Requests with a larger body are refused with 413.
+    max_upload_bytes : int
+        The same bound for the uploads of boundary versions (``POST /versions``,
+        a GeoPackage; ``JNGIS_MAX_UPLOAD_BYTES``).
     tile_geometry_dir : str or None
         Where per-zoom tile geometry is kept between restarts
         (``JNGIS_TILE_GEOMETRY_DIR``; default ``tiles/`` in the jngis cache
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     tile_cache_mb: int = Field(default=256, ge=0, le=65536)
     basemap_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 2**20, ge=1024)
     tile_geometry_dir: str | None = None
     stats_cache_dir: str | None = None
     calendar_beyond: Literal["weekends", "raise"] = "weekends"

@@ -89,6 +89,8 @@ class Served:
     indexes: Cache = field(default_factory=Cache, repr=False)
     #: Encoded answers that change with the orders (stats bodies, orders in WGS84): the newest few.
     live: Cache = field(default_factory=lambda: Cache(max_bytes=4), repr=False)
+    #: The store's record of the version (effective date, note ...); None before the first version.
+    record: dict | None = None
 
     def warm(self, zooms) -> None:
         """Build the label points and the tile geometry of ``zooms`` of the rebuilt layers now."""
@@ -101,7 +103,7 @@ class Served:
 
 
 def version_in_force(store: Any) -> int:
-    """The version whose rows the store's layer tables hold (0 for a store that keeps no versions)."""
+    """The version whose rows the store's layer tables hold (0 for a store that keeps no versions yet)."""
     method = getattr(store, "version_in_force", None)
     return int(method() or 0) if callable(method) else 0  # None: no version recorded yet
 
@@ -129,7 +131,9 @@ def build_served(store: Any, settings: Settings, version: int, layers: dict[str,
         tiles = previous.tiles.replaced(tiled)
     else:
         tiles = _vector_tiles(tiled, settings) if tiled else None
-    return Served(version=version, layers=layers, places=Places(layers), table=table, tiles=tiles)
+    record = store.version(version) if version > 0 else None
+    return Served(version=version, layers=layers, places=Places(layers), table=table, tiles=tiles,
+                  record=record)
 
 
 def _vector_tiles(tiled: dict[str, gpd.GeoDataFrame], settings: Settings):

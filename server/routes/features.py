@@ -18,6 +18,7 @@ import copy
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -27,6 +28,7 @@ from jngis.features import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     TIME_COLUMNS,
+    VERSIONED_KINDS,
     csv_chunks,
     download_table,
     get_feature,
@@ -62,6 +64,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 QUERYABLES = "application/schema+json"
 CSV = "text/csv; charset=utf-8"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -82,9 +85,12 @@ def _url(request: Request, name: str, **params) -> str:
     return str(request.url_for(name, **params))
 
 
-def _collection(request: Request, kind: str, bounds) -> dict:
+def _collection(request: Request, kind: str, bounds, since: str | None = None) -> dict:
     items = _url(request, "items", collection_id=kind)
-    extent = {"spatial": {"bbox": [[round(float(v), 7) for v in bounds]], "crs": CRS84}}
+    extent: dict = {"spatial": {"bbox": [[round(float(v), 7) for v in bounds]], "crs": CRS84}}
+    if kind in VERSIONED_KINDS and since is not None:
+        # boundaries hold from their version's effective day; datetime= selects those in force then
+        extent["temporal"] = {"interval": [[since, None]], "trs": GREGORIAN}
     return {
         "id": kind,
         "title": PUBLISHED[kind],
@@ -118,7 +124,8 @@ def conformance() -> Response:
 
 @router.get("/collections", name="collections")
 def collections(request: Request, store: Backend = Depends(backend)) -> Response:
-    listed = [_collection(request, kind, _bounds(store.wgs84(kind))) for kind in store.kinds()]
+    since = _first_version_day(store)
+    listed = [_collection(request, kind, _bounds(store.wgs84(kind)), since) for kind in store.kinds()]
     return json_response({
         "links": [{"href": _url(request, "collections"), "rel": "self", "type": "application/json"}],
         "collections": listed,
@@ -127,7 +134,17 @@ def collections(request: Request, store: Backend = Depends(backend)) -> Response
 
 @router.get("/collections/{collection_id}", name="collection")
 def collection(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
-    return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id))))
+    return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id)),
+                                     _first_version_day(store)))
+
+
+def _first_version_day(store: Backend) -> str | None:
+    """When the first boundary version began (its effective day, else its adoption), or None."""
+    if not store.current.record:
+        return None
+    first = store.store.versions().iloc[0]
+    day = first["effective"] if not pd.isna(first["effective"]) else first["adopted_at"]
+    return pd.Timestamp(day).strftime("%Y-%m-%dT00:00:00+08:00")
 
 
 @router.get("/collections/{collection_id}/queryables", name="queryables",
@@ -169,7 +186,7 @@ def items(
     """Features matching bbox, datetime, property filters (``name=value``) and ``filter``; one page."""
     if filter_crs not in (None, CRS84):
         raise ParameterError(f"filter-crs={filter_crs!r}; expected {CRS84}")
-    layer = store.wgs84(collection_id)
+    layer = store.wgs84_at(collection_id, datetime_)  # boundaries: the versions in force then
     fields = queryable_fields(layer, collection_id)
     named = {name: values if len(values) > 1 else values[0] for name in fields
              if (values := request.query_params.getlist(name))}

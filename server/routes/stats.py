@@ -63,5 +63,5 @@ def grid_card(grid_code: str, request: Request, store: Backend = Depends(backend
         raise NotFoundError(f"grid_code={grid_code!r} is not a grid of this city")
     row = current.table.loc[[grid_code]]
     figures = {name: _column(row[name])[0] for name in row.columns}
-    return _etagged(request, *_encode({"grid_code": grid_code, "at": current.at, "version": served.version,
-                                       **served.places.of(grid_code), **figures}), served.version)
+    body, etag = _encode({"grid_code": grid_code, "at": current.at, **served.places.of(grid_code), **figures})
+    return _etagged(request, body, etag, served.version)

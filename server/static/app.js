@@ -7,13 +7,15 @@
  *
  * Modules, one job each: common.js (page state, requests), map.js (style,
  * legend, map), stats.js (counts and polling), card.js (the grid card),
- * search.js (the search box). No build step: the browser loads them as ES modules.
+ * search.js (the search box), versions.js (boundary versions, compare, the switch to a new
+ * version). No build step: the browser loads them as ES modules.
  */
 import { $, getJSON, state } from "./common.js";
 import { buildStyle, createMap, drawLegend, wireSwitches } from "./map.js";
 import { applyStats, fetchStats, startPolling } from "./stats.js";
 import { wireCard } from "./card.js";
 import { wireSearch } from "./search.js";
+import { startVersions } from "./versions.js";
 
 function start(config) {
   state.config = config;
@@ -29,7 +31,7 @@ function start(config) {
     wireSwitches();
     wireSearch();
     wireCard();
-    firstStats.then(applyStats).then(function () { state.ready = true; });
+    firstStats.then(applyStats).then(startVersions).then(function () { state.ready = true; });
     startPolling();
   });
 }

@@ -119,3 +119,53 @@ def test_a_switch_keeps_old_tiles_and_rebuilds_only_the_changed_layer(store_file
         assert stats.headers["x-jngis-version"] == str(new_version)
         assert stats.json()["version"] == new_version
         assert set(stats.json()["grid_code"]) == set(regridded["grid_code"])
+
+
+def fresh_database(postgis_dsn: str, name: str) -> str:
+    """A new database with PostGIS on the session's cluster (other tests keep theirs)."""
+    import psycopg
+
+    with psycopg.connect(postgis_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = postgis_dsn.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return dsn
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def store_url(request, store_file, city_file) -> str:
+    """The slice city with grids in a private GeoPackage, or in a private PostGIS database."""
+    if request.param == "sqlite":
+        return str(store_file)
+    from jngis.layers import read_city
+    from jngis.store import open_store
+
+    dsn = fresh_database(request.getfixturevalue("postgis_dsn"), f"versions_{request.node.name[-40:]}"
+                         .replace("[", "_").replace("]", "").replace("-", "_").lower())
+    with open_store(dsn) as store:
+        store.write_city(read_city(city_file))
+    return dsn
+
+
+def test_orders_written_by_another_writer_reach_the_stats_within_2_s(store_url, settings_for):
+    """No polling of a table per request: the store's change channel ("orders") refreshes the counts."""
+    import time
+
+    from jngis.store import open_store
+
+    with TestClient(create_app(settings_for(store_url))) as client:
+        first = client.get("/stats/grids").json()
+        opened = sum(first["columns"]["open_orders"])
+        grids = client.app.state.backend.layers["grids"]
+        lon, lat = grids.to_crs(WGS84).geometry.iloc[0].representative_point().coords[0]
+        with open_store(store_url) as other:  # another connection, as another process would have
+            other.create_order(lon, lat, category="环境卫生", description="楼道堆物", who="test")
+        written = time.monotonic()
+        while True:
+            body = client.get("/stats/grids").json()
+            if sum(body["columns"]["open_orders"]) == opened + 1:
+                break
+            assert time.monotonic() - written < 2.0, "the order written elsewhere did not reach /stats/grids"
+            time.sleep(0.05)
