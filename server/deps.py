@@ -36,7 +36,16 @@ from jngis.gridtable import MAX_AGE, GridTable, LiveTable
 from jngis.layers import SCHEMAS
 from jngis.places import Places
 from .settings import Settings
-from .switch import HELD_VERSIONS, WARM_ZOOMS, Served, Switcher, build_served, read_version, version_in_force
+from .switch import (
+    HELD_VERSIONS,
+    WARM_ZOOMS,
+    Served,
+    Switcher,
+    build_served,
+    read_version,
+    version_in_force,
+    version_record,
+)
 
 log = logging.getLogger("jngis.server")
 
@@ -113,7 +122,7 @@ class Backend:
                                 "(e.g. from `jngis sample --out city.gpkg`) or a postgresql:// DSN")
         store = open_store(url, calendar=WorkCalendar(beyond=settings.calendar_beyond))
         version, layers = read_version(store)
-        served = build_served(store, settings, version, layers)
+        served = build_served(store, settings, version, layers, record=version_record(store, version))
         # The table the last run saved, if the orders and layers are still the same, colours the
         # first page at once; a fresh one is computed in the background from now on (warm).
         if served.table is not None:
@@ -235,10 +244,10 @@ class Backend:
         from jngis.features import VERSIONED_KINDS, days_in_force, in_force, parse_datetime
 
         interval = parse_datetime(datetime)
-        if interval is None or kind not in VERSIONED_KINDS or not self.current.record:
+        listed = self.store.versions() if interval is not None and kind in VERSIONED_KINDS else None
+        if listed is None or listed.empty:
             return self.wgs84(kind)
-        days = days_in_force(interval, [None if pd.isna(day) else day
-                                        for day in self.store.versions()["effective"]])
+        days = days_in_force(interval, [None if pd.isna(day) else day for day in listed["effective"]])
         layers = [self.history.get_or_insert((kind, day), lambda day=day: self.store.read_layer(kind, at=day)
                                              .to_crs(WGS84)) for day in days]
         return in_force(layers, kind)

@@ -119,8 +119,13 @@ def read_version(store: Any) -> tuple[int, dict[str, gpd.GeoDataFrame]]:
     raise RuntimeError(f"the version in force changed during each of {READ_ATTEMPTS} reads of the layers")
 
 
+def version_record(store: Any, version: int) -> dict | None:
+    """The store's record of ``version`` (None for 0, a store that keeps no versions yet)."""
+    return store.version(version) if version > 0 else None
+
+
 def build_served(store: Any, settings: Settings, version: int, layers: dict[str, gpd.GeoDataFrame],
-                 previous: Served | None = None) -> Served:
+                 previous: Served | None = None, record: dict | None = None) -> Served:
     """The :class:`Served` of ``layers``; tiles share the unchanged layers of ``previous``."""
     table = None
     if "grids" in layers:
@@ -131,7 +136,6 @@ def build_served(store: Any, settings: Settings, version: int, layers: dict[str,
         tiles = previous.tiles.replaced(tiled)
     else:
         tiles = _vector_tiles(tiled, settings) if tiled else None
-    record = store.version(version) if version > 0 else None
     return Served(version=version, layers=layers, places=Places(layers), table=table, tiles=tiles,
                   record=record)
 
@@ -200,7 +204,8 @@ class Switcher:
                 return backend.current.version
             started = time.monotonic()
             version, layers = read_version(backend.store)
-            served = build_served(backend.store, backend.settings, version, layers, previous=backend.current)
+            served = build_served(backend.store, backend.settings, version, layers, previous=backend.current,
+                                  record=version_record(backend.store, version))
             served.warm(SWITCH_ZOOMS)
             if served.table is not None:
                 served.table.current()  # the counts of the new grids, before anyone sees them

@@ -85,12 +85,11 @@ def _url(request: Request, name: str, **params) -> str:
     return str(request.url_for(name, **params))
 
 
-def _collection(request: Request, kind: str, bounds, since: str | None = None) -> dict:
+def _collection(request: Request, kind: str, bounds, temporal: dict | None = None) -> dict:
     items = _url(request, "items", collection_id=kind)
     extent: dict = {"spatial": {"bbox": [[round(float(v), 7) for v in bounds]], "crs": CRS84}}
-    if kind in VERSIONED_KINDS and since is not None:
-        # boundaries hold from their version's effective day; datetime= selects those in force then
-        extent["temporal"] = {"interval": [[since, None]], "trs": GREGORIAN}
+    if kind in VERSIONED_KINDS and temporal is not None:
+        extent["temporal"] = temporal
     return {
         "id": kind,
         "title": PUBLISHED[kind],
@@ -124,8 +123,8 @@ def conformance() -> Response:
 
 @router.get("/collections", name="collections")
 def collections(request: Request, store: Backend = Depends(backend)) -> Response:
-    since = _first_version_day(store)
-    listed = [_collection(request, kind, _bounds(store.wgs84(kind)), since) for kind in store.kinds()]
+    temporal = _temporal(store)
+    listed = [_collection(request, kind, _bounds(store.wgs84(kind)), temporal) for kind in store.kinds()]
     return json_response({
         "links": [{"href": _url(request, "collections"), "rel": "self", "type": "application/json"}],
         "collections": listed,
@@ -135,16 +134,18 @@ def collections(request: Request, store: Backend = Depends(backend)) -> Response
 @router.get("/collections/{collection_id}", name="collection")
 def collection(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
     return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id)),
-                                     _first_version_day(store)))
+                                     _temporal(store)))
 
 
-def _first_version_day(store: Backend) -> str | None:
-    """When the first boundary version began (its effective day, else its adoption), or None."""
-    if not store.current.record:
+def _temporal(store: Backend) -> dict | None:
+    """The temporal extent of versioned boundaries: from the first version's effective day (open
+    when it holds from the start of records) on; None for a store that keeps no versions yet."""
+    listed = store.store.versions()
+    if listed.empty:
         return None
-    first = store.store.versions().iloc[0]
-    day = first["effective"] if not pd.isna(first["effective"]) else first["adopted_at"]
-    return pd.Timestamp(day).strftime("%Y-%m-%dT00:00:00+08:00")
+    first = listed.iloc[0]["effective"]
+    start = None if pd.isna(first) else pd.Timestamp(first).strftime("%Y-%m-%dT00:00:00+08:00")
+    return {"interval": [[start, None]], "trs": GREGORIAN}
 
 
 @router.get("/collections/{collection_id}/queryables", name="queryables",

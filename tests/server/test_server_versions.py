@@ -169,3 +169,133 @@ def test_orders_written_by_another_writer_reach_the_stats_within_2_s(store_url, 
                 break
             assert time.monotonic() - written < 2.0, "the order written elsewhere did not reach /stats/grids"
             time.sleep(0.05)
+
+
+def wait_for_version(client, version: int, seconds: float = 30.0) -> float:
+    """Seconds until the server serves ``version`` (fails after ``seconds``)."""
+    import time
+
+    started = time.monotonic()
+    while client.get("/versions/current").json()["version"] != version:
+        assert time.monotonic() - started < seconds, f"the server never switched to version {version}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def grids_package(grids, path):
+    """A GeoPackage holding a proposal's grids layer, as a planner's QGIS would save it."""
+    grids.to_file(path, layer="grids", driver="GPKG")
+    return path
+
+
+@pytest.mark.parametrize("through", ["library", "http"])
+def test_an_adoption_is_served_without_a_restart(store_url, settings_for, regridded, auth, tmp_path, through):
+    from jngis.store import open_store
+
+    with TestClient(create_app(settings_for(store_url))) as client:
+        old_url, old_version = template(client)
+        before = client.get("/versions/current")
+        assert before.json()["version"] == old_version
+        z, x, y = centre(regridded, 14)
+        old_tile = client.get(old_url.format(z=z, x=x, y=y)).content
+        old_codes = set(client.app.state.backend.layers["grids"]["grid_code"])
+        open_before = sum(client.get("/stats/grids").json()["columns"]["open_orders"])
+        if through == "library":
+            with open_store(store_url) as other:  # another writer: the server hears of it on the channel
+                record = other.adopt(regridded, note="济历下发〔2026〕12号")
+        else:
+            package = grids_package(regridded, tmp_path / "plan.gpkg")
+            with package.open("rb") as upload:
+                answer = client.post("/versions", data={"note": "济历下发〔2026〕12号"}, headers=auth,
+                                     files={"file": ("plan.gpkg", upload, "application/geopackage+sqlite3")})
+            assert answer.status_code == 201, answer.text
+            record = answer.json()
+            assert answer.headers["location"].endswith(f"/versions/{record['version_id']}")
+        new_version = record["version_id"]
+        assert new_version > old_version
+        wait_for_version(client, new_version)
+        current = client.get("/versions/current")
+        assert current.headers["x-jngis-version"] == str(new_version)
+        assert current.json()["note"] == "济历下发〔2026〕12号"
+        assert client.get("/versions/current", headers={"If-None-Match": current.headers["etag"]}).status_code == 304
+
+        new_url, version = template(client)
+        assert version == new_version and new_url != old_url
+        assert feature_codes(client.get(new_url.format(z=z, x=x, y=y)).content) <= set(regridded["grid_code"])
+        assert client.get(old_url.format(z=z, x=x, y=y)).content == old_tile  # still held
+        stats = client.get("/stats/grids")
+        assert stats.headers["x-jngis-version"] == str(new_version)
+        assert set(stats.json()["grid_code"]) == set(regridded["grid_code"])
+        # every open order re-placed into a grid of the new version: none lost, none counted twice
+        assert sum(stats.json()["columns"]["open_orders"]) == open_before
+
+        listed = client.get("/versions").json()
+        assert listed["served"] == new_version
+        statuses = {v["version_id"]: v["status"] for v in listed["versions"]}
+        assert statuses[new_version] == "in_force" and statuses[new_version - 1] == "past"
+        detail = client.get(f"/versions/{new_version}").json()
+        diff = detail["diff"]
+        assert (diff["from"], diff["to"]) == (new_version - 1, new_version)
+        assert diff["summary"]["grids_created"] > 0 and diff["communities"] == []
+        changed = {row["code"] for row in diff["grids"]}
+        assert changed and changed <= set(regridded["grid_code"]) | old_codes
+        moved = sum(row["households"] for row in diff["lineage"] if row["kind"] == "grids"
+                    and row["from_code"] != row["to_code"])
+        assert moved > 0
+
+
+def test_datetime_selects_the_boundaries_in_force_then(store_url, settings_for, regridded):
+    import datetime as dt
+
+    from jngis.store import open_store
+
+    with TestClient(create_app(settings_for(store_url))) as client:
+        old_codes = set(client.app.state.backend.layers["grids"]["grid_code"])
+        assert "temporal" not in client.get("/collections/grids").json()["extent"]  # no versions yet
+        effective = dt.date.today() + dt.timedelta(days=30)
+        with open_store(store_url) as other:
+            pending = other.adopt(regridded, effective=effective, note="下月施行")
+        assert pending["status"] == "pending"
+        listed = client.get("/versions").json()["versions"]
+        assert [v["status"] for v in listed] == ["in_force", "pending"]
+        extent = client.get("/collections/grids").json()["extent"]["temporal"]
+        assert extent["interval"] == [[None, None]]  # version 1 holds from the start of records
+
+        def codes(datetime: str) -> set[str]:
+            page = client.get(f"/collections/grids/items?limit=1000&datetime={datetime}").json()
+            assert page["numberMatched"] == len(page["features"])
+            return {f["id"] for f in page["features"]}
+
+        assert codes(dt.date.today().isoformat()) == old_codes
+        assert codes(f"{effective.isoformat()}T09:00:00+08:00") == set(regridded["grid_code"])
+        both = codes(f"{dt.date.today().isoformat()}/..")
+        assert both == old_codes | set(regridded["grid_code"])
+        assert client.get("/versions/current").json()["version"] < pending["version_id"]  # not yet
+        # the day comes: the scheduler's call makes it the version in force, and the server follows
+        with open_store(store_url) as other:
+            assert other.apply_due_versions(effective) == [pending["version_id"]]
+        wait_for_version(client, pending["version_id"])
+        assert set(client.get("/stats/grids").json()["grid_code"]) == set(regridded["grid_code"])
+
+
+def test_adoption_over_http_needs_write_rights_and_a_geopackage(store_file, settings_for, auth, regridded, tmp_path):
+    package = grids_package(regridded, tmp_path / "plan.gpkg")
+    with TestClient(create_app(settings_for(store_file))) as client:
+        content = package.read_bytes()
+        refused = client.post("/versions", files={"file": ("plan.gpkg", content)})
+        assert refused.status_code == 401
+        not_a_package = client.post("/versions", files={"file": ("plan.gpkg", b"grid_code,households\n")},
+                                    headers=auth)
+        assert not_a_package.status_code == 422 and "not a GeoPackage" in not_a_package.json()["detail"]
+        bad_day = client.post("/versions", files={"file": ("plan.gpkg", content)}, data={"effective": "明天"},
+                              headers=auth)
+        assert bad_day.status_code == 422 and "effective" in bad_day.json()["detail"]
+        assert client.get("/versions").json()["versions"] == []  # nothing written
+        # a plan that does not tile its communities is refused by the store's checks, nothing written
+        holed = regridded.iloc[1:]
+        answer = client.post("/versions", files={"file": ("plan.gpkg", grids_package(holed, tmp_path / "holed.gpkg")
+                                                          .read_bytes())}, headers=auth)
+        assert 400 <= answer.status_code < 500, answer.text
+        # no version adopted (the store may have recorded its boundaries as version 1 to check against)
+        assert [v["adopted_by"] for v in client.get("/versions").json()["versions"]] in ([], ["system"])
+        assert client.get("/versions/2").status_code == 404
