@@ -194,7 +194,7 @@ def days_in_force(interval: Interval | str, effective: Sequence[dt.date | None])
     """
     found = interval if isinstance(interval, Interval) else parse_datetime(interval)
     if found is None:
-        raise ParameterError("days_in_force: interval is empty; expected an RFC 3339 instant or interval")
+        raise QueryError("days_in_force: interval is empty; expected an RFC 3339 instant or interval")
     if not isinstance(effective, Sequence) or isinstance(effective, str):
         raise InputTypeError(f"days_in_force: effective is a {type(effective).__name__}; expected a list of dates")
     days = sorted(dt.date.min if day is None

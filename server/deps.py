@@ -244,13 +244,16 @@ class Backend:
         from jngis.features import VERSIONED_KINDS, days_in_force, in_force, parse_datetime
 
         interval = parse_datetime(datetime)
-        listed = self.store.versions() if interval is not None and kind in VERSIONED_KINDS else None
-        if listed is None or listed.empty:
+        if interval is None or kind not in VERSIONED_KINDS:
+            return self.wgs84(kind)
+        listed = self.store.versions()
+        if listed.empty:
             return self.wgs84(kind)
         days = days_in_force(interval, [None if pd.isna(day) else day for day in listed["effective"]])
-        layers = [self.history.get_or_insert((kind, day), lambda day=day: self.store.read_layer(kind, at=day)
-                                             .to_crs(WGS84)) for day in days]
-        return in_force(layers, kind)
+        return in_force([self._history_layer(kind, day) for day in days], kind)
+
+    def _history_layer(self, kind: str, day: date) -> gpd.GeoDataFrame:
+        return self.history.get_or_insert((kind, day), lambda: self.store.read_layer(kind, at=day).to_crs(WGS84))
 
     def addresses(self):
         """The :class:`jngis.AddressIndex` of the city's units, built once on first use."""

@@ -86,6 +86,8 @@ OPERATIONS = [
     ("GET", "/geocode"),
     ("GET", "/workorders"), ("POST", "/workorders"), ("GET", "/workorders/{order_id}"),
     ("POST", "/workorders/{order_id}/transitions"),
+    ("GET", "/tiles/{layer}/v{version}/{z}/{x}/{y}.mvt"), ("GET", "/versions"), ("GET", "/versions/current"),
+    ("GET", "/versions/{version_id}"), ("POST", "/versions"),
 ]
 
 
@@ -97,6 +99,7 @@ NO_INVALID_REQUEST = {
     ("GET", "/collections/{collection_id}/items/{feature_id}"), ("GET", "/tiles/{layer}.json"),
     ("GET", "/collections/{collection_id}/queryables"),
     ("GET", "/stats/grids"), ("GET", "/grids/{grid_code}"), ("GET", "/workorders/{order_id}"),
+    ("GET", "/versions"), ("GET", "/versions/current"),
 }
 RUNS = [(method, path, mode) for method, path in OPERATIONS
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

@@ -269,6 +269,14 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
         for z in range(tilejson["minzoom"], tilejson["maxzoom"] + 1):
             for x, y in sorted({_tile_of(lon, lat, z) for lon, lat in spots}):
                 visit("/tiles/{layer}/{z}/{x}/{y}.mvt", f"/tiles/{entry['id']}/{z}/{x}/{y}.mvt")
+                versioned = tilejson["tiles"][0].replace("http://testserver", "")
+                visit("/tiles/{layer}/v{version}/{z}/{x}/{y}.mvt", versioned.format(z=z, x=x, y=y))
+    # boundary versions: version 1 (the store's boundaries recorded, as a first adoption does) and the list
+    client.app.state.backend.store._ensure_versions()
+    for template in ("/versions", "/versions/current"):
+        visit(template, template)
+    for version in client.get("/versions").json()["versions"]:
+        visit("/versions/{version_id}", f"/versions/{version['version_id']}")
 
     # every GET route of the schema was crawled (a new route is not missed)
     get_routes = {path for path, item in schema["paths"].items() if "get" in item}
