@@ -128,9 +128,10 @@ def proposal(source: Any, before: Boundaries, *, grids: gpd.GeoDataFrame | None 
     """The boundaries an adoption of ``source`` would make, from the last version ``before``.
 
     ``source`` is a :class:`~jngis.rebalance.RebalancePlan` (its communities
-    made to tile their 街道 with :func:`plan_communities`; pass the regridding
-    as ``grids=``), a grids GeoDataFrame (with its new ``communities=``, or
-    within the communities of ``before``), or the path of a GeoPackage with a
+    made to tile their 街道 with :func:`plan_communities`, or ``communities=``
+    when that was done already; pass the regridding as ``grids=``), a grids
+    GeoDataFrame (with its new ``communities=``, or within the communities of
+    ``before``), or the path of a GeoPackage with a
     ``communities`` and/or ``grids`` layer. Units keep their ids and
     households; their community follows the plan, or the community their
     representative point lies in.
@@ -139,7 +140,8 @@ def proposal(source: Any, before: Boundaries, *, grids: gpd.GeoDataFrame | None 
 
     if isinstance(source, RebalancePlan):
         units = _units_of_plan(source, before)
-        return _completed(before, plan_communities(source, before), units, grids)
+        drawn = plan_communities(source, before) if communities is None else communities
+        return _completed(before, drawn, units, grids)
     if isinstance(source, (str, os.PathLike)):
         return _from_file(Path(source), before)
     if isinstance(source, gpd.GeoDataFrame):
