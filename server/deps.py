@@ -274,6 +274,10 @@ class Backend:
         if "road" not in units.columns or "door_number" not in units.columns:
             raise NotFoundError("this city's units carry no addresses; expected the columns road and "
                                 "door_number (optional compound_name, building, aliases) in the units layer")
+        if self.settings.address_lookup == "store":  # the store's search table, not every address here
+            if self.store._search_version(self.store._conn()) is None:
+                self.store.index_addresses(units)
+            return StoreAddresses(self.store, prefixes)
         return AddressIndex(units, districts=layers.get("districts"), streets=layers.get("streets"),
                             communities=layers.get("communities"), grids=layers.get("grids"),
                             prefixes=prefixes)
@@ -331,6 +335,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@dataclass(frozen=True)
+class StoreAddresses:
+    """``locate`` as :class:`jngis.AddressIndex` has it, answered by the store (``JNGIS_ADDRESS_LOOKUP=store``)."""
+
+    store: Any
+    prefixes: tuple[str, ...]
+
+    def locate(self, text: str) -> dict:
+        return self.store.locate_address(text, prefixes=self.prefixes)
 
 
 def backend(request: Request) -> Backend:

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         (``JNGIS_CALENDAR_BEYOND``): ``"weekends"`` (the default) counts
         weekends only and logs a CalendarWarning, so the hotline keeps taking
         reports; ``"raise"`` refuses such orders until the calendar is updated.
+    address_lookup : {"memory", "store"}
+        Where /geocode and POST /workorders look an address up
+        (``JNGIS_ADDRESS_LOOKUP``): ``"memory"`` (the default) holds an
+        :class:`jngis.AddressIndex` of every unit; ``"store"`` asks the store
+        (:meth:`jngis.store.Store.locate_address`: FTS5 / pg_trgm candidates),
+        for a city too big to hold every address in each server process.
     """
 
     model_config = SettingsConfigDict(env_prefix="JNGIS_", extra="ignore")
@@ -68,6 +74,7 @@ class Settings(BaseSettings):
     tile_geometry_dir: str | None = None
     stats_cache_dir: str | None = None
     calendar_beyond: Literal["weekends", "raise"] = "weekends"
+    address_lookup: Literal["memory", "store"] = "memory"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -17,8 +17,9 @@ def addressed_units(slice_city):
     return slice_city.units
 
 
-@pytest.fixture(scope="module")
-def geo_client(addressed_units, slice_city, tmp_path_factory, settings_for):
+@pytest.fixture(scope="module", params=["memory", "store"])
+def geo_client(request, addressed_units, slice_city, tmp_path_factory, settings_for):
+    """The server on the slice, looking addresses up in memory or in the store (JNGIS_ADDRESS_LOOKUP)."""
     from fastapi.testclient import TestClient
 
     from jngis.grids import make_grids
@@ -28,7 +29,7 @@ def geo_client(addressed_units, slice_city, tmp_path_factory, settings_for):
     grids = make_grids(slice_city.communities, slice_city.units, seed=0)
     city = dataclasses.replace(slice_city, units=addressed_units, grids=grids)
     path = write_city(city, tmp_path_factory.mktemp("geocode") / "city.gpkg")
-    with TestClient(create_app(settings_for(path))) as client:
+    with TestClient(create_app(settings_for(path, address_lookup=request.param))) as client:
         yield client
 
 
