@@ -14,19 +14,23 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely import GeometryType
 
 from jngis import _mvt
 from jngis.cache import Cache, atomic_write
-from jngis.tiles.arcs import Arcs
+from jngis.tiles.arcs import Arcs, ragged, snap_clean
 
 #: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
 EXTENT = 4096
 BUFFER = 64
 
 _HALF_WORLD = 20037508.342789244  # half the EPSG:3857 world width in metres
+#: Shared edges are matched by snapping vertices to this many grid steps per metre.
+_CLEAN_PER_METRE = 1000.0
+_GEOGRAPHIC_METRES = 111_320.0  # about one degree on the ground, for layers in degrees
 _GEOMETRY_VERSION = 2  # bump when the per-zoom geometry changes: old cache files are ignored
 
 
@@ -65,19 +69,6 @@ class Ragged:
                            bounds=saved["bounds"], markers=int(saved["markers"]))
         except (OSError, ValueError, KeyError):
             return None
-
-
-def ragged(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Coordinates and offsets of polygons / multipolygons as one multipolygon structure."""
-    if len(geoms) == 0:
-        zero = np.zeros(1, np.int64)
-        return np.zeros((0, 2)), zero, zero, zero
-    geom_type, coords, offsets = shapely.to_ragged_array(geoms)
-    if geom_type == GeometryType.POLYGON:
-        rings, polygons = offsets
-        return coords, rings.astype(np.int64), polygons.astype(np.int64), np.arange(len(geoms) + 1)
-    rings, polygons, features = offsets
-    return coords, rings.astype(np.int64), polygons.astype(np.int64), features.astype(np.int64)
 
 
 def polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -227,6 +218,10 @@ class ZoomGeometry:
         return self._built.get_or_insert("wkb", lambda: shapely.to_wkb(self._geometry.values).tolist())
 
     def _build_clean(self) -> np.ndarray:
+        if self.coverage:
+            snapped = self._snap_cleaned()
+            if snapped is not None:
+                return snapped
         base, _ = self.base()
         if self._previous is not None:  # the unchanged features as the previous version cleaned them
             previous, match = self._previous
@@ -240,6 +235,16 @@ class ZoomGeometry:
             cleaned[lost] = base[lost]
             return cleaned
         return base
+
+    def _snap_cleaned(self) -> np.ndarray | None:
+        """The polygons snap-rounded to a millimetre in their own CRS, then in world pixels."""
+        crs = self._geometry.crs
+        metres = _GEOGRAPHIC_METRES if crs.is_geographic else crs.axis_info[0].unit_conversion_factor
+        snapped = snap_clean(self._geometry.values, _CLEAN_PER_METRE * metres)
+        if snapped is None:
+            return None
+        mercator = gpd.GeoSeries(snapped, crs=crs).to_crs(3857).values
+        return shapely.transform(mercator, lambda c: world_pixels(c, self.maxzoom))
 
     def _hash(self) -> str:
         digest = hashlib.sha256()
