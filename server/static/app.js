@@ -7,7 +7,8 @@
  *
  * Modules, one job each: common.js (page state, requests), map.js (style,
  * legend, map), stats.js (counts and polling), card.js (the grid card),
- * search.js (the search box), versions.js (boundary versions, compare, the switch to a new
+ * search.js (the search box: names, codes and addresses), report.js (a new order placed by its
+ * address), versions.js (boundary versions, compare, the switch to a new
  * version). No build step: the browser loads them as ES modules.
  */
 import { $, getJSON, state } from "./common.js";
@@ -15,6 +16,7 @@ import { buildStyle, createMap, drawLegend, wireSwitches } from "./map.js";
 import { applyStats, fetchStats, startPolling } from "./stats.js";
 import { wireCard } from "./card.js";
 import { wireSearch } from "./search.js";
+import { wireReport } from "./report.js";
 import { startVersions } from "./versions.js";
 
 function start(config) {
@@ -30,6 +32,7 @@ function start(config) {
   state.map.on("load", function () {
     wireSwitches();
     wireSearch();
+    wireReport();
     wireCard();
     firstStats.then(applyStats).then(startVersions).then(function () { state.ready = true; });
     startPolling();
