@@ -204,16 +204,18 @@ def _units_in(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> gpd.Geo
 def _units_of_plan(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
     assignment = plan.assignment
     units = before.units
-    missing = units["unit_id"][~units["unit_id"].isin(assignment.index)]
-    extra = assignment.index[~assignment.index.isin(units["unit_id"])]
+    held, planned = set(units["unit_id"].astype(str)), set(assignment.index.astype(str))
+    missing = sorted(held - planned)
+    extra = sorted(planned - held)
     if len(missing) or len(extra):
-        example = missing.iloc[0] if len(missing) else extra[0]
+        example = (missing or extra)[0]
         raise UnitsMismatchError(
             f"adopt: the plan's units do not match the store's: {len(missing)} store units not in the plan, "
             f"{len(extra)} plan units not in the store (e.g. unit_id={example!r}); expected a plan made from "
             "store.read_layer('units')")
     out = units.copy()
-    out["community_code"] = assignment.reindex(units["unit_id"]).astype(str).to_numpy()
+    lookup = dict(zip(assignment.index.astype(str), assignment.astype(str)))
+    out["community_code"] = [lookup[u] for u in units["unit_id"].astype(str)]
     return out
 
 
@@ -296,7 +298,7 @@ def _share_land(area: shapely.Geometry, unions: list) -> list:
 
 
 def check_adoption(before: Boundaries, after: Boundaries, *, retired: Mapping[str, Mapping[str, int]] | None = None,
-                   scope: tuple[str, ...] = ()) -> None:
+                   scope: tuple[str, ...] = (), changes: Mapping[str, dict[str, set]] | None = None) -> None:
     """Refuse, naming what is wrong, boundaries that cannot be adopted over ``before``.
 
     Checks that the units are the store's, that communities tile their
@@ -305,12 +307,19 @@ def check_adoption(before: Boundaries, after: Boundaries, *, retired: Mapping[st
     that retired it}) comes back, and (``scope``, a planner's codes) that
     every changed community lies inside the scope.
     """
+    changes = all_changes(before, after) if changes is None else changes
     _same_units(before.units, after.units)
     _codes_extend(after)
-    _tiles(after.communities, after.streets, "street_code", "communities", "街道")
+    # only the 街道 and communities something changed in (the others were checked when adopted)
+    communities = set().union(*changes["communities"].values())
+    streets = {c[:9] for c in communities}
+    _tiles(_among(after.communities, "street_code", streets), _among(after.streets, "street_code", streets),
+           "street_code", "communities", "街道")
     _units_inside(after)
     if after.grids is not None:
-        _tiles(after.grids, after.communities, "community_code", "grids", "community")
+        touched = communities | {g[:12] for g in set().union(*changes["grids"].values())}
+        _tiles(_among(after.grids, "community_code", touched),
+               _among(after.communities, "community_code", touched), "community_code", "grids", "community")
     for kind, codes in (retired or {}).items():
         layer = getattr(after, kind)
         if layer is None:
@@ -321,7 +330,7 @@ def check_adoption(before: Boundaries, after: Boundaries, *, retired: Mapping[st
             raise CodeConflictError(f"adopt: {kind} code {code!r} was retired by version {codes[code]}; expected "
                                     "a new code (a retired code is never given to another area)")
     if scope:
-        changed = changed_codes(before.communities, after.communities, "community_code")
+        changed = changes["communities"]
         outside = sorted(c for c in changed["created"] | changed["changed"] | changed["retired"]
                          if not any(c.startswith(s) for s in scope))
         if outside:
@@ -361,6 +370,10 @@ def _units_inside(after: Boundaries) -> None:
                                  "units inside the community their code names")
 
 
+def _among(layer: gpd.GeoDataFrame, key: str, codes: set) -> gpd.GeoDataFrame:
+    return layer[layer[key].astype(str).isin(list(codes))]
+
+
 def _tiles(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, kind: str, whole: str) -> None:
     table = check_tiling(parts, wholes, key, tolerance=TOLERANCE)
     if not table["ok"].all():
@@ -381,6 +394,12 @@ def attribute_text(layer: gpd.GeoDataFrame) -> pd.Series:
     plain = pd.DataFrame(layer.drop(columns=layer.geometry.name))
     records = json.loads(plain.to_json(orient="records", force_ascii=False, date_format="iso"))
     return pd.Series([json.dumps(r, ensure_ascii=False) for r in records], index=layer.index, dtype=object)
+
+
+def all_changes(before: Boundaries, after: Boundaries) -> dict[str, dict[str, set]]:
+    """:func:`changed_codes` of communities, units and grids (computed once, passed to the others)."""
+    return {kind: changed_codes(getattr(before, kind), getattr(after, kind), KEYS[kind])
+            for kind in ("communities", "units", "grids")}
 
 
 def changed_codes(before: gpd.GeoDataFrame | None, after: gpd.GeoDataFrame | None, key: str) -> dict[str, set]:
@@ -423,7 +442,8 @@ def _flows(kind: str, before_of: np.ndarray, after_of: np.ndarray, households: n
     return flows.astype({"households": np.int64, "units": np.int64})
 
 
-def lineage(before: Boundaries, after: Boundaries) -> pd.DataFrame:
+def lineage(before: Boundaries, after: Boundaries, *, changes: Mapping[str, dict[str, set]] | None = None
+            ) -> pd.DataFrame:
     """Where the units and households of every changed community and grid went.
 
     One row per (kind, from_code, to_code) touching a changed code:
@@ -435,13 +455,14 @@ def lineage(before: Boundaries, after: Boundaries) -> pd.DataFrame:
     old_units = before.units.set_index("unit_id").reindex(units.index)
     households = units["households"].to_numpy(np.int64)
     parts = []
-    touched = changed_codes(before.communities, after.communities, "community_code")
+    changes = all_changes(before, after) if changes is None else changes
+    touched = changes["communities"]
     away = old_units["community_code"].to_numpy() != units["community_code"].to_numpy()
     moved = set(old_units["community_code"][away]) | set(units["community_code"][away])
     parts.append(_flows("communities", old_units["community_code"].to_numpy(object),
                         units["community_code"].to_numpy(object), households,
                         moved | touched["created"] | touched["retired"] | touched["changed"]))
-    grid_touched = changed_codes(before.grids, after.grids, "grid_code")
+    grid_touched = changes["grids"]
     parts.append(_flows("grids", _grid_of_units(old_units.geometry.values, before.grids),
                         _grid_of_units(units.geometry.values, after.grids),
                         households, set().union(*grid_touched.values())))
@@ -455,8 +476,12 @@ def _changes(flows: pd.DataFrame, codes: dict[str, set]) -> pd.DataFrame:
     crossing = real[real["from_code"].to_numpy() != real["to_code"].to_numpy()]
     listed = codes["created"] | codes["retired"] | codes["changed"] | \
         set(crossing["from_code"].dropna()) | set(crossing["to_code"].dropna())
-    targets = real.groupby("from_code")["to_code"].agg(lambda s: set(s.dropna()))
-    sources = real.groupby("to_code")["from_code"].agg(lambda s: set(s.dropna()))
+    targets: dict[str, set] = {}
+    sources: dict[str, set] = {}
+    for a, b in zip(real["from_code"].astype(object), real["to_code"].astype(object)):
+        if isinstance(a, str) and isinstance(b, str):
+            targets.setdefault(a, set()).add(b)
+            sources.setdefault(b, set()).add(a)
     before = real.groupby("from_code")["households"].sum()
     after = real.groupby("to_code")["households"].sum()
     rows = []
@@ -475,9 +500,12 @@ def _no_orders() -> pd.DataFrame:
 
 
 def diff(before: Boundaries, after: Boundaries, *, version_a: int | None = None, version_b: int | None = None,
-         flows: pd.DataFrame | None = None, orders: pd.DataFrame | None = None) -> VersionDiff:
-    """What changed from ``before`` to ``after`` (``flows``: their :func:`lineage`, computed if None)."""
-    flows = lineage(before, after) if flows is None else flows
+         flows: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
+         changes: Mapping[str, dict[str, set]] | None = None) -> VersionDiff:
+    """What changed from ``before`` to ``after`` (``flows``: their :func:`lineage`, ``changes``: their
+    :func:`all_changes`, computed if None)."""
+    changes = all_changes(before, after) if changes is None else changes
+    flows = lineage(before, after, changes=changes) if flows is None else flows
     units = after.units.set_index("unit_id")
     old = before.units.set_index("unit_id").reindex(units.index)
     moved = old["community_code"].to_numpy() != units["community_code"].to_numpy()
@@ -487,7 +515,7 @@ def diff(before: Boundaries, after: Boundaries, *, version_a: int | None = None,
     parts = {}
     for kind in ("communities", "grids"):
         mine = flows[flows["kind"] == kind]
-        codes = changed_codes(getattr(before, kind), getattr(after, kind), KEYS[kind])
+        codes = changes[kind]
         parts[kind] = _changes(mine, codes)
     orders = _no_orders() if orders is None else orders
     summary = {"units_moved": int(moved.sum()), "households_moved": int(moves["households"].sum()),

@@ -230,8 +230,14 @@ class BoundaryVersions:
                                  crs=pyproj.CRS.from_epsg(int(rows[0][2])))
         return validate(layer, kind)
 
-    def _boundaries_at(self, version: int) -> jversions.Boundaries:
-        layers = {kind: self._history_at(kind, version) for kind in VERSIONED_KINDS}
+    def _boundaries_at(self, version: int, *, plain: bool = False) -> jversions.Boundaries:
+        """The boundaries of ``version`` (``plain``: it is the version in force, read the plain tables)."""
+        if plain:
+            held = self.layer_names()
+            layers = {kind: validate(self._read_city_layer(kind), kind) if kind in held else None
+                      for kind in VERSIONED_KINDS}
+        else:
+            layers = {kind: self._history_at(kind, version) for kind in VERSIONED_KINDS}
         return jversions.Boundaries(layers["streets"], layers["communities"], layers["units"], layers["grids"])
 
     def _history_rows(self, kind: str, layer: gpd.GeoDataFrame, version: int, valid_from: dt.date | None) -> list:
@@ -332,17 +338,16 @@ class BoundaryVersions:
             if base_day is not None and day < base_day:
                 raise EffectiveDateError(f"adopt: effective={day} is before version {base}'s effective date "
                                          f"{base_day}; expected {base_day} or later")
-            before = self._boundaries_at(base)
+            before = self._boundaries_at(base, plain=self.version_in_force() == base)
             after = jversions.proposal(source, before, grids=grids, communities=communities)
+            changed = jversions.all_changes(before, after)
             jversions.check_adoption(before, after, retired=self._retired_codes(),
-                                     scope=() if who.role == "admin" else who.scope)
+                                     scope=() if who.role == "admin" else who.scope, changes=changed)
             step()
-            flows = jversions.lineage(before, after)
-            changed = {kind: jversions.changed_codes(getattr(before, kind), getattr(after, kind),
-                                                     VERSIONED_KINDS[kind]) for kind in _ADOPTED_KINDS}
             if not any(any(codes.values()) for codes in changed.values()):
                 raise AdoptionError("adopt: the proposal changes no community, grid or unit; expected a change")
-            summary = jversions.diff(before, after, flows=flows).summary
+            flows = jversions.lineage(before, after, changes=changed)
+            summary = jversions.diff(before, after, flows=flows, changes=changed).summary
             step()
             version = self._write_version(base, day, today, who, note, summary, before, after, changed, flows)
             step()
