@@ -35,6 +35,7 @@ __all__ = ["DepartmentSteps", "CALL_COLUMNS", "CALL_DEPARTMENT_COLUMNS"]
 CALL_COLUMNS = ("call_id", "order_id", "street_code", "problem", "who", "called_at")
 CALL_DEPARTMENT_COLUMNS = ("call_id", "department_code", "signed_at", "contacted_at", "on_site_at", "done_at",
                            "rating", "rating_note", "rated_at")
+_MAX_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL hold
 _CALL_TIMES = ("called_at", "signed_at", "contacted_at", "on_site_at", "done_at", "rated_at")
 
 
@@ -297,7 +298,7 @@ class DepartmentSteps:
 
     def call(self, call_id: int) -> dict:
         """One call: its fields and each called department's times and rating (``departments``)."""
-        call_id = _checks.integer("call", "call_id", call_id, minimum=1)
+        call_id = _checks.integer("call", "call_id", call_id, minimum=1, maximum=_MAX_ID)
         conn = self._conn()
         row = self._execute(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE call_id = ?",
                             (call_id,)).fetchone()

@@ -47,9 +47,10 @@ def _candidate_pairs(x: np.ndarray, y: np.ndarray, t: np.ndarray, distance_m: fl
     """Pairs (i, j), i received no later than j, within both limits (exact check after the tree's query)."""
     from scipy.spatial import cKDTree
 
-    scaled = t * (distance_m / window_s)
-    tree = cKDTree(np.column_stack([x, y, scaled]))
-    pairs = tree.query_pairs(distance_m * np.sqrt(2.0) * (1 + 1e-9), output_type="ndarray")
+    # unitless: a pair within both limits lies within sqrt(2) (origins moved for precision)
+    points = np.column_stack([(x - x.min()) / distance_m, (y - y.min()) / distance_m, (t - t.min()) / window_s])
+    tree = cKDTree(points)
+    pairs = tree.query_pairs(np.sqrt(2.0) * (1 + 1e-9), output_type="ndarray")
     if not len(pairs):
         return np.empty((0, 2), dtype=np.int64)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -84,20 +85,22 @@ def find_duplicates(orders: gpd.GeoDataFrame, *, distance_m: float = DUPLICATE_D
         Points with ``order_id``, ``category``, ``received_at``; in any CRS
         (geographic coordinates are taken to their metric zone first).
     distance_m, hours : float
-        The reach of a duplicate (default 50 m, 24 h).
+        The reach of a duplicate (default 50 m, 24 h; 0.01 m-100 km, 0.01 h-a year).
     exclude : array of bool, optional
         Orders that take no part (e.g. already merged ones).
     """
     func = "find_duplicates"
     _checks.geodataframe(func, "orders", orders)
     _checks.columns(func, "orders", orders, ["order_id", "category", "received_at"])
-    distance_m = _checks.number(func, "distance_m", distance_m, minimum=0, exclusive_minimum=True)
-    hours = _checks.number(func, "hours", hours, minimum=0, exclusive_minimum=True)
+    distance_m = _checks.number(func, "distance_m", distance_m, minimum=0.01, maximum=100_000, hint="metres")
+    hours = _checks.number(func, "hours", hours, minimum=0.01, maximum=24 * 366, hint="hours")
     if orders.crs is not None and orders.crs.is_geographic:
         from jngis.crs import to_metric
 
         orders = to_metric(orders)
     keep = np.ones(len(orders), bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
+    # an order without a location or a time cannot be matched (it is not proposed, nor a master)
+    keep &= ~(orders.geometry.is_empty | orders.geometry.isna()).to_numpy() & orders["received_at"].notna().to_numpy()
     frame = orders.loc[keep]
     x, y = frame.geometry.x.to_numpy(float), frame.geometry.y.to_numpy(float)
     t = pd.to_datetime(frame["received_at"]).to_numpy("datetime64[s]").astype(np.int64).astype(float)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +30,7 @@ STEP_NAMES: dict[str, str] = {
 }
 StepName = Literal[tuple(STEP_NAMES)]  # type: ignore[valid-type]
 CallStep = Literal[CALL_STEPS]  # type: ignore[valid-type]
+CallId = Path(..., ge=1, le=2**63 - 1, description="the call's number")
 
 
 def writer_principal(writer: str = Depends(require_writer)) -> access.Principal:
@@ -105,7 +106,7 @@ def take_step(order_id: str, step: StepName, body: StepBody,  # type: ignore[val
 
 
 @router.get("/duplicates", name="propose_duplicates")
-def propose_duplicates(distance_m: float = Query(50.0, gt=0, le=5000), hours: float = Query(24.0, gt=0, le=720),
+def propose_duplicates(distance_m: float = Query(50.0, ge=1, le=5000), hours: float = Query(24.0, ge=0.1, le=720),
                        limit: int = Query(200, ge=1, le=5000), store: Backend = Depends(backend)) -> JSONResponse:
     """Open orders proposed as duplicates (same category, within ``distance_m`` and ``hours``)."""
     proposed = store.store.propose_duplicates(distance_m=distance_m, hours=hours)
@@ -146,7 +147,7 @@ def call_departments(body: CallBody, who: access.Principal = Depends(writer_prin
 
 
 @router.get("/calls/{call_id}", name="get_call")
-def get_call(call_id: int, store: Backend = Depends(backend)) -> JSONResponse:
+def get_call(call_id: int = CallId, store: Backend = Depends(backend)) -> JSONResponse:
     """One call with each called department's times and rating."""
     return _encoded(store.store.call(call_id))
 
@@ -158,14 +159,15 @@ class RatingBody(BaseModel):
 
 
 @router.post("/calls/{call_id}/departments/{department_code}/rating", name="rate_department")
-def rate(call_id: int, department_code: str, body: RatingBody, who: access.Principal = Depends(writer_principal),
-         store: Backend = Depends(backend)) -> JSONResponse:
+def rate(body: RatingBody, call_id: int = CallId, department_code: str = Path(..., max_length=40),
+         who: access.Principal = Depends(writer_principal), store: Backend = Depends(backend)) -> JSONResponse:
     """The calling 街道 rates a called department's response, once (refused for a department not called)."""
     return _encoded(store.store.rate(call_id, department_code, body.rating, note=body.note, principal=who))
 
 
 @router.post("/calls/{call_id}/departments/{department_code}/{step}", name="call_step")
-def call_step(call_id: int, department_code: str, step: CallStep, who: access.Principal = Depends(writer_principal),
+def call_step(step: CallStep, call_id: int = CallId,
+              department_code: str = Path(..., max_length=40), who: access.Principal = Depends(writer_principal),
               store: Backend = Depends(backend)) -> JSONResponse:
     """A called department signs, contacts, goes on site or is done."""
     return _encoded(store.store.call_step(call_id, department_code, step, principal=who))

@@ -43,7 +43,7 @@ def _records(frame) -> list[dict]:
 
 @router.get("/evaluation", name="evaluation")
 def evaluation(period: str = _PERIOD, level: Level = Query("department"),
-               minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=24),
+               minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=12),
                store: Backend = Depends(backend)) -> Response:
     """Figures per unit, rankings (with last month's rate and rank) and the monthly trend."""
     report, history = _report(store, period, level, minimum, months)
@@ -70,7 +70,7 @@ def evaluation_print(period: str = _PERIOD, level: Level = Query("department"),
 @router.get("/evaluation/excel", name="evaluation_excel",
             responses={200: {"content": {XLSX: {}}, "description": "the workbook"}})
 def evaluation_excel(period: str = _PERIOD, level: Level = Query("department"),
-                     minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=24),
+                     minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=12),
                      store: Backend = Depends(backend)) -> Response:
     """The meeting's workbook: one sheet per ranking with a native chart, all figures, the trend."""
     report, history = _report(store, period, level, minimum, months)

@@ -42,9 +42,12 @@ EXAMPLES = int(os.environ.get("JNGIS_FUZZ_EXAMPLES", "25"))
 @pytest.fixture(scope="module")
 def fuzz_app(city_file, tmp_path_factory, settings_for):
     from jngis.server.app import create_app
+    from jngis.store import open_store
 
     copy = tmp_path_factory.mktemp("fuzz") / "city.gpkg"
     shutil.copy(city_file, copy)
+    with open_store(str(copy)) as store:  # the department loop's routes need a registry
+        store.load_sample_departments()
     return create_app(settings_for(copy))
 
 
@@ -88,6 +91,12 @@ OPERATIONS = [
     ("POST", "/workorders/{order_id}/transitions"),
     ("GET", "/tiles/{layer}/v{version}/{z}/{x}/{y}.mvt"), ("GET", "/versions"), ("GET", "/versions/current"),
     ("GET", "/versions/{version_id}"), ("POST", "/versions"),
+    # the department loop and the evaluation (issue 16)
+    ("GET", "/departments"), ("GET", "/workorders/{order_id}/loop"), ("POST", "/workorders/{order_id}/{step}"),
+    ("GET", "/duplicates"), ("POST", "/duplicates/merge"), ("POST", "/calls"), ("GET", "/calls/{call_id}"),
+    ("POST", "/calls/{call_id}/departments/{department_code}/rating"),
+    ("POST", "/calls/{call_id}/departments/{department_code}/{step}"),
+    ("GET", "/evaluation"), ("GET", "/evaluation/print"), ("GET", "/evaluation/excel"),
 ]
 
 
@@ -100,6 +109,7 @@ NO_INVALID_REQUEST = {
     ("GET", "/collections/{collection_id}/queryables"),
     ("GET", "/stats/grids"), ("GET", "/grids/{grid_code}"), ("GET", "/workorders/{order_id}"),
     ("GET", "/versions"), ("GET", "/versions/current"),
+    ("GET", "/departments"), ("GET", "/workorders/{order_id}/loop"),
 }
 RUNS = [(method, path, mode) for method, path in OPERATIONS
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -176,6 +186,7 @@ def test_known_good_requests(api_schema, fuzz_app, token):
                                        "filter": "category LIKE '环境%' AND S_INTERSECTS(geometry, "
                                                  f"POINT({lon} {lat}))"})
     check("GET", "/workorders", 400, query={"grid_cod": grid_code})
+    _department_loop(check, lon, lat)
     check("GET", "/grids/{grid_code}", path_parameters={"grid_code": grid_code})
     check("GET", "/search", query={"q": grid_code[:9]})
     for kind in ("districts", "streets", "communities"):
@@ -205,3 +216,28 @@ def test_known_good_requests(api_schema, fuzz_app, token):
                 continue
             x, y = _tile_of(lon, lat, z)
             check("GET", "/tiles/{layer}/{z}/{x}/{y}.mvt", path_parameters={"layer": kind, "z": z, "x": x, "y": y})
+
+
+def _department_loop(check, lon: float, lat: float) -> None:
+    """The department loop's routes with real orders, departments and calls (issue 16)."""
+    order = check("POST", "/workorders", 201, body={"lon": lon, "lat": lat, "category": "市场监管"}).json()
+    order_id = order["order_id"]
+    for step, body in (("dispatch", {"department_code": "catalogue"}), ("sign", {}), ("contact", {})):
+        check("POST", "/workorders/{order_id}/{step}", path_parameters={"order_id": order_id, "step": step},
+              body=body)
+    check("POST", "/workorders/{order_id}/{step}", 409, path_parameters={"order_id": order_id, "step": "sign"},
+          body={})
+    check("GET", "/workorders/{order_id}/loop", path_parameters={"order_id": order_id})
+    check("GET", "/departments")
+    check("GET", "/duplicates", query={"distance_m": 80, "hours": 48})
+    department = f"{order['district_code']}-SJ"
+    call = check("POST", "/calls", 201, body={"department_codes": [department], "problem": "占道经营",
+                                              "order_id": order_id}).json()
+    ids = {"call_id": call["call_id"], "department_code": department}
+    check("GET", "/calls/{call_id}", path_parameters={"call_id": call["call_id"]})
+    check("POST", "/calls/{call_id}/departments/{department_code}/{step}", path_parameters={**ids, "step": "sign"})
+    check("POST", "/calls/{call_id}/departments/{department_code}/rating", path_parameters=ids, body={"rating": 5})
+    period = order["received_at"][:7]
+    check("GET", "/evaluation", query={"period": period, "level": "department", "minimum": 1})
+    check("GET", "/evaluation/print", query={"period": period, "level": "street"})
+    check("GET", "/evaluation/excel", query={"period": period, "months": 2})
