@@ -102,22 +102,10 @@ def postgis_dsn():
 
 @pytest.fixture(params=["sqlite", "postgis"])
 def slice_store_url(request, tmp_path, slice_city):
-    """The URL of a store of its own holding the slice city (and its historical orders), per backend."""
-    import shutil
+    """The URL of a store of its own holding the slice city, per backend (``pgcluster.new_slice_store``)."""
+    from pgcluster import new_slice_store
 
-    from pgcluster import schema_dsn
-
-    from jngis.sample import SHAPES_DIR, SLICE_FILE
-    from jngis.store import open_store
-
-    if request.param == "sqlite":
-        path = tmp_path / "city.gpkg"
-        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
-        return str(path)
-    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-    with open_store(url) as store:
-        store.write_city(slice_city)
-    return url
+    return new_slice_store(request.param, tmp_path, slice_city, lambda: request.getfixturevalue("postgis_dsn"))
 
 
 @pytest.fixture

@@ -96,3 +96,22 @@ def schema_dsn(dsn: str) -> str:
         conn.execute(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in dsn else "?"
     return f"{dsn}{separator}options={quote(f'-csearch_path={schema},public')}"
+
+
+def new_slice_store(kind: str, folder: Path, city, postgis_dsn) -> str:
+    """The URL of a new store holding the slice ``city`` (and its historical orders).
+
+    ``kind="sqlite"``: a copy of the committed GeoPackage in ``folder``; ``"postgis"``: a new
+    schema (:func:`schema_dsn`) of the database ``postgis_dsn()`` names, the city written to it.
+    """
+    from jngis.sample import SHAPES_DIR, SLICE_FILE
+    from jngis.store import open_store
+
+    if kind == "sqlite":
+        path = folder / "city.gpkg"
+        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
+        return str(path)
+    url = schema_dsn(postgis_dsn())
+    with open_store(url) as store:
+        store.write_city(city)
+    return url

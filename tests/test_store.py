@@ -6,13 +6,12 @@ import datetime as dt
 import json
 import multiprocessing
 import random
-import shutil
 import threading
 
 import geopandas as gpd
 import pandas as pd
 import pytest
-from pgcluster import schema_dsn
+from pgcluster import new_slice_store, schema_dsn
 
 from jngis.errors import (
     CRSError,
@@ -24,7 +23,6 @@ from jngis.errors import (
     SchemaError,
 )
 from jngis.layers import validate
-from jngis.sample import SHAPES_DIR, SLICE_FILE
 from jngis.store import PostGISStore, SQLiteStore, open_store
 from jngis.workorders import check_trail
 
@@ -35,14 +33,7 @@ FORWARD = {"received": "dispatched", "dispatched": "in_progress", "in_progress":
 
 def _new_store(kind, folder, city, request) -> str:
     """A store holding the slice city (and its 590 historical orders), by URL."""
-    if kind == "sqlite":
-        path = folder / "city.gpkg"
-        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
-        return str(path)
-    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-    with open_store(url) as store:
-        store.write_city(city)
-    return url
+    return new_slice_store(kind, folder, city, lambda: request.getfixturevalue("postgis_dsn"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])

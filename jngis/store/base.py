@@ -37,14 +37,14 @@ from jngis.layers import KINDS, SCHEMAS, City, validate
 from jngis.store import _scope, bulk
 from jngis.store.addresses import AddressSearch
 from jngis.store.changes import ChangeChannel
-from jngis.store.frames import order_filters, python_value, records, typed_orders, wanted_columns
+from jngis.store.frames import python_value, records
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
+from jngis.store.reads import OrderReads, _order_id, _select_orders
 from jngis.store.schema import (
     CALLER_COLUMNS,
     CALLER_FIELDS,
     CODE_COLUMNS,
     LAYER_KINDS,
-    MAX_OFFSET,
     ORDER_COLUMNS,
     TIME_COLUMNS,
     TRAIL_COLUMNS,
@@ -55,11 +55,9 @@ from jngis.store.versions import BoundaryVersions
 from jngis.workorders import (
     CALENDAR,
     WorkCalendar,
-    now_cst,
     plan_creation,
     plan_transition,
     public_order,
-    to_cst,
 )
 
 __all__ = ["Store", "no_store"]
@@ -70,7 +68,7 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, Users, _scope.OrderAccess, AddressSearch,
+class Store(ChangeChannel, Users, OrderReads, DepartmentSteps, BoundaryVersions, AddressSearch,
             abc.ABC):
     """City layers, work orders, users and the access log behind one interface (see :mod:`jngis.store`).
 
@@ -505,132 +503,6 @@ class Store(ChangeChannel, DepartmentSteps, BoundaryVersions, Users, _scope.Orde
             raise _scope.missing_order(order_id)
         return self._shown([public_order(self._row_dict(row), now)], principal, personal)[0]
 
-    # -- many orders
-    def _filters(self, places: dict, status: Any, overdue: Any, now: Any) -> tuple[str, list]:
-        if overdue is not None and not isinstance(overdue, (bool, np.bool_)):
-            raise InputTypeError(f"overdue is a {type(overdue).__name__}; expected True, False or None")
-        at = None if overdue is None else self._to_db(now_cst() if now is None else to_cst(now, "now"))
-        return order_filters(places, status=status, overdue=overdue, now=at)
-
-    def _where(self, conn, places: dict, status: Any, overdue: Any, query: Any, now: Any,
-               principal: Principal) -> tuple[str, list]:
-        """The WHERE clause of list/count: the keywords AND-ed with ``query`` and the principal's scope."""
-        from jngis import query as jquery
-
-        where, params = self._filters(places, status, overdue, now)
-        scope, scope_params = self._scope_sql(conn, principal)
-        where, params = (f"{where} AND {scope}" if where else f" WHERE {scope}"), params + scope_params
-        if query is None:
-            return where, params
-        if not isinstance(query, jquery.Query):
-            raise InputTypeError(f"query is a {type(query).__name__}; expected a jngis.query.Query")
-        dialect = "postgis" if self._paramstyle == "format" else "sqlite"
-        if dialect == "sqlite":
-            jquery.sqlite_functions(conn)
-        clause, extra = jquery.to_sql(query, dialect=dialect, to_db=self._to_db)
-        return (f"{where} AND {clause}" if where else f" WHERE {clause}"), params + extra
-
-    def list_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
-                    street_code: str | None = None, district_code: str | None = None,
-                    status: str | Sequence[str] | None = None, overdue: bool | None = None,
-                    limit: int = 100, offset: int = 0, now: Any = None, query: Any = None,
-                    sortby: Sequence[tuple[str, bool]] = (), principal: Principal = access.ADMIN,
-                    personal: bool = False) -> list[dict]:
-        """Records as ``principal`` may see them (:meth:`get_order`), newest first, in its scope,
-        filtered by place, status and overdue (open and past due).
-
-        ``query`` (a :class:`jngis.query.Query` on :data:`jngis.query.ORDER_FIELDS`) is AND-ed
-        in as SQL with bound parameters; ``sortby`` ``[(field, ascending), ...]`` orders the
-        orders before the newest-first order.
-        """
-        from jngis.query import ORDER_FIELDS, order_by_sql
-
-        # (an offset past 2**63 - 1 cannot even reach SQLite or PostgreSQL)
-        limit = _whole_number("list_orders", "limit", limit, 1, 10_000)
-        offset = _whole_number("list_orders", "offset", offset, 0, MAX_OFFSET)
-        unknown = [name for name, _ in sortby if name not in ORDER_FIELDS or name == "geometry"]
-        if unknown:
-            raise ParameterError(f"list_orders: sortby names {unknown}; expected fields among "
-                                 f"{', '.join(ORDER_FIELDS)}")
-        places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
-                  "district_code": district_code}
-        principal = _scope.require_read(principal)
-        conn = self._conn()
-        where, params = self._where(conn, places, status, overdue, query, now, principal)
-        first = order_by_sql(sortby) + ", " if sortby else ""
-        rows = self._execute(
-            conn, _select_orders(f"{where} ORDER BY {first}received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
-            params + [limit, offset],
-        ).fetchall()
-        return self._shown([public_order(self._row_dict(row), now) for row in rows], principal, personal)
-
-    def count_orders(self, *, grid_code: str | None = None, community_code: str | None = None,
-                     street_code: str | None = None, district_code: str | None = None,
-                     status: str | Sequence[str] | None = None, overdue: bool | None = None,
-                     now: Any = None, query: Any = None, principal: Principal = access.ADMIN) -> int:
-        """How many orders :meth:`list_orders` would page through (``query`` and the scope AND-ed in)."""
-        places = {"grid_code": grid_code, "community_code": community_code, "street_code": street_code,
-                  "district_code": district_code}
-        principal = _scope.require_read(principal)
-        conn = self._conn()
-        where, params = self._where(conn, places, status, overdue, query, now, principal)
-        return int(self._execute(conn, f"SELECT count(*) FROM orders{where}", params).fetchone()[0])
-
-    def trail(self, order_id: str, *, principal: Principal = access.ADMIN) -> list[dict]:
-        """The audit trail of one order, oldest first (order_id, action, from_state, to_state, who, at, note).
-
-        An order outside ``principal``'s scope raises the NotFoundError of a missing one.
-        """
-        order_id = _order_id("trail", order_id)
-        principal = _scope.require_read(principal)
-        conn = self._conn()
-        scope, params = self._scope_sql(conn, principal)
-        if self._execute(conn, f"SELECT 1 FROM orders WHERE order_id = ? AND {scope}",
-                         (order_id, *params)).fetchone() is None:
-            raise _scope.missing_order(order_id)
-        rows = self._execute(conn, f"SELECT trail_id, {', '.join(TRAIL_COLUMNS)} FROM trail "
-                                   "WHERE order_id = ? ORDER BY trail_id", (order_id,)).fetchall()
-        out = []
-        for row in rows:
-            record = dict(zip(("trail_id",) + TRAIL_COLUMNS, row))
-            record["at"] = self._from_db_time(record["at"])
-            out.append(record)
-        return out
-
-    def trail_frame(self) -> pd.DataFrame:
-        """The whole trail as a DataFrame, in the order it was written."""
-        rows = self._execute(self._conn(), f"SELECT trail_id, {', '.join(TRAIL_COLUMNS)} FROM trail "
-                                           "ORDER BY trail_id").fetchall()
-        frame = pd.DataFrame(rows, columns=("trail_id",) + TRAIL_COLUMNS)
-        frame["at"] = pd.to_datetime(frame["at"], format="ISO8601")
-        return frame
-
-    def orders_frame(self, public: bool = True, *, now: Any = None, columns: Sequence[str] | None = None,
-                     principal: Principal = access.ADMIN) -> gpd.GeoDataFrame:
-        """Every order as a GeoDataFrame in :attr:`crs` with a ``deadline`` column.
-
-        Columns: the public fields (``description`` only with
-        ``public=False``), or just `columns` of them (what a caller needs:
-        reading 100,000 orders costs about 1.5 s with every column, a third
-        of that with the handful ``grid_stats`` reads); never a caller's
-        name or phone. Fits the ``workorders`` layer schema, for
-        ``grid_stats`` and tiles. Only the orders in ``principal``'s scope;
-        descriptions with their phones and ID numbers masked unless the
-        principal has personal-data rights.
-        """
-        if not isinstance(public, (bool, np.bool_)):
-            raise InputTypeError(f"public is a {type(public).__name__}; expected True or False")
-        principal = _scope.require_read(principal) if principal != access.ADMIN else principal
-        wanted, fetch = wanted_columns(bool(public), columns)
-        conn = self._conn()
-        scope, params = self._scope_sql(conn, principal)
-        rows = self._execute(conn, _select_orders(f"WHERE {scope} ORDER BY received_at, order_id", fetch),
-                             params).fetchall()
-        frame = typed_orders(rows, fetch, deadline="deadline" in wanted, now=now)
-        if "description" in frame.columns and access.personal_access(principal) == "none":
-            frame["description"] = frame["description"].map(access.mask_text)
-        return gpd.GeoDataFrame(frame[wanted], geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=self.crs)
-
     # -- bulk
     def import_orders(self, rows: pd.DataFrame, *, who: str | None = None, progress: bool = False,
                       principal: Principal = access.ADMIN) -> bulk.ImportResult:
@@ -683,8 +555,6 @@ def no_store(where: str, why: str, expected: str) -> NotFoundError:
                          f"expected {expected}")
 
 
-def _select_orders(extra: str = "", columns: Sequence[str] = ORDER_COLUMNS) -> str:
-    return f"SELECT {', '.join(columns)} FROM orders {extra}"
 
 
 def _refuse_personal(func: str, kind: str, columns: Iterable[Any]) -> None:
@@ -696,14 +566,4 @@ def _refuse_personal(func: str, kind: str, columns: Iterable[Any]) -> None:
                           "callers table)")
 
 
-def _order_id(func: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputTypeError(f"{func}: order_id={value!r}; expected a non-empty string such as '20261009000001'")
-    return value.strip()
-
-
-def _whole_number(func: str, name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ParameterError(f"{func}: {name}={value!r}; expected a whole number from {low} to {high:,}")
-    return int(value)
 
