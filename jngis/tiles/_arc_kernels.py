@@ -387,8 +387,11 @@ def _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
 
 
 @njit(cache=True, nogil=True)
-def conflicts(coords, arc_offsets, arc_start, arc_end, cell):
-    """Arcs whose rounded segments cross, overlap or touch where the coverage says they must not."""
+def conflicts(coords, arc_offsets, arc_start, arc_end, cell, changed):
+    """Arcs whose segments cross, overlap or touch where the coverage says they must not.
+
+    Only pairs with a ``changed`` arc are tested: the input coverage has no such contact.
+    """
     n_arcs = len(arc_offsets) - 1
     n_segments = len(coords) - n_arcs
     seg_x = np.empty((max(n_segments, 1), 4), coords.dtype)
@@ -421,6 +424,8 @@ def conflicts(coords, arc_offsets, arc_start, arc_end, cell):
             for j in range(i + 1, end):
                 t = owners[j]
                 if dirty[seg_arc[s]] and dirty[seg_arc[t]]:
+                    continue
+                if not (changed[seg_arc[s]] or changed[seg_arc[t]]):
                     continue
                 if _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
                     dirty[seg_arc[s]] = True
@@ -458,3 +463,60 @@ def cells(seg_x, cell, grow):
                 q += 1
     order = np.argsort(keys)
     return keys[order], owners[order]
+
+
+@njit(cache=True, nogil=True)
+def splice(coords, rings, polygons, features, chosen, new_coords, new_rings, new_polygons,
+           new_features):
+    """A multipolygon ragged array whose features ``chosen`` (sorted) come from the new one, in order."""
+    n = len(features) - 1
+    replace = np.full(n, -1, np.int64)
+    for i in range(len(chosen)):
+        replace[chosen[i]] = i
+    total = len(coords) + len(new_coords)
+    out = np.empty((total, 2), coords.dtype)
+    out_rings = np.zeros(len(rings) + len(new_rings), np.int64)
+    out_polygons = np.zeros(len(polygons) + len(new_polygons), np.int64)
+    out_features = np.zeros(n + 1, np.int64)
+    m = n_rings = n_polygons = 0
+    for f in range(n):
+        i = replace[f]
+        if i < 0:
+            src, src_rings, src_polygons, first, last = coords, rings, polygons, features[f], \
+                features[f + 1]
+        else:
+            src, src_rings, src_polygons, first, last = new_coords, new_rings, new_polygons, \
+                new_features[i], new_features[i + 1]
+        for p in range(first, last):
+            for r in range(src_polygons[p], src_polygons[p + 1]):
+                for v in range(src_rings[r], src_rings[r + 1]):
+                    out[m, 0], out[m, 1] = src[v, 0], src[v, 1]
+                    m += 1
+                n_rings += 1
+                out_rings[n_rings] = m
+            n_polygons += 1
+            out_polygons[n_polygons] = n_rings
+        out_features[f + 1] = n_polygons
+    return out[:m], out_rings[:n_rings + 1], out_polygons[:n_polygons + 1], out_features
+
+
+@njit(cache=True, nogil=True)
+def feature_bounds(coords, rings, polygons, features):
+    """xmin, ymin, xmax, ymax of every feature (zeros for a feature without polygons)."""
+    n = len(features) - 1
+    out = np.zeros((n, 4), np.int64)
+    for f in range(n):
+        first = True
+        for p in range(features[f], features[f + 1]):
+            for v in range(rings[polygons[p]], rings[polygons[p + 1]]):
+                x, y = coords[v, 0], coords[v, 1]
+                if first:
+                    out[f, 0] = out[f, 2] = x
+                    out[f, 1] = out[f, 3] = y
+                    first = False
+                else:
+                    out[f, 0] = min(out[f, 0], x)
+                    out[f, 1] = min(out[f, 1], y)
+                    out[f, 2] = max(out[f, 2], x)
+                    out[f, 3] = max(out[f, 3], y)
+    return out

@@ -25,8 +25,12 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
+from jngis import _mvt
 from jngis.tiles import _arc_kernels as kernels
 from jngis.tiles import _snap_kernels as snap
+
+#: A multipolygon ragged array: coordinates, ring, polygon and feature offsets.
+RaggedArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: Simplification is retried on conflicting arcs with these fractions of the tolerance.
 _RETRIES = (0.25, 0.0)
@@ -99,11 +103,11 @@ class Arcs:
     def n_features(self) -> int:
         return len(self.polygons) - 1
 
-    def simplified(self, scale: float, tolerance: float) -> tuple[np.ndarray, int]:
-        """Every feature at ``scale`` on the integer grid (empty where it collapses).
+    def simplified(self, scale: float, tolerance: float) -> tuple[RaggedArrays, int]:
+        """Every feature at ``scale`` on the integer grid, as a multipolygon ragged array.
 
-        Returns the polygons (shapely, integer-valued coordinates) and how many
-        features had to be repaired by GEOS snap-rounding.
+        A feature that collapses has no polygon. Returns the arrays (integer
+        coordinates) and how many features GEOS had to repair.
         """
         scaled = self.coords * scale
         keep = np.zeros(len(scaled), np.bool_)
@@ -111,7 +115,9 @@ class Arcs:
         for attempt in range(len(_RETRIES) + 1):
             floats, offsets = _kept(scaled, self.offsets, keep)
             # Douglas-Peucker is not topology-preserving: arcs it made cross are simplified less.
-            dirty = kernels.conflicts(floats, offsets, self.start, self.end, _cell(floats, offsets))
+            changed = np.diff(offsets) < np.diff(self.offsets)
+            dirty = kernels.conflicts(floats, offsets, self.start, self.end, _cell(floats, offsets),
+                                      changed)
             if not dirty.any() or attempt == len(_RETRIES):
                 break
             kernels.simplify(scaled, self.offsets, np.flatnonzero(dirty),
@@ -121,16 +127,17 @@ class Arcs:
         out, rings, polygons, features = kernels.assemble(
             ints, int_offsets, self.ring_arc, self.ring_forward, self.ring_offsets, self.rings,
             self.polygons, np.arange(self.n_features), True)
-        geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, out.astype(np.float64),
-                                          (rings, polygons, features))
+        arrays: RaggedArrays = (out, rings, polygons, features)
         bad = _unnoded_features(out, rings, polygons, features, self.n_features)
         if bad.any():
-            geoms = snap_round_coverage(geoms)
-            return geoms, int(bad.sum())
-        invalid = ~shapely.is_valid(geoms)
-        if invalid.any():  # a ring pinched at a vertex: split into parts there
-            geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure")
-        return geoms, 0
+            geoms = snap_round_coverage(_shapes(arrays))
+            return ragged_integers(geoms), int(bad.sum())
+        pinched = _pinched_features(out, rings, polygons, features)
+        if len(pinched):  # a ring pinched at a vertex: split into parts there
+            fixed = ragged_integers(shapely.make_valid(_shapes(arrays, pinched), method="structure"))
+            arrays = kernels.splice(out, rings, polygons, features, pinched, fixed[0], fixed[1],
+                                    fixed[2], fixed[3])
+        return arrays, 0
 
 
 def _cell(coords: np.ndarray, offsets: np.ndarray) -> float:
@@ -173,18 +180,63 @@ def _unnoded_features(out: np.ndarray, rings: np.ndarray, polygons: np.ndarray,
     return bad
 
 
-def _unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _shapes(arrays: RaggedArrays, chosen: np.ndarray | None = None) -> np.ndarray:
+    """Shapely multipolygons of (some) features of a ragged array."""
+    coords, rings, polygons, features = arrays
+    if chosen is not None:
+        coords, rings, polygons, features = _mvt.take(coords, rings, polygons, features, chosen)
+    return shapely.from_ragged_array(GeometryType.MULTIPOLYGON, coords.astype(np.float64),
+                                     (rings, polygons, features))
+
+
+def ragged_integers(geoms: np.ndarray) -> RaggedArrays:
+    """:func:`ragged` with the coordinates rounded to int64 (geometry already on the grid)."""
+    coords, rings, polygons, features = ragged(geoms)
+    return np.rint(coords).astype(np.int64), rings, polygons, features
+
+
+def _pinched_features(coords: np.ndarray, rings: np.ndarray, polygons: np.ndarray,
+                      features: np.ndarray) -> np.ndarray:
+    """Sorted features with a ring that passes one vertex twice (invalid for GEOS)."""
+    last = np.zeros(len(coords), np.bool_)
+    last[rings[1:] - 1] = True  # the closing vertex repeats the first by design
+    ring_of = np.repeat(np.arange(len(rings) - 1), np.diff(rings))[~last]
+    points = coords[~last]
+    _, inverse = _unique_rows(np.column_stack([ring_of, points]))
+    twice = np.bincount(inverse)[inverse] > 1
+    if not twice.any():
+        return np.zeros(0, np.int64)
+    feature_of = np.repeat(np.repeat(np.arange(len(features) - 1), np.diff(features)),
+                           np.diff(polygons))
+    return np.unique(feature_of[ring_of[twice]])
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of an (N, k) array in lexicographic order and each row's index among them.
 
-    One lexsort instead of ``np.unique(axis=0)``, which sorts rows as bytes (several times slower).
+    Integer columns are packed two by two into one key where they fit, then one
+    sort (or lexsort) instead of ``np.unique(axis=0)``, which sorts rows as bytes.
     """
-    order = np.lexsort(points.T[::-1])
-    ordered = points[order]
-    new = np.ones(len(points), np.bool_)
-    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-    inverse = np.empty(len(points), np.int64)
+    keys = _packed(rows)
+    if len(keys) == 1:
+        order = np.argsort(keys[0], kind="stable")
+    else:
+        order = np.lexsort(keys[::-1])
+    new = np.ones(len(rows), np.bool_)
+    if len(rows) > 1:
+        new[1:] = np.logical_or.reduce([key[order][1:] != key[order][:-1] for key in keys])
+    inverse = np.empty(len(rows), np.int64)
     inverse[order] = np.cumsum(new) - 1
-    return np.ascontiguousarray(ordered[new]), inverse
+    return np.ascontiguousarray(rows[order[new]]), inverse
+
+
+def _packed(rows: np.ndarray) -> list[np.ndarray]:
+    """Columns of ``rows`` as sort keys, two non-negative int columns below 2**31 as one."""
+    columns = [rows[:, j] for j in range(rows.shape[1])]
+    if rows.dtype.kind != "i" or len(rows) == 0 or rows.min() < 0 or rows.max() >= 1 << 31:
+        return columns
+    keys = [columns[j] << 31 | columns[j + 1] for j in range(0, len(columns) - 1, 2)]
+    return keys + columns[len(keys) * 2:]
 
 
 def _kept(coords: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

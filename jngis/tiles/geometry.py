@@ -21,7 +21,8 @@ from shapely import GeometryType
 
 from jngis import _mvt
 from jngis.cache import Cache, atomic_write
-from jngis.tiles.arcs import Arcs, ragged, snap_clean
+from jngis.tiles import _arc_kernels
+from jngis.tiles.arcs import Arcs, RaggedArrays, ragged, ragged_integers, snap_clean
 
 #: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
 EXTENT = 4096
@@ -270,28 +271,29 @@ class ZoomGeometry:
     def _build_zoom(self, z: int) -> Ragged:
         base = self.cleaned()
         scale = 2.0 ** (z - self.maxzoom)
-        geoms = self._simplified(base, scale)
-        collapsed = shapely.is_empty(geoms) | (shapely.area(geoms) == 0)
-        if collapsed.any():
+        coords, rings, polygons, features = self._simplified(base, scale)
+        collapsed = np.flatnonzero(np.diff(features) == 0)
+        if len(collapsed):
             # Too small for the integer grid of this zoom: a small square keeps it visible.
             centre = np.rint(shapely.get_coordinates(shapely.point_on_surface(base[collapsed]))
                              * scale)
             half = self.min_size / 2
-            geoms[collapsed] = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
-                                           centre[:, 0] + half, centre[:, 1] + half)
-        coords, rings, polygons, features = ragged(geoms)
+            squares = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
+                                  centre[:, 0] + half, centre[:, 1] + half)
+            coords, rings, polygons, features = _arc_kernels.splice(
+                coords, rings, polygons, features, collapsed, *ragged_integers(squares))
         dtype = np.int32 if EXTENT * 2.0**z + 2 * self.min_size < 2**31 else np.int64
-        return Ragged(np.rint(coords).astype(dtype), rings, polygons, features,
-                      bounds=np.rint(shapely.bounds(geoms)).astype(np.int64),
-                      markers=int(collapsed.sum()))
+        return Ragged(coords.astype(dtype), rings, polygons, features,
+                      bounds=_arc_kernels.feature_bounds(coords, rings, polygons, features),
+                      markers=len(collapsed))
 
-    def _simplified(self, base: np.ndarray, scale: float) -> np.ndarray:
-        """The polygons simplified and moved onto the integer grid of the zoom."""
+    def _simplified(self, base: np.ndarray, scale: float) -> RaggedArrays:
+        """The polygons simplified and moved onto the integer grid of the zoom (ragged, int64)."""
         if self.coverage:
             # Douglas-Peucker's tolerance bounds the distance moved; half the tile-unit
             # tolerance keeps edges about as close as the area-based GEOS simplifier did.
-            geoms, _ = self.arcs().simplified(scale, self.tolerance / 2)
-            return geoms
+            arrays, _ = self.arcs().simplified(scale, self.tolerance / 2)
+            return arrays
         simple = shapely.simplify(base, self.tolerance / scale, preserve_topology=True)
         coords, rings, polygons, features = ragged(simple)
         geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, np.rint(coords * scale),
@@ -300,4 +302,5 @@ class ZoomGeometry:
         if invalid.any():
             geoms[invalid] = polygonal(shapely.make_valid(geoms[invalid], method="structure",
                                                           keep_collapsed=False))
-        return geoms
+        geoms[shapely.area(geoms) == 0] = shapely.MultiPolygon()
+        return ragged_integers(geoms)
