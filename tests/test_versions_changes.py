@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
 import pytest
-from pgcluster import schema_dsn
 
 from jngis.errors import InputTypeError, ParameterError
-from jngis.sample import SHAPES_DIR, SLICE_FILE
 from jngis.store import open_store
 from jngis.store.changes import CHANGE_KINDS
-
-
-@pytest.fixture(params=["sqlite", "postgis"])
-def url(request, tmp_path, slice_city):
-    if request.param == "sqlite":
-        path = tmp_path / "city.gpkg"
-        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
-        return str(path)
-    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-    with open_store(url) as store:
-        store.write_city(slice_city)
-    return url
 
 
 def _inside(city):
@@ -32,8 +17,8 @@ def _inside(city):
     return point.x, point.y
 
 
-def test_announce_bumps_in_the_transaction_and_not_on_rollback(url):
-    with open_store(url) as store:
+def test_announce_bumps_in_the_transaction_and_not_on_rollback(slice_store_url):
+    with open_store(slice_store_url) as store:
         before = store.change_versions()
         assert set(before) == set(CHANGE_KINDS)
         with store._write():
@@ -48,9 +33,9 @@ def test_announce_bumps_in_the_transaction_and_not_on_rollback(url):
         assert after["users"] == before["users"] + 1 and after["versions"] == 41
 
 
-def test_order_writes_and_layer_writes_announce(url, slice_city):
+def test_order_writes_and_layer_writes_announce(slice_store_url, slice_city):
     lon, lat = _inside(slice_city)
-    with open_store(url) as store, open_store(url) as other:
+    with open_store(slice_store_url) as store, open_store(slice_store_url) as other:
         start = other.change_versions()
         order = store.create_order(lon, lat, category="市容环境", who="测试")
         store.transition(order["order_id"], "dispatched", who="测试")
@@ -59,8 +44,8 @@ def test_order_writes_and_layer_writes_announce(url, slice_city):
         assert other.change_versions()["layers"] == start["layers"] + 1
 
 
-def test_refusals_name_the_parameter(url):
-    with open_store(url) as store:
+def test_refusals_name_the_parameter(slice_store_url):
+    with open_store(slice_store_url) as store:
         with pytest.raises(ParameterError, match="kind='roads'; expected one of orders, layers"):
             with store._write():
                 store.announce("roads")
@@ -70,11 +55,11 @@ def test_refusals_name_the_parameter(url):
             store.listen(print, threading.Event(), interval=0)
 
 
-def test_listen_hears_another_connection_within_seconds(url, slice_city):
+def test_listen_hears_another_connection_within_seconds(slice_store_url, slice_city):
     lon, lat = _inside(slice_city)
     heard: list[tuple[str, int]] = []
     stop = threading.Event()
-    with open_store(url) as listener, open_store(url) as writer:
+    with open_store(slice_store_url) as listener, open_store(slice_store_url) as writer:
         thread = listener.listen(lambda kind, version: heard.append((kind, version)), stop, interval=0.2)
         time.sleep(0.5)  # PostgreSQL: LISTEN is in place
         writer.create_order(lon, lat, category="市容环境", who="测试")

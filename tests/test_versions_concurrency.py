@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import shutil
 import threading
 import time
 
 import geopandas as gpd
-import pytest
-from pgcluster import schema_dsn
 
 import jngis
-from jngis.sample import SHAPES_DIR, SLICE_FILE
 from jngis.store import open_store
 from jngis.workorders import check_trail
 
@@ -36,36 +32,24 @@ def _create(url: str, spots: list, seed: int) -> list[str]:
     return ids
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
-def store_url(request, tmp_path, slice_city):
-    if request.param == "sqlite":
-        path = tmp_path / "city.gpkg"
-        shutil.copy(SHAPES_DIR / SLICE_FILE, path)
-        return str(path)
-    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-    with open_store(url) as store:
-        store.write_city(slice_city)
-    return url
-
-
-def test_orders_created_while_an_adoption_takes_effect(store_url, slice_city, tmp_path):
+def test_orders_created_while_an_adoption_takes_effect(slice_store_url, slice_city, tmp_path):
     coarse = jngis.make_grids(slice_city.communities, slice_city.units, min_households=600, max_households=1000)
     plan = tmp_path / "grids.gpkg"
     coarse.to_file(plan, layer="grids", driver="GPKG")
     points = slice_city.units.geometry.representative_point().to_crs("EPSG:4326")
     spots = list(zip(points.x, points.y))
-    with open_store(store_url) as store:
+    with open_store(slice_store_url) as store:
         before = store.count_orders()
         store._ensure_versions()  # version 1 now: the race is the adoption itself
     # fork first (no thread or connection of this process is copied into the workers)
     with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
-        in_processes = [pool.apply_async(_create, (store_url, spots, 100 + p)) for p in range(PROCESSES)]
+        in_processes = [pool.apply_async(_create, (slice_store_url, spots, 100 + p)) for p in range(PROCESSES)]
         results: dict[int, list[str]] = {}
-        threads = [threading.Thread(target=lambda s=seed: results.__setitem__(s, _create(store_url, spots, s)))
+        threads = [threading.Thread(target=lambda s=seed: results.__setitem__(s, _create(slice_store_url, spots, s)))
                    for seed in range(THREADS)]
         for thread in threads:
             thread.start()
-        with open_store(store_url) as store:
+        with open_store(slice_store_url) as store:
             while store.count_orders() < before + 8:
                 time.sleep(0.02)
             store.adopt(plan, note="并发测试")
@@ -76,7 +60,7 @@ def test_orders_created_while_an_adoption_takes_effect(store_url, slice_city, tm
     total = (THREADS + PROCESSES) * PER_WORKER
     assert len(created) == len(set(created)) == total
     assert 8 <= during < total, "the adoption must take effect while orders are being created"
-    with open_store(store_url) as store:
+    with open_store(slice_store_url) as store:
         assert store.count_orders() == before + total
         orders = store.orders_frame(public=False).set_index("order_id").loc[created]
         trail = store.trail_frame()
@@ -90,5 +74,5 @@ def test_orders_created_while_an_adoption_takes_effect(store_url, slice_city, tm
     # a re-placed order's last move ends in its grid; the others were placed in the new grids at once
     last = replaced.groupby("order_id")["note"].last()
     assert all(note.endswith(f"-> {orders.at[o, 'grid_code']} (version 2)") for o, note in last.items())
-    print(f"\n{store_url[:10]}: {total} orders, {during} present when the adoption committed, "
+    print(f"\n{slice_store_url[:10]}: {total} orders, {during} present when the adoption committed, "
           f"{replaced['order_id'].nunique()} re-placed")
