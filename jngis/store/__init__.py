@@ -26,7 +26,8 @@ Modules: :mod:`~jngis.store.base` (the interface and the logic both stores
 share), :mod:`~jngis.store.sqlite`, :mod:`~jngis.store.postgis` (what differs:
 connection, SQL dialect, locking), :mod:`~jngis.store.schema` (the store's own
 tables), :mod:`~jngis.store.placement`, :mod:`~jngis.store.bulk` (imports),
-:mod:`~jngis.store.frames` (rows to pandas and back), :mod:`~jngis.store.opening`.
+:mod:`~jngis.store.frames` (rows to pandas and back), :mod:`~jngis.store.opening`,
+:mod:`~jngis.store.changes` (the change channel), :mod:`~jngis.store.versions` (boundary versions).
 
 Interface (what the map server calls)
 -------------------------------------
@@ -68,6 +69,18 @@ Interface (what the map server calls)
 ``  columns=None) -> GeoDataFrame``                           ``deadline`` (for grid_stats and tiles)
 ``store.import_orders(rows, *, who, progress=False)``        bulk create from
 ``  -> ImportResult``                                        :func:`jngis.workorders.clean_order_rows`
+``store.announce(kind, version=None)``                       inside a write: bump ``jngis_changes``
+                                                             (PostgreSQL: also NOTIFY jngis_changes)
+``store.change_versions() -> dict[str, int]``                orders / layers / versions / users counters
+``store.listen(callback, stop) -> Thread``                   callback(kind, version) on every change
+``store.adopt(source, *, effective=None, note=None,``        a new boundary version, checked first, in
+``  grids=None, communities=None, principal=ADMIN)``         one transaction (:mod:`~jngis.store.versions`)
+``store.versions()`` / ``version(n)`` /                      the versions; pending ones take effect on
+``  version_in_force(at=None)`` / ``apply_due_versions()``   their day
+``store.read_layer(kind, at=date)``, ``store.place(lon,``    the boundaries in force on a date
+``  lat, at=date)``
+``store.lineage(version_id, kind=, code=)``,                 where units and households went
+``  store.diff(a, b) -> jngis.versions.VersionDiff``
 ``store.close()``
 ==========================================================  ==========================================
 
