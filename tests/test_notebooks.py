@@ -16,12 +16,13 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 BUDGET_SECONDS = 90
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == [
         "01_sample_city.ipynb",
         "02_rebalance_communities.ipynb",
         "03_make_grids.ipynb",
         "04_workorders.ipynb",
+        "05_evaluation.ipynb",
     ]
 
 
@@ -92,5 +93,5 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, sample_city, browser, monke
     check_maps_offline(browser, maps, path.name)
     written = sorted(p.name for p in (tmp_path / "output").iterdir())
     assert any(name.endswith(".html") for name in written)
-    if path.name.startswith(("01", "02", "03")):
+    if path.name.startswith(("01", "02", "03", "05")):
         assert images, f"{path.name} shows no figure"
