@@ -37,21 +37,7 @@ def test_viewer_in_chromium(city_file, tmp_path, live_server, token, require_too
         api = httpx.Client(base_url=live.url, timeout=30)
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
-            elsewhere, console_errors = [], []
-
-            def gate(route):
-                url = route.request.url
-                if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == f"127.0.0.1:{live.port}":
-                    route.continue_()
-                else:
-                    elsewhere.append(url)
-                    route.abort()
-
-            context.route("**/*", gate)
-            page = context.new_page()
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page, elsewhere, console_errors = gated_page(browser, live)
 
             # -- the city view
             page.goto(live.url + "/")
@@ -132,6 +118,28 @@ def test_viewer_in_chromium(city_file, tmp_path, live_server, token, require_too
             assert console_errors == [], console_errors
         finally:
             browser.close()
+
+
+def gated_page(browser, live):
+    """A page whose requests may reach only the live server: ``(page, elsewhere, console_errors)``,
+    the URLs it tried to fetch elsewhere (refused) and the errors its console showed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    elsewhere: list[str] = []
+    console_errors: list[str] = []
+
+    def gate(route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == f"127.0.0.1:{live.port}":
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    context.route("**/*", gate)
+    page = context.new_page()
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    return page, elsewhere, console_errors
 
 
 def idle(page) -> None:

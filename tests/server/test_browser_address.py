@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
-from test_browser import ARGS, CHROMIUM, WAIT_MS, idle
+from test_browser import ARGS, CHROMIUM, WAIT_MS, gated_page, idle
 
 
 def test_an_address_in_the_search_box_and_the_report_form(city_file, slice_city, tmp_path, live_server, token,
@@ -32,21 +31,7 @@ def test_an_address_in_the_search_box_and_the_report_form(city_file, slice_city,
         assert expected["status"] == "matched" and expected["unit_id"] == row["unit_id"]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
-            elsewhere, console_errors = [], []
-
-            def gate(route):
-                url = route.request.url
-                if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == f"127.0.0.1:{live.port}":
-                    route.continue_()
-                else:
-                    elsewhere.append(url)
-                    route.abort()
-
-            context.route("**/*", gate)
-            page = context.new_page()
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page, elsewhere, console_errors = gated_page(browser, live)
             page.on("dialog", lambda d: (console_errors.append("dialog: " + d.message), d.dismiss()))
             page.goto(live.url + "/")
             page.wait_for_function("() => window.jngis && window.jngis.ready === true", timeout=WAIT_MS)
