@@ -180,3 +180,21 @@ def test_the_administrator_default_keeps_library_callers_working(world):
     private = store.private_record(orders["b"])  # the deprecated alias: a logged reveal
     assert private["caller_phone"] == PHONE
     assert store.access_log().iloc[-1]["action"] == "personal.reveal"
+
+
+def test_callers_of_orders_closed_long_ago_are_forgotten_and_that_is_logged(world):
+    store, orders, who, _ = world
+    for step, hour in (("dispatched", 10), ("in_progress", 11), ("resolved", 12), ("closed", 13)):
+        store.transition(orders["a"], step, at=D(2026, 10, 9, hour))
+    with pytest.raises(ForbiddenError):
+        store.forget_callers("2026-11-01", principal=who["hotline"])
+    assert store.forget_callers("2026-10-01") == 0  # closed after that: kept
+    assert store.forget_callers("2026-11-01") == 1
+    closed = store.reveal(orders["a"], principal=who["hotline"], reason="核实")
+    assert closed["caller_name"] is None and closed["caller_phone"] is None
+    assert PHONE not in closed["description"] and "139****5678" in closed["description"]
+    still_open = store.reveal(orders["b"], principal=who["hotline"], reason="核实")
+    assert (still_open["caller_name"], still_open["caller_phone"]) == (NAME, PHONE)
+    erased = store.access_log()
+    assert "personal.erase" in erased["action"].tolist()
+    assert "1 callers deleted" in erased[erased["action"] == "personal.erase"]["detail"].iloc[-1]

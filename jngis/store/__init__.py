@@ -53,6 +53,8 @@ Interface (what the map server calls)
                                                              the caller's name and phone, masked
 ``store.reveal(order_id, *, principal, reason,``             public fields + caller_name/phone in full,
 ``  client=None) -> dict``                                   written to the access log (same transaction)
+``store.forget_callers(closed_before) -> int``               callers' details of orders closed before it
+                                                             deleted, descriptions masked, logged
 ``store.add_user(name, *, role, scope=(), expires=None)``    ``(record, token text)``; the token shown once
 ``store.list_users() / disable_user(id) / rotate_token(id)``  users (:mod:`~jngis.store.users`)
 ``store.authenticate(token) -> Principal``                   or AuthenticationError (one message)

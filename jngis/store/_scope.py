@@ -28,7 +28,7 @@ from jngis import _checks, access
 from jngis.access import Principal
 from jngis.errors import ForbiddenError, InputTypeError, NotFoundError, ParameterError
 from jngis.store.schema import CALLER_FIELDS, ORDER_COLUMNS
-from jngis.workorders import public_order
+from jngis.workorders import public_order, to_cst
 
 __all__ = ["StorePart", "scope_sql", "missing_order", "trail_who", "require_read", "require_step",
            "check_reason", "OrderAccess"]
@@ -164,6 +164,32 @@ class OrderAccess(StorePart):
             self._log(conn, principal, "personal.reveal", target=order_id, detail=", ".join(CALLER_FIELDS),
                       reason=reason, client=client)
         return record
+
+    def forget_callers(self, closed_before: Any, *, principal: Principal = access.ADMIN) -> int:
+        """Delete the callers' details of the orders closed before ``closed_before``; returns how many orders.
+
+        PIPL art. 19 and 47: personal data kept no longer than needed. The callers'
+        rows are deleted and the phone and ID numbers in those orders' descriptions
+        masked for good (:func:`jngis.access.mask_text`), in one transaction that
+        also writes the access log (``personal.erase``). Needs ``users.manage``.
+        """
+        principal = access.principal(principal)
+        access.require(principal, "users.manage")
+        cutoff = to_cst(closed_before, "closed_before")
+        with self._write() as conn:
+            closed = "SELECT order_id FROM orders WHERE status = 'closed' AND closed_at < ?"
+            rows = self._execute(conn, f"SELECT order_id, description FROM orders WHERE order_id IN ({closed})",
+                                 (self._to_db(cutoff),)).fetchall()
+            erased = self._execute(conn, f"DELETE FROM callers WHERE order_id IN ({closed})",
+                                   (self._to_db(cutoff),)).rowcount
+            for order_id, description in rows:
+                masked = access.mask_text(description)
+                if masked != description:
+                    self._execute(conn, "UPDATE orders SET description = ? WHERE order_id = ?", (masked, order_id))
+            self._log(conn, principal, "personal.erase", detail=f"closed before {cutoff:%Y-%m-%d %H:%M}: "
+                                                                f"{erased} callers deleted, {len(rows)} orders")
+            self.announce("orders")
+        return int(erased)
 
     def private_record(self, order_id: str) -> dict:
         """Deprecated: :meth:`reveal` as the administrator (logged, reason "private_record")."""
