@@ -289,7 +289,7 @@ def one_street_change(city):
 
 
 def bench_incremental(city, minzoom: int, maxzoom: int) -> None:
-    """ZoomGeometry.update after a one-街道 change and after a whole-city plan, against cold."""
+    """ZoomGeometry.update after a one-街道 change and a whole-city plan, against cold; units kept."""
     from jngis.tiles.geometry import ZoomGeometry
 
     print(f"\n## Incremental tile geometry z{minzoom}-z{maxzoom} of communities")
@@ -312,6 +312,19 @@ def bench_incremental(city, minzoom: int, maxzoom: int) -> None:
         seconds = time.perf_counter() - started
         print(f"update after {label}: {seconds:.2f} s ({new.reused} of {len(frame)} features "
               f"reused from the previous geometry)")
+    # A plan moves units between communities: the units' geometry itself does not change.
+    units = ZoomGeometry("units", city.units.geometry, point=False, maxzoom=maxzoom,
+                         coverage=True, tolerance=4.0, min_size=8, cache_dir=None)
+    started = time.perf_counter()
+    for z in range(minzoom, maxzoom + 1):
+        units.zoom(z)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    same = units.update(city.units.geometry.copy())
+    for z in range(minzoom, maxzoom + 1):
+        same.zoom(z)
+    print(f"units z{minzoom}-z{maxzoom}: cold {cold:.2f} s; update with the same geometry "
+          f"{time.perf_counter() - started:.2f} s ({same.reused:,} reused, nothing rebuilt)")
 
 
 def main() -> None:

@@ -601,3 +601,80 @@ def test_the_deepest_zoom_is_jngis_codes_max_zoom(city):
     with pytest.raises(TileError, match=rf"z={codes.MAX_ZOOM + 1} is not a zoom level; expected 0 to "
                                         rf"{codes.MAX_ZOOM}"):
         tiles.tile("stations", codes.MAX_ZOOM + 1, 0, 0)
+
+
+# -- coverage geometry from shared arcs ------------------------------------------------
+
+
+def voronoi_layer(seed: int, n: int = 300, segmentize: bool = True) -> gpd.GeoDataFrame:
+    """A coverage with thin cells, sub-pixel gaps and one-sided vertices (T-junctions), 4548."""
+    rng = np.random.default_rng(seed)
+    centre = np.array([500000.0, 4060000.0])
+    # clustered points make cells far thinner than a pixel of the low zooms
+    points = centre + np.concatenate([rng.normal(0, 800, (n // 2, 2)), rng.normal(0, 40, (n // 2, 2))])
+    frame = shapely.box(*(centre - 2000), *(centre + 2000))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(points), extend_to=frame))
+    cells = shapely.intersection(cells, frame)
+    cells = cells[shapely.area(cells) > 0]
+    shrunk = rng.random(len(cells)) < 0.1  # gaps of a few millimetres
+    cells[shrunk] = shapely.buffer(cells[shrunk], -0.003, join_style="mitre")
+    if segmentize:  # vertices on one side of a shared edge only
+        half = rng.random(len(cells)) < 0.5
+        cells[half] = shapely.segmentize(cells[half], 25.0)
+    cells = cells[~shapely.is_empty(cells) & (shapely.get_type_id(cells) == 3)]
+    codes = [f"370102001{i:03d}" for i in range(len(cells))]
+    return gpd.GeoDataFrame({"community_code": codes}, geometry=cells, crs="EPSG:4548")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_arc_geometry_stays_a_coverage_where_parts_collapse(seed):
+    from jngis.tiles.arcs import Arcs
+
+    layer = voronoi_layer(seed)
+    tiles = VectorTiles({"communities": layer}, minzoom=8, maxzoom=16)
+    geometry = tiles._layer("communities").geometry
+    assert geometry.cleaned() is not geometry.base()[0]  # matched by the millimetre snap
+    assert isinstance(geometry.arcs(), Arcs)
+    for z in range(8, 17):
+        zoom = geometry.zoom(z)
+        geoms = zoom.geometries(np.arange(len(layer)))
+        assert len(geoms) == len(layer) and not shapely.is_empty(geoms).any(), f"z{z}"
+        assert shapely.is_valid(geoms).all(), f"z{z}"
+        if zoom.markers == 0:
+            assert shapely.coverage_is_valid(geoms), f"z{z}"
+            union = shapely.union_all(geoms)
+            assert shapely.area(geoms).sum() - union.area < 1.0, f"z{z}: overlap"
+
+
+def test_arc_geometry_falls_back_to_geos_for_overlapping_input():
+    layer = voronoi_layer(3, segmentize=False)
+    overlapping = layer.copy()
+    overlapping.loc[0, "geometry"] = shapely.buffer(layer.geometry.iloc[0], 5.0)
+    tiles = VectorTiles({"communities": overlapping}, minzoom=12, maxzoom=14)
+    geometry = tiles._layer("communities").geometry
+    assert geometry._snap_cleaned() is None  # snapping cannot mend an overlap: GEOS cleans it
+    for z in (12, 14):
+        geoms = geometry.zoom(z).geometries(np.arange(len(layer)))
+        assert shapely.coverage_is_valid(geoms[~shapely.is_empty(geoms)]), f"z{z}"
+
+
+def test_update_reuses_what_did_not_change(city):
+    communities = city.communities
+    old = VectorTiles({"communities": communities}, minzoom=10, maxzoom=13)
+    old.prepare()
+    geometry = old._layer("communities").geometry
+    same = geometry.update(communities.geometry.copy())
+    assert same.reused == len(communities)
+    assert all(same.zoom(z) is geometry.zoom(z) for z in range(10, 14))  # nothing rebuilt
+    changed = communities.copy()
+    a, b = changed.index[:2]
+    moved = shapely.intersection(changed.geometry[b], shapely.buffer(changed.geometry[a], 60.0))
+    changed.loc[a, "geometry"] = shapely.union(changed.geometry[a], moved)
+    changed.loc[b, "geometry"] = shapely.difference(changed.geometry[b], moved)
+    new = geometry.update(changed.geometry)
+    assert new.reused == len(communities) - 2
+    cold = VectorTiles({"communities": changed}, minzoom=10, maxzoom=13)._layer("communities")
+    for z in range(10, 14):  # the same geometry as a cold build of the new layer
+        ours, theirs = new.zoom(z), cold.geometry.zoom(z)
+        assert np.array_equal(ours.coords, theirs.coords) and np.array_equal(ours.rings, theirs.rings)
+    assert geometry.update(changed.geometry.to_crs(4490)).reused == 0  # another CRS: rebuilt
