@@ -50,9 +50,10 @@ def shared_edges(
     """
     geoms = metric_geometries(geometries, "geometries", "shared_edges")
     _checks.non_negative("shared_edges", "min_length", min_length)
-    # The boundaries' intersection is the shared edge (lines) plus touching points.
-    return measured_pairs(geoms, lambda a, b: shapely.length(
-        shapely.intersection(shapely.boundary(a), shapely.boundary(b))), above=min_length)
+    # The boundaries' intersection is the shared edge (lines) plus touching points; each boundary is
+    # built once (polygons whose boundaries do not meet share no edge, so the tree on boundaries suffices)
+    return measured_pairs(shapely.boundary(geoms), lambda a, b: shapely.length(shapely.intersection(a, b)),
+                          above=min_length)
 
 
 def measured_pairs(geoms: np.ndarray, measure, *, above: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

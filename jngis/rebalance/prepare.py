@@ -20,11 +20,11 @@ from scipy.sparse.csgraph import connected_components
 from jngis.adjacency import island_links, shared_edges
 from jngis.crs import to_metric
 from jngis.rebalance.options import RebalanceOptions
-from jngis.rebalance.search import NO_HOME, StreetProblem, lower_bound
+from jngis.rebalance.search import NO_HOME, StreetProblem
 from jngis.regions import Graph
 
 __all__ = ["Units", "UnitGraph", "Atoms", "StartingRegions", "Streets", "read_units", "unit_graph", "atoms",
-           "starting_regions", "street_problems"]
+           "starting_regions", "street_problems", "unit_rows"]
 
 
 @dataclass
@@ -206,13 +206,17 @@ def street_problems(units: Units, graph: UnitGraph, atoms: Atoms, start: Startin
     edges = pd.DataFrame({"s": atoms.street[atoms.pair_low], "a": local[atoms.pair_low],
                           "b": local[atoms.pair_high], "len": atoms.pair_length})
     edges_by_street = {name: frame for name, frame in edges.groupby("s", sort=False)}
-    problems, bounds = [], {}
+    rows_of = dict(zip(*unit_rows(units.street)))
+    islands = dict(tuple(graph.islands.groupby("street_code", sort=False)))
+    problems = []
     for index, (name, street_atoms) in enumerate(zip(names, members)):
         problem = _street_problem(name, street_atoms, edges_by_street.get(name), atoms, start, options, deadline,
                                   int(np.random.SeedSequence([options.seed, index]).generate_state(1)[0]))
-        problem.notes.extend(_notes(name, street_atoms, units, graph, atoms, start, options))
+        rows = rows_of[name]
+        problem.notes.extend(_notes(street_atoms, rows, units, islands.get(name), atoms, start, options))
+        problem.bound_totals = _bound_totals(street_atoms, rows, units, atoms, options)
         problems.append(problem)
-        bounds[name] = _lower_bound(name, street_atoms, units, atoms, options)
+    bounds: dict[str, int | None] = dict.fromkeys(names.tolist())  # filled in from the search's results
     return Streets(names, members, problems, bounds, pd.Series(units.households).groupby(units.street).sum())
 
 
@@ -244,34 +248,47 @@ def _street_problem(name: str, members: np.ndarray, frame: pd.DataFrame | None, 
         preferred_first=options.priority == "preferred")
 
 
-def _lower_bound(name: str, members: np.ndarray, units: Units, atoms: Atoms,
-                 options: RebalanceOptions) -> int | None:
-    lo, hi = options.bounds
+def unit_rows(street: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+    """Each 街道 code with the rows of its units (computed once, not by a mask per 街道)."""
+    order = np.argsort(street, kind="stable")
+    names, first = np.unique(street[order], return_index=True)
+    return names.tolist(), np.split(order, first[1:])
+
+
+def _totals(rows: np.ndarray, units: Units, keep: np.ndarray) -> dict[str, int]:
+    """Households per current community code over ``rows[keep]``, codes in sorted order."""
+    codes, index = np.unique(units.community[rows[keep]].astype(str), return_inverse=True)
+    totals = np.bincount(index, weights=units.households[rows[keep]], minlength=len(codes))
+    return dict(zip(codes.tolist(), totals.astype(np.int64).tolist()))
+
+
+def _bound_totals(members: np.ndarray, rows: np.ndarray, units: Units, atoms: Atoms,
+                  options: RebalanceOptions) -> np.ndarray | None:
+    """The old communities' households :func:`~jngis.rebalance.search.lower_bound` reads; None: no bound."""
     heavy = atoms.weight[members][~atoms.fixed[members]]
-    if (heavy > hi).any():
+    if (heavy > options.bounds[1]).any():
         return None
-    codes = [c for c in sorted(set(atoms.community[members])) if c not in options.fixed]
-    free = np.isin(units.community, codes) & (units.street == name)
-    totals = pd.Series(units.households[free]).groupby(units.community[free]).sum()
-    return lower_bound(totals.to_numpy(), lo, hi, time_limit=2.0)
+    # the units of the communities the atoms belong to (a compound's minority part counts for no community)
+    codes = list(set(atoms.community[members]))
+    totals = _totals(rows, units, ~units.fixed[rows] & np.isin(units.community[rows], codes))
+    return np.array(list(totals.values()), dtype=np.int64)
 
 
-def _notes(name: str, members: np.ndarray, units: Units, graph: UnitGraph, atoms: Atoms,
+def _notes(members: np.ndarray, rows: np.ndarray, units: Units, links: pd.DataFrame | None, atoms: Atoms,
            start: StartingRegions, options: RebalanceOptions) -> list[str]:
     """What the preparation of one 街道 found: islands, communities in pieces, heavy atoms, fixed out of bounds."""
     lo, hi = options.bounds
-    links = graph.islands[graph.islands["street_code"] == name]
-    notes = [f"island link: unit {row.unit_id} - unit {row.linked_to} across {row.gap_m:,.1f} m (no shared edge "
-             "joins their parts of the 街道)" for row in links.itertuples()]
-    pieces = pd.Series(start.piece[members]).groupby(atoms.community[members]).nunique()
+    notes = [] if links is None else [
+        f"island link: unit {row.unit_id} - unit {row.linked_to} across {row.gap_m:,.1f} m (no shared edge "
+        "joins their parts of the 街道)" for row in links.itertuples()]
+    pieces = pd.Series(start.piece[members]).groupby(atoms.community[members].astype(str)).nunique()
     notes += [f"community {code} is in {count} pieces today: the search placed its detached parts"
               for code, count in pieces[pieces > 1].items()]
     # an atom above the maximum is one unit: a compound is only kept whole when it fits
     notes += [f"unit {units.uid[atoms.first_unit[a]]} holds {atoms.weight[a]:,} households, more than "
               f"max_households={hi:,}, and cannot be divided"
               for a in members[(atoms.weight[members] > hi) & ~atoms.fixed[members]]]
-    fixed = units.fixed & (units.street == name)
-    totals = pd.Series(units.households[fixed]).groupby(units.community[fixed]).sum()
+    totals = _totals(rows, units, units.fixed[rows])
     notes += [f"fixed community {code} holds {total:,} households, outside {lo:,}-{hi:,}, and may not change"
               for code, total in totals.items() if not lo <= total <= hi]
     return notes

@@ -8,7 +8,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -19,10 +20,12 @@ from jngis.rebalance.growth import GROWTH_POLICIES, added_households
 from jngis.rebalance.options import RebalanceOptions, check_stations, check_units, fixed_codes
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.prepare import atoms, read_units, starting_regions, street_problems, unit_graph
-from jngis.rebalance.results import assemble, check_growth, outcome
+from jngis.rebalance.results import assemble, check_growth, measure_before, outcome
 from jngis.rebalance.search import StreetProblem, StreetResult, solve
 
 __all__ = ["rebalance", "solve_streets", "POOL_MIN_UNITS"]
+
+T = TypeVar("T")
 
 #: Inputs with at least this many units are solved in a process pool.
 POOL_MIN_UNITS = 5000
@@ -195,9 +198,11 @@ def rebalance(
     if n_workers is None:
         n_workers = 2 if table.n >= POOL_MIN_UNITS and (os.cpu_count() or 1) >= 2 else 1
     show = progress if progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
-    results = solve_streets(streets.problems, n_workers, show)
+    # today's communities are dissolved and measured while the workers search
+    results, before = solve_streets(streets.problems, n_workers, show, meanwhile=lambda: measure_before(table, graph))
+    streets.lower_bounds.update({result.street: result.lower_bound for result in results})
     plan = assemble(table, graph, atom_table, start, streets, outcome(table, atom_table, streets, results),
-                    options, stations, units.crs, n_workers)
+                    options, stations, units.crs, n_workers, before)
     if added is not None:
         check_growth(plan, added, options, horizon, growth_policy)
     plan.metrics["seconds"] = time.time() - started
@@ -208,15 +213,22 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
 
 
-def solve_streets(problems: list[StreetProblem], workers: int, show: bool) -> list[StreetResult]:
-    """Solve every 街道, the largest first; in a pool of ``workers`` processes when more than one."""
+def solve_streets(problems: list[StreetProblem], workers: int, show: bool,
+                  meanwhile: Callable[[], T] | None = None) -> tuple[list[StreetResult], T | None]:
+    """Solve every 街道, the largest first; in a pool of ``workers`` processes when more than one.
+
+    ``meanwhile`` (optional) runs in this process while the pool's workers search; its value is returned
+    beside the results (run first when there is no pool).
+    """
     from tqdm.auto import tqdm
 
     order = sorted(range(len(problems)), key=lambda i: -len(problems[i].weight))
     results: list = [None] * len(problems)
+    side = None
     bar = tqdm(total=len(problems), desc="rebalance 街道", disable=not show, leave=False)
     try:
         if workers <= 1 or len(problems) < 2:
+            side = meanwhile() if meanwhile is not None else None
             for i in order:
                 results[i] = solve(problems[i])
                 bar.update()
@@ -228,7 +240,9 @@ def solve_streets(problems: list[StreetProblem], workers: int, show: bool) -> li
             pool = context.Pool(workers, initializer=_worker_init)
             try:
                 ordered = [problems[i] for i in order]
-                for position, result in enumerate(pool.imap(solve, ordered, chunksize=1)):
+                answers = pool.imap(solve, ordered, chunksize=1)
+                side = meanwhile() if meanwhile is not None else None
+                for position, result in enumerate(answers):
                     results[order[position]] = result
                     bar.update()
                 pool.close()
@@ -239,4 +253,4 @@ def solve_streets(problems: list[StreetProblem], workers: int, show: bool) -> li
                 pool.join()
     finally:
         bar.close()
-    return results
+    return results, side

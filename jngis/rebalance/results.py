@@ -20,12 +20,12 @@ from jngis.codes import SERVICE_AREA_M2_PER_100_HOUSEHOLDS
 from jngis.rebalance.growth import growth_table, refuse_growth
 from jngis.rebalance.options import RebalanceOptions
 from jngis.rebalance.plan import RebalancePlan
-from jngis.rebalance.prepare import Atoms, StartingRegions, Streets, UnitGraph, Units
+from jngis.rebalance.prepare import Atoms, StartingRegions, Streets, UnitGraph, Units, unit_rows
 from jngis.rebalance.search import StreetResult
 from jngis.regions import contiguous
 from jngis.topology import polsby_popper, union_coverage
 
-__all__ = ["Outcome", "Side", "outcome", "measure", "assemble", "check_growth"]
+__all__ = ["Outcome", "Side", "outcome", "measure", "measure_before", "assemble", "check_growth"]
 
 
 @dataclass
@@ -61,25 +61,32 @@ def outcome(units: Units, atoms: Atoms, streets: Streets, results: list[StreetRe
             timed_out.add(name)
     group = atom_group[atoms.of_unit]
     code_of = _match_codes(units, group)
-    return Outcome(np.array([code_of[g] for g in group], dtype=object), notes, timed_out)
+    names, index = np.unique(group.astype(str), return_inverse=True)
+    return Outcome(np.array([code_of[g] for g in names.tolist()], dtype=object)[index], notes, timed_out)
 
 
 def _match_codes(units: Units, group: np.ndarray) -> dict[str, str]:
     """A matched new community keeps the old code; the others take the next free code of their 街道."""
     from scipy.optimize import linear_sum_assignment  # scipy.optimize costs 0.3 s to import
 
-    overlap = pd.DataFrame({"st": units.street, "old": units.community, "new": group, "hh": units.households})
+    old_names, old_index = np.unique(units.community.astype(str), return_inverse=True)
+    new_names, new_index = np.unique(group.astype(str), return_inverse=True)
     code_of: dict[str, str] = {}
-    for name, frame in overlap.groupby("st", sort=False):
-        table = frame.pivot_table(index="old", columns="new", values="hh", aggfunc="sum", fill_value=0)
-        counts = frame.pivot_table(index="old", columns="new", values="hh", aggfunc="size", fill_value=0)
-        score = table.to_numpy(dtype=float) + 1e-6 * counts.reindex_like(table).to_numpy(dtype=float)
-        rows, cols = linear_sum_assignment(score, maximize=True)
-        for r, c in zip(rows, cols):
+    for street, rows in zip(*unit_rows(units.street)):
+        olds, old_local = np.unique(old_index[rows], return_inverse=True)
+        news, new_local = np.unique(new_index[rows], return_inverse=True)
+        # the overlap table in households (codes in sorted order), ties broken by the number of units
+        shape = (len(olds), len(news))
+        table = np.bincount(old_local * shape[1] + new_local, weights=units.households[rows],
+                            minlength=shape[0] * shape[1]).reshape(shape)
+        counts = np.bincount(old_local * shape[1] + new_local, minlength=shape[0] * shape[1]).reshape(shape)
+        score = table + 1e-6 * counts
+        old_codes, new_codes = old_names[olds].tolist(), new_names[news].tolist()
+        for r, c in zip(*linear_sum_assignment(score, maximize=True)):
             if score[r, c] > 0:
-                code_of[table.columns[c]] = table.index[r]
-        unmatched = [g for g in table.columns if g not in code_of]
-        code_of.update(zip(unmatched, _free_codes(name, table.index, len(unmatched))))
+                code_of[new_codes[c]] = old_codes[r]
+        unmatched = [g for g in new_codes if g not in code_of]
+        code_of.update(zip(unmatched, _free_codes(street, old_codes, len(unmatched))))
     return code_of
 
 
@@ -110,14 +117,20 @@ def measure(units: Units, codes: np.ndarray, graph: UnitGraph, valid_coverage: d
                 pd.Series(pp, index=households.index), contiguous(codes, graph.left, graph.right))
 
 
+def measure_before(units: Units, graph: UnitGraph) -> tuple[Side, dict[str, bool]]:
+    """Today's communities measured, and whether each 街道's units form a valid coverage."""
+    valid = {name: bool(shapely.coverage_is_valid(units.geoms[rows])) for name, rows in zip(*unit_rows(units.street))}
+    return measure(units, units.community.astype(object), graph, valid), valid
+
+
 def assemble(units: Units, graph: UnitGraph, atoms: Atoms, start: StartingRegions, streets: Streets,
              result: Outcome, options: RebalanceOptions, stations: gpd.GeoDataFrame | None,
-             crs, workers: int) -> RebalancePlan:
+             crs, workers: int, measured: tuple[Side, dict[str, bool]] | None = None) -> RebalancePlan:
     """The plan: assignment, moves, changes, communities, infeasible 街道, metrics, stations, streets."""
     lo, hi = options.bounds
     old_cm, new_cm = units.community.astype(object), result.community
-    valid = {name: bool(shapely.coverage_is_valid(units.geoms[units.street == name])) for name in streets.names}
-    before, after = measure(units, old_cm, graph, valid), measure(units, new_cm, graph, valid)
+    before, valid = measured if measured is not None else measure_before(units, graph)
+    after = measure(units, new_cm, graph, valid)
     moved = new_cm != old_cm
     moves = pd.DataFrame({"unit_id": units.uid[moved], "from": old_cm[moved], "to": new_cm[moved],
                           "households": units.households[moved], "street_code": units.street[moved]})

@@ -59,6 +59,7 @@ class StreetProblem:
     preferred: tuple[int, int] | None = None  # the preferred (soft) band
     preferred_weight: float = 0.0  # households moved one household outside the preferred band is worth
     preferred_first: bool = False  # lexicographic: repair into the preferred band first
+    bound_totals: np.ndarray | None = None  # households per old community for the lower bound; None: no bound
 
     @property
     def hard(self) -> tuple[int, int]:
@@ -91,6 +92,7 @@ class StreetResult:
     label: np.ndarray  # final region per atom
     notes: list[str]  # the problem's notes, then what the search gave up
     timed_out: bool
+    lower_bound: int | None = None  # of households moved (:func:`lower_bound` of ``bound_totals``)
 
 
 def split(regions: Regions, r: int) -> bool:
@@ -452,8 +454,11 @@ def solve(problem: StreetProblem) -> StreetResult:
                 regions = plain
     regions.set_band(*problem.hard)
     notes += gave_up(regions, problem.codes)
+    # the bound is computed here, not in the parent, so the 街道's programmes run in the worker processes too
+    bound = (None if problem.bound_totals is None else
+             lower_bound(problem.bound_totals, *problem.hard, time_limit=2.0))
     return StreetResult(problem.street, np.asarray(regions.label, dtype=np.int64), notes,
-                        regions.timed_out)
+                        regions.timed_out, bound)
 
 
 def gave_up(regions: Regions, codes: Sequence[str] = ()) -> list[str]:
