@@ -59,9 +59,13 @@ DETAIL_ZOOM = 12
 #: on a desktop screen); the others are built on first use, not to compete with requests.
 WARM_ZOOMS = (8, 9, 10)
 
-#: Zooms of a changed layer built before a new version is served: the city view and down to
-#: the streets, so the first pages after a switch cut tiles at once.
-SWITCH_ZOOMS = tuple(range(8, 15))
+#: Zooms of a changed layer built before a new version is served: the city view a page opens
+#: with (benchmarks/adopt_serve.py: z8-z14 before the switch took 72 s on the loaded machine for
+#: the whole-city plan, z8-z10 about half of that).
+SWITCH_ZOOMS = WARM_ZOOMS
+#: Zooms built right after the switch, while the new version serves (a tile asked for sooner
+#: waits for its zoom, built once).
+AFTER_SWITCH_ZOOMS = tuple(range(11, 15))
 
 #: Versions whose tiles a server keeps (the one in force and the ones before it): a page
 #: opened before a switch keeps getting the tiles of the version it shows until it redraws.
@@ -206,13 +210,17 @@ class Switcher:
             version, layers = read_version(backend.store)
             served = build_served(backend.store, backend.settings, version, layers, previous=backend.current,
                                   record=version_record(backend.store, version))
+            if served.table is not None:
+                served.table.warm()  # the counts of the new grids, on its own worker meanwhile
             served.warm(SWITCH_ZOOMS)
             if served.table is not None:
-                served.table.current()  # the counts of the new grids, before anyone sees them
+                served.table.current()  # ready before anyone sees the new grids
             backend.switch(served)
             self.last_switch_seconds = time.monotonic() - started
             log.info("now serving version %s (built in %.1f s; tile geometry rebuilt for %s)",
                      version, self.last_switch_seconds, ", ".join(served.tiles.rebuilt) if served.tiles else "-")
+            if not self.stop_event.is_set():
+                served.warm(AFTER_SWITCH_ZOOMS)
         except Exception:
             log.exception("switching to the version in force failed; the previous one is still served")
         return backend.current.version
