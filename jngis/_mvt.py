@@ -63,7 +63,7 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def take(coords, rings, polygons, features, index):
     """The features ``index`` of a multipolygon ragged array, as a new ragged array."""
     n_polygons = 0
@@ -99,12 +99,12 @@ def take(coords, rings, polygons, features, index):
     return out_coords, out_rings, out_polygons, out_features
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _zigzag(value):
     return (value << 1) ^ (value >> 63)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clip_edge(src, n, dst, axis, value, keep_above):
     """One Sutherland-Hodgman pass of an open ring against the line ``coord[axis] = value``."""
     other = 1 - axis
@@ -125,7 +125,7 @@ def _clip_edge(src, n, dst, axis, value, keep_above):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _emit_ring(out, pos, ring, n, exterior, cursor):
     """Append one ring's commands; returns the new position (``pos`` when it is dropped).
 
@@ -169,7 +169,7 @@ def _emit_ring(out, pos, ring, n, exterior, cursor):
     return q + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sizes(rings, polygons, features, candidates):
     """The longest ring and the total vertex count of the ``candidates`` features."""
     longest = 1
@@ -183,7 +183,7 @@ def _sizes(rings, polygons, features, candidates):
     return longest, total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def polygon_tile(coords, rings, polygons, features, bounds, candidates, x0, y0, x1, y1,
                  origin_x, origin_y):
     """MVT polygon commands of the ``candidates`` features cut to the rectangle x0..x1, y0..y1.
@@ -241,7 +241,7 @@ def polygon_tile(coords, rings, polygons, features, bounds, candidates, x0, y0, 
     return out[:pos], counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def tag_pairs(table, features):
     """Tags of the features ``features`` of a layer's value table (global value ids, -1 missing).
 
@@ -282,7 +282,7 @@ def point_commands(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ints.ravel(), np.full(len(coords), 3, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _varint_length(value):
     n = 1
     while value >= 128:
@@ -291,7 +291,7 @@ def _varint_length(value):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_varint(out, pos, value):
     while value >= 128:
         out[pos] = np.uint8((value & 127) | 128)
@@ -301,7 +301,7 @@ def _put_varint(out, pos, value):
     return pos + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_features(ids, geom_type, geom_ints, geom_counts, tag_ints, tag_counts):
     """The ``Layer.features`` fields (key, length, Feature message) of every feature.
 

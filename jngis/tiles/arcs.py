@@ -26,6 +26,7 @@ import shapely
 from shapely import GeometryType
 
 from jngis import _mvt
+from jngis._numba import warm_once
 from jngis.tiles import _arc_kernels as kernels
 from jngis.tiles import _snap_kernels as snap
 
@@ -282,6 +283,22 @@ def snap_clean(polygons: np.ndarray, grid: float) -> np.ndarray | None:
         return None
     return shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ints / grid,
                                      (ring_offsets, polygons_of, features))
+
+
+def warm() -> None:
+    """Compile the arc kernels once per process, before threads build zooms side by side.
+
+    Concurrent numba compilations are not safe (see :mod:`jngis._numba`).
+    """
+    warm_once("arcs", _compile)
+
+
+def _compile() -> None:
+    squares = shapely.box([0.0, 10.0], [0.0, 0.0], [10.0, 20.0], [10.0, 10.0])
+    snapped = snap_clean(squares, 1000.0)  # two squares sharing an edge: a coverage
+    arrays, _ = Arcs.of(*ragged(squares if snapped is None else snapped)).simplified(1.0, 1.0)
+    kernels.feature_bounds(*arrays)
+    kernels.splice(*arrays, np.array([0]), *arrays)
 
 
 def snap_round_coverage(polygons: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from jngis import _mvt
 from jngis.cache import Cache, atomic_write
 from jngis.tiles import _arc_kernels
 from jngis.tiles.arcs import Arcs, RaggedArrays, ragged, ragged_integers, snap_clean
+from jngis.tiles.arcs import warm as warm_arcs
 
 #: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
 EXTENT = 4096
@@ -178,7 +179,7 @@ class ZoomGeometry:
 
     def arcs(self) -> Arcs:
         """The cleaned coverage's shared arcs (built once, only to simplify)."""
-        return self._built.get_or_insert("arcs", lambda: Arcs.of(*ragged(self.cleaned())))
+        return self._built.get_or_insert("arcs", self._build_arcs)
 
     def cleaned(self) -> np.ndarray:
         """The polygons edge-matched into a valid coverage (built once, only to simplify)."""
@@ -237,8 +238,13 @@ class ZoomGeometry:
             return cleaned
         return base
 
+    def _build_arcs(self) -> Arcs:
+        warm_arcs()
+        return Arcs.of(*ragged(self.cleaned()))
+
     def _snap_cleaned(self) -> np.ndarray | None:
         """The polygons snap-rounded to a millimetre in their own CRS, then in world pixels."""
+        warm_arcs()
         crs = self._geometry.crs
         metres = _GEOGRAPHIC_METRES if crs.is_geographic else crs.axis_info[0].unit_conversion_factor
         snapped = snap_clean(self._geometry.values, _CLEAN_PER_METRE * metres)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from jngis.cache import atomic_write
 from jngis.errors import InputTypeError, NotFoundError, ParameterError
+from jngis.tiles.arcs import warm as warm_arcs
 from jngis.tiles.vector_tiles import VectorTiles, _Layer, zoom_value
 
 #: The temporary file is private (mkstemp); the archive is meant to be served and shared.
@@ -96,20 +99,54 @@ def _plan(found: list[_Layer], low: int, high: int) -> list[tuple[int, int, int,
     return plan
 
 
+def _workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _prepare(found: list[_Layer], low: int, high: int, pool: ThreadPoolExecutor) -> None:
+    """Build every polygon layer's per-zoom geometry, zooms side by side in ``pool``'s threads.
+
+    The numba loops release the GIL; the layers' first zooms alternate, so two
+    layers' coverage cleaning runs at once (each is built once, whoever asks).
+    """
+    layers = [f for f in found if f.source.kind == "polygon"]
+    warm_arcs()
+    zooms = [[(f, z) for z in range(min(high, f.maxzoom), max(low, f.minzoom) - 1, -1)]
+             for f in layers]
+    tasks = [task for rank in itertools.zip_longest(*zooms) for task in rank if task is not None]
+    list(pool.map(lambda task: task[0].geometry.zoom(task[1]), tasks))
+
+
 def _write_archive(tiles: VectorTiles, found: list[_Layer], target: Path, low: int, high: int,
                    name: str, progress: Callable[[int, int], None] | None) -> int:
     """Write the archive to ``target``; returns how many tiles it holds."""
+
+    def render(address: tuple[int, int, int, int]) -> bytes:
+        _, z, x, y = address
+        # Straight to the encoders: a pyramid build would only flush the warm cache.
+        data = b"".join(f.encoder.render(z, x, y) for f in found if f.minzoom <= z <= f.maxzoom)
+        return gzip.compress(data, compresslevel=6, mtime=0) if data else b""
+
+    with ThreadPoolExecutor(_workers()) as pool:
+        _prepare(found, low, high, pool)
+        plan = _plan(found, low, high)
+        return _write_tiles(tiles, found, target, low, high, name, progress, plan,
+                            pool.map(render, plan))
+
+
+def _write_tiles(tiles: VectorTiles, found: list[_Layer], target: Path, low: int, high: int,
+                 name: str, progress: Callable[[int, int], None] | None,
+                 plan: list[tuple[int, int, int, int]], rendered: Iterable[bytes]) -> int:
+    """Write the rendered tiles of ``plan`` (in its order) and the directory to ``target``."""
     from pmtiles.writer import Writer
 
-    plan = _plan(found, low, high)
     written = 0
     with open(target, "wb") as handle:
         writer = Writer(handle)
-        for done, (tile_id, z, x, y) in enumerate(plan, 1):
-            # Straight to the encoders: a pyramid build would only flush the warm cache.
-            data = b"".join(f.encoder.render(z, x, y) for f in found if f.minzoom <= z <= f.maxzoom)
+        for done, ((tile_id, _, _, _), data) in enumerate(zip(plan, rendered), 1):
             if data:
-                writer.write_tile(tile_id, gzip.compress(data, compresslevel=6, mtime=0))
+                writer.write_tile(tile_id, data)
                 written += 1
             if progress is not None and (done % 256 == 0 or done == len(plan)):
                 progress(done, len(plan))
