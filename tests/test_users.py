@@ -175,3 +175,13 @@ def test_cli_adds_lists_rotates_and_disables_users(slice_store_url, tmp_path):
     assert bad.exit_code == 1 and "is not a street_code of the store's streets" in bad.stderr
     missing = runner.invoke(main, ["users", "list", "--store", str(tmp_path / "typo.gpkg")])
     assert missing.exit_code == 1 and "no store at" in missing.stderr
+
+
+def test_a_store_made_before_users_gets_their_tables(slice_store_url):
+    with open_store(slice_store_url) as store, store._write() as conn:  # as a store written before them
+        for table in ("users", "access_log"):
+            store._execute(conn, f"DROP TABLE {table}")
+    with open_store(slice_store_url) as store:
+        user, token = store.add_user("李四", role="street", scope=STREET)
+        assert store.authenticate(token).id == user["user_id"]
+        assert store.access_log()["action"].tolist() == ["users.add"]

@@ -216,20 +216,20 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
             _run_script(conn, _GPKG_TABLES)
-        # every table IF NOT EXISTS: a store made before a table existed gets it on its next open
-        _run_script(conn, store_tables_sql(SQLITE_TYPES, point="POINT") + users_sql(SQLITE_TYPES)
-                    + access_log_sql(SQLITE_TYPES, "sqlite"))
         if "orders" not in tables:
             row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'districts'").fetchone()
             crs = self._srs_crs(conn, row[0]) if row else pyproj.CRS.from_user_input(DEFAULT_CRS)
             srs_id = self._ensure_srs(conn, crs)
+            _run_script(conn, store_tables_sql(SQLITE_TYPES, point="POINT"))
             conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
                          "VALUES ('orders', 'features', 'orders', '12345 work orders (no personal data)', ?)",
                          (srs_id,))
             conn.execute("INSERT INTO gpkg_geometry_columns VALUES ('orders', 'geom', 'POINT', ?, 0, 0)", (srs_id,))
-        # (a store made before the change channel, the versions or the departments gets their tables now)
+        # (a store made before the change channel, versions, departments, users or the access log gets
+        # their tables now)
         _run_script(conn, changes_tables_sql(SQLITE_TYPES) + versions_tables_sql(SQLITE_TYPES)
-                    + department_tables_sql(SQLITE_TYPES))
+                    + department_tables_sql(SQLITE_TYPES) + users_sql(SQLITE_TYPES)
+                    + access_log_sql(SQLITE_TYPES, "sqlite"))
         held = {r[1] for r in conn.execute("PRAGMA table_info(orders)")}
         for column in ADDED_ORDER_COLUMNS:
             if column not in held:
