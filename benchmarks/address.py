@@ -158,6 +158,10 @@ def main() -> None:
     print(table.round(4).to_string())
     print(f"batch: {len(variants) / t_batch:,.0f} lookups/s ({len(variants):,} in {t_batch:.2f} s, one process); "
           f"baseline {len(sub) / t_base:,.0f} lookups/s")
+    normalise.cache_clear()
+    t = time.perf_counter()
+    index.lookup(variants["text"], workers=2)
+    print(f"batch, workers=2 (forked): {len(variants) / (time.perf_counter() - t):,.0f} lookups/s")
 
     normalise.cache_clear()
     texts = variants["text"].sample(n=min(args.latency, len(variants)), random_state=2).tolist()

@@ -199,3 +199,12 @@ def test_an_older_city_without_addresses_gets_them_on_load(slice_city, tmp_path)
     again = with_addresses(read_city(path))
     assert again.units[names].equals(slice_city.units[names])
     assert with_addresses(slice_city).units is slice_city.units  # kept as it is
+
+
+def test_lookup_in_forked_workers_gives_the_same_answers(index, variants):
+    texts = variants["text"].tolist()
+    assert len(set(texts)) > 4000  # enough distinct texts to be shared among the workers
+    together = index.lookup(texts, workers=2)
+    assert together.equals(index.lookup(texts))
+    with pytest.raises(ParameterError, match="workers"):
+        index.lookup(texts, workers=0)

@@ -229,27 +229,39 @@ class AddressIndex:
             raise InputTypeError(f"AddressIndex.locate: text is a {type(text).__name__}; expected a string")
         return self._answer(text)
 
-    def lookup(self, texts: Iterable[Any]) -> pd.DataFrame:
+    def lookup(self, texts: Iterable[Any], *, workers: int = 1) -> pd.DataFrame:
         """The answers for many addresses, one row each in input order (a repeated text is solved once).
 
         A missing value (None, NaN) is ``not_found`` with the reason, never an error, so
-        that one empty cell does not stop a whole export.
+        that one empty cell does not stop a whole export. ``workers`` > 1 shares the
+        different texts among that many forked processes (where the platform forks;
+        worth it from a few thousand texts: a notebook or an import, not a server thread).
         """
         if isinstance(texts, str):
             raise InputTypeError("AddressIndex.lookup: texts is a str; expected a sequence of strings "
                                  "(use locate for one address)")
+        workers = _checks.integer("AddressIndex.lookup", "workers", workers, minimum=1)
         values = list(texts.tolist() if isinstance(texts, (pd.Series, np.ndarray, pd.Index)) else texts)
-        solved: dict[str, dict[str, Any]] = {}
-        rows = []
-        for value in values:
-            if not isinstance(value, str):
-                rows.append(self._result(value, "not_found", reason="地址为空"))
-                continue
-            answer = solved.get(value)
-            if answer is None:
-                answer = solved[value] = self._answer(value)
-            rows.append(answer)
+        distinct = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+        solved = dict(zip(distinct, self._answers(distinct, workers)))
+        rows = [solved[v] if isinstance(v, str) else self._result(v, "not_found", reason="地址为空") for v in values]
         return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+
+    def _answers(self, texts: list[str], workers: int) -> list[dict[str, Any]]:
+        import multiprocessing
+
+        if workers == 1 or len(texts) < 2 * _CHUNK or "fork" not in multiprocessing.get_all_start_methods():
+            return [self._answer(text) for text in texts]
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED
+        _FORKED = self  # the children inherit the index by fork, nothing is pickled but texts and answers
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                parts = pool.map(_answer_chunk, [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)])
+                return [answer for part in parts for answer in part]
+        finally:
+            _FORKED = None
 
     def _result(self, text: Any, status: str, hit: _Hit | None = None, candidates: Sequence[_Hit] = (),
                 reason: str = "") -> dict[str, Any]:
@@ -377,6 +389,15 @@ class AddressIndex:
             # a name known only fuzzily, but the one whose door and building exist
             hits[0].score = min(100.0, hits[0].score + 15.0)
         return hits, reason
+
+
+_CHUNK = 2000
+_FORKED: AddressIndex | None = None
+
+
+def _answer_chunk(texts: list[str]) -> list[dict[str, Any]]:
+    assert _FORKED is not None
+    return [_FORKED._answer(text) for text in texts]
 
 
 def place_rows(rows: pd.DataFrame, index: Any, *, column: str = "address",

@@ -43,6 +43,7 @@ _DASHED_TWO = re.compile(r"(\d+)号楼?-(\d+)$")
 _DROP = re.compile(r"[\s,，。.、;；:：·'\"“”‘’()（）\[\]【】<>《》#＃]+")
 _DASH = re.compile(r"[－—–~～_]+")
 _NEAR = re.compile(r"(?:附近|门口|对面|旁边|楼下|路口|东侧|西侧|南侧|北侧|一带)+$")
+_NEAR_LAST = set("近口面边下侧带")
 
 #: Province-level names (short forms): an address starting with one of them that
 #: is not the index's own prefix lies outside the city.
@@ -79,11 +80,15 @@ def normalise(text: str) -> str:
     """The canonical spelling of an address (see the module docstring)."""
     out = unicodedata.normalize("NFKC", text)
     out = _DASH.sub("-", _DROP.sub("", out))
-    out = _NEAR.sub("", out)
+    if out[-1:] in _NEAR_LAST:  # each pattern runs only where its characters occur
+        out = _NEAR.sub("", out)
     if any(c in out for c in _NUMERAL_CHARS):
         out = _NUMERAL_BEFORE_WORD.sub(_numeral, out)
-    out = _DASHED.sub(r"\1号楼\2单元\3室", out)
-    out = _DASHED_TWO.sub(r"\1号楼\2单元", out)
-    out = _COURTYARD.sub(r"\1号", out)
-    out = _BUILDING_WORD.sub(r"\1号楼", out)
+    if "-" in out:
+        out = _DASHED.sub(r"\1号楼\2单元\3室", out)
+        out = _DASHED_TWO.sub(r"\1号楼\2单元", out)
+    if "院" in out:
+        out = _COURTYARD.sub(r"\1号", out)
+    if any(c in out for c in "栋幢座楼"):
+        out = _BUILDING_WORD.sub(r"\1号楼", out)
     return out.replace("-", "")
