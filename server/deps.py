@@ -103,7 +103,7 @@ class Backend:
     #: The versions whose tiles are still served, by number (the current one included).
     held: Cache = field(default_factory=lambda: Cache(max_bytes=HELD_VERSIONS), repr=False)
     switcher: Switcher | None = field(default=None, repr=False)
-    #: Layers as in force on a day, in WGS84, by (kind, day): what ``datetime=`` reads.
+    #: Layers of past and pending versions in WGS84, by (kind, version): what ``datetime=`` reads.
     history: Cache = field(default_factory=lambda: Cache(max_bytes=HISTORY_LAYERS), repr=False)
     _writes: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _orders_generation: int = field(default=0, repr=False)
@@ -253,7 +253,10 @@ class Backend:
         return in_force([self._history_layer(kind, day) for day in days], kind)
 
     def _history_layer(self, kind: str, day: date) -> gpd.GeoDataFrame:
-        return self.history.get_or_insert((kind, day), lambda: self.store.read_layer(kind, at=day).to_crs(WGS84))
+        # keyed by the version in force that day, not the day: a later adoption may take effect on it
+        version = self.store.version_in_force(at=day)
+        return self.history.get_or_insert((kind, version),
+                                          lambda: self.store.read_layer(kind, at=day).to_crs(WGS84))
 
     def addresses(self):
         """The :class:`jngis.AddressIndex` of the city's units, built once on first use."""
