@@ -56,7 +56,7 @@ from jngis.workorders import (
     CALENDAR,
     WorkCalendar,
     plan_creation,
-    plan_transition,
+    plan_step,
     public_order,
 )
 
@@ -464,16 +464,11 @@ class Store(ChangeChannel, Users, OrderReads, DepartmentSteps, BoundaryVersions,
                 raise _scope.missing_order(order_id)
             _scope.require_step(principal, order_id, to)
             order = self._row_dict(row)
-            changes, trail_row = plan_transition(
-                order, to, who=who, at=at, note=note, days=days, satisfied=satisfied,
-                last_at=order["updated_at"], calendar=self.calendar)
-            assignments = ", ".join(f"{c} = ?" for c in changes)
-            self._execute(conn, f"UPDATE orders SET {assignments} WHERE order_id = ?",
-                          [self._to_db(v) for v in changes.values()] + [order_id])
-            self._execute(conn, f"INSERT INTO trail({', '.join(TRAIL_COLUMNS)}) "
-                                f"VALUES ({', '.join('?' * len(TRAIL_COLUMNS))})",
-                          [self._to_db({**trail_row, "order_id": order_id}[c]) for c in TRAIL_COLUMNS])
-            self.announce("orders")
+            # the department loop's rules apply here too (2-day return, callback before closing ...)
+            loop = self._loop_row(conn, order_id)
+            changes, loop_changes, rows = plan_step(order, loop, to, who=who, at=at, note=note, days=days,
+                                                    satisfied=satisfied, rules=self.rules, calendar=self.calendar)
+            self._write_step(conn, order_id, changes, {**loop, **loop_changes} if loop_changes else None, rows)
         order.update(changes)
         return public_order(order)
 

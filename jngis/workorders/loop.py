@@ -219,6 +219,7 @@ def _old_step(step: _Step, action: str, *, department_code: Any, departments: An
     """The hotline's own steps (:data:`LEGACY_ACTIONS`) with the department loop's rules added."""
     loop: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    _text(step.note, "note", required=action in NOTE_REQUIRED)  # a missing reason is named first
     if action == "dispatched":
         extra["department_code"] = _department(step, department_code, departments)
         loop = {c: None for c in _REDISPATCHED}
