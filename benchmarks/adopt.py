@@ -48,7 +48,7 @@ def _timed(figures: dict, name: str, call):
     return value
 
 
-def proposal(workers: int) -> tuple[dict, object, object]:
+def proposal(workers: int) -> tuple[dict, object, object, object]:
     """The whole-city plan and its regridding, with the time of each step."""
     city = load_sample()
     figures: dict = {}
@@ -60,15 +60,16 @@ def proposal(workers: int) -> tuple[dict, object, object]:
         proposed.communities, proposed.units, previous=city.grids, workers=workers))
     figures.update(communities=len(proposed.communities), grids=len(grids), units=len(proposed.units),
                    moved_units=len(plan.moves), moved_households=int(plan.metrics["moved_households"]))
-    return figures, plan, grids
+    return figures, plan, proposed.communities, grids
 
 
-def adopt(url: str, plan, grids) -> dict:
+def adopt(url: str, plan, communities, grids) -> dict:
     figures: dict = {}
     with open_store(url) as store:
         figures["open orders"] = store.count_orders(status=list(jngis.codes.OPEN_STATES))
         _timed(figures, "version 1 recorded s", store._ensure_versions)
-        record = _timed(figures, "adopt (commit) s", lambda: store.adopt(plan, grids=grids, note="基准测试"))
+        record = _timed(figures, "adopt (commit) s", lambda: store.adopt(plan, communities=communities, grids=grids,
+                                                                         note="基准测试"))
         figures["orders re-placed"] = record["summary"]["orders_replaced"]
         _timed(figures, "diff(1, 2) s", lambda: store.diff(1, 2))
         _timed(figures, "read_layer('grids', at=old) s", lambda: store.read_layer("grids", at="2020-01-01"))
@@ -81,19 +82,19 @@ def main() -> None:
     parser.add_argument("--skip-postgis", action="store_true")
     args = parser.parse_args()
     results: dict = {}
-    results["proposal"], plan, grids = proposal(args.workers)
+    results["proposal"], plan, communities, grids = proposal(args.workers)
     with tempfile.TemporaryDirectory(prefix="jngis-adopt-") as folder:
         path = Path(folder) / "city.gpkg"
         shutil.copy(sample_path(), path)
         with open_store(path):  # the first open imports the 100,000 historical orders
             pass
-        results["sqlite"] = adopt(str(path), plan, grids)
+        results["sqlite"] = adopt(str(path), plan, communities, grids)
     if not args.skip_postgis:
         with postgis_dsn() as dsn:
             url = schema_dsn(dsn)
             with open_store(url) as store:
                 store.write_city(load_sample())
-            results["postgis"] = adopt(url, plan, grids)
+            results["postgis"] = adopt(url, plan, communities, grids)
     print(json.dumps(results, ensure_ascii=False, indent=1))
 
 
