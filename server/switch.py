@@ -130,7 +130,19 @@ def version_record(store: Any, version: int) -> dict | None:
 
 def build_served(store: Any, settings: Settings, version: int, layers: dict[str, gpd.GeoDataFrame],
                  previous: Served | None = None, record: dict | None = None) -> Served:
-    """The :class:`Served` of ``layers``; tiles share the unchanged layers of ``previous``."""
+    """The :class:`Served` of ``layers``; what did not change is shared with ``previous``.
+
+    A layer equal to the previous version's is the previous object (one copy in memory, its
+    WGS84 copy and tiles reused); tiles share the unchanged geometry of the others.
+    """
+    shared: list[str] = []
+    if previous is not None:
+        layers = dict(layers)
+        for kind, layer in layers.items():
+            before = previous.layers.get(kind)
+            if before is not None and before.equals(layer):
+                layers[kind] = before
+                shared.append(kind)
     table = None
     if "grids" in layers:
         table = LiveTable(store, layers, directory=cache_subdir(settings.stats_cache_dir, "stats"),
@@ -140,8 +152,12 @@ def build_served(store: Any, settings: Settings, version: int, layers: dict[str,
         tiles = previous.tiles.replaced(tiled)
     else:
         tiles = _vector_tiles(tiled, settings) if tiled else None
-    return Served(version=version, layers=layers, places=Places(layers), table=table, tiles=tiles,
-                  record=record)
+    served = Served(version=version, layers=layers, places=Places(layers), table=table, tiles=tiles,
+                    record=record)
+    for kind in shared:
+        if previous is not None and kind in previous.wgs84_layers:
+            served.wgs84_layers.insert(kind, previous.wgs84_layers.get(kind))
+    return served
 
 
 def _vector_tiles(tiled: dict[str, gpd.GeoDataFrame], settings: Settings):

@@ -95,6 +95,7 @@ def test_a_switch_keeps_old_tiles_and_rebuilds_only_the_changed_layer(store_file
         layers = {**old.layers, "grids": regridded}
         new = build_served(backend.store, backend.settings, old_version + 1, layers, previous=old)
         assert new.tiles.rebuilt == ("grids",)  # communities, streets, units ... keep their geometry
+        assert new.layers["units"] is old.layers["units"]  # and their one copy in memory
         new.warm([z])
         new.table.current()
         backend.switch(new)
