@@ -21,6 +21,7 @@ log = logging.getLogger("jngis.server")
 #: exception is an instance of wins, so subclasses come before their bases.
 STATUS_CODES: dict[type[Exception], int] = {
     errors.InvalidTransition: 409,
+    errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
     errors.QueryError: 400,
     errors.TileError: 422,

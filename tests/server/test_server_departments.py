@@ -145,3 +145,11 @@ def test_evaluation_over_http(loop_client, auth, spot):
     for query in ({"period": "2026-13"}, {"level": "province"}, {"months": 13}, {"perod": "2026-10"}):
         assert loop_client.get("/evaluation", params=query).status_code in (400, 422), query
     assert loop_client.get("/departments").json()["departments"][0]["districts"]
+
+
+def test_a_step_outside_the_role_or_scope_answers_403():
+    """The store refuses a principal's step outside its role or scope with ForbiddenError: 403 over HTTP."""
+    from jngis.errors import ForbiddenError
+    from jngis.server.errors import status_for
+
+    assert status_for(ForbiddenError("may not take the step 'supervise'", action="orders.transition")) == 403
