@@ -24,13 +24,18 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-net
 WAIT_MS = 60_000
 
 
-def test_viewer_in_chromium(city_file, tmp_path, live_server, token, require_tool):
+def playwright_for(require_tool):
+    """Playwright's ``sync_playwright`` once Chromium and the package are there (require_tool otherwise)."""
     require_tool(Path(CHROMIUM).exists(), "Chromium", "apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         require_tool(False, "the playwright Python package", "pip install playwright")
+    return sync_playwright
 
+
+def test_viewer_in_chromium(city_file, tmp_path, live_server, token, require_tool):
+    sync_playwright = playwright_for(require_tool)
     store = tmp_path / "city.gpkg"
     shutil.copy(city_file, store)
     with live_server(store) as live, sync_playwright() as playwright:

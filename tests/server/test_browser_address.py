@@ -6,20 +6,14 @@ in is shown as text; the report form fills the point from an address and creates
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import httpx
-from test_browser import ARGS, CHROMIUM, WAIT_MS, gated_page, idle
+from test_browser import ARGS, CHROMIUM, WAIT_MS, gated_page, idle, playwright_for
 
 
 def test_an_address_in_the_search_box_and_the_report_form(city_file, slice_city, tmp_path, live_server, token,
                                                           require_tool):
-    require_tool(Path(CHROMIUM).exists(), "Chromium", "apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_tool(False, "the playwright Python package", "pip install playwright")
-
+    sync_playwright = playwright_for(require_tool)
     store = tmp_path / "city.gpkg"
     shutil.copy(city_file, store)
     units = slice_city.units.dropna(subset=["building"])
