@@ -84,11 +84,12 @@ def main() -> None:
           f"{(shapely.get_num_geometries(pieces) == 1).mean():>8.1%}{'0 (clip)':>13}")
     print(f"\nprevious= with no change keeps every grid byte-identical: {identical}; "
           f"{rows[0][2] / rows[-1][2]:.1f}x less CPU than regridding")
-    print("(feasible): share within bounds among grids without a unit that alone exceeds max_households")
+    print("(feasible): share within bounds among grids without a unit that alone exceeds max_households, "
+          "outside communities whose households no number of grids within the bounds can hold")
     print(f"workers=2 gives the same grids as workers=1: {same_in_two}")
     for name, _, _, q in rows[:4]:
         print(f"{name}: {q['above']:,} above, {q['below']:,} below; {q['unsplittable']:,} hold a unit "
-              f"over the maximum")
+              f"over the maximum; {q['unsplittable_community']:,} in communities no grid count fits")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Benchmark jngis.rebalance against PySAL spopt's MaxPHeuristic and GerryChain's ReCom.
 
 Run: .venv/bin/python benchmarks/rebalance.py [--quick]
+     .venv/bin/python benchmarks/rebalance.py --speed REF [--rounds 2]   # this tree vs git REF, whole cities
+     .venv/bin/python benchmarks/rebalance.py --exact 12                 # HiGHS optimum on the 12 smallest 街道
 
 Prints, per input, time / share of communities within 1,000-3,000 households /
 households moved (same definition for all: total minus households kept under
@@ -12,7 +14,15 @@ the dissolved communities, and jngis's time on 5k/10k/20k/40k-unit subsets
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,10 +139,93 @@ def run_recom(units, k, steps, seed=0):
     return seconds, labels
 
 
+NINGBO = Path(__file__).resolve().parents[1] / "tests" / "data" / "ningbo_districts.geojson"
+
+
+def city_units(name):
+    if name == "ningbo":
+        import geopandas as gpd
+
+        from jngis.sample import build_city_in
+
+        return build_city_in(gpd.read_file(NINGBO), seed=1, streets=30, communities=240).units
+    return load_sample().units
+
+
+def time_one(city, workers):
+    """One whole-city rebalance in this process: wall, CPU (this process and its workers), quality."""
+    units = city_units(city)
+    cpu = time.process_time()
+    start = time.perf_counter()
+    plan = rebalance(units, workers=workers)
+    wall = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = plan.metrics
+    digest = hashlib.sha1(plan.assignment.sort_index().to_json().encode()).hexdigest()[:12]
+    print(json.dumps({"wall": wall, "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime,
+                      "moved": m["moved_households"], "ratio": m["moved_over_lower_bound"],
+                      "within": m["within_bounds_after"], "communities": m["communities_after"],
+                      "feasible_out": int(m["communities_after"] - m["within_bounds_after"]),
+                      "contiguous": m["contiguous_share_after"], "pp": m["mean_polsby_popper_after"],
+                      "assignment": digest, "code": str(Path(sys.modules["jngis"].__file__).parent.parent)}))
+
+
+def speed(ref, rounds):
+    """Old (git ``ref``) and new (this tree) whole-city runs alternated in one session."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "jngis"], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        print("| city | code | workers | wall s | CPU s (all processes) | moved | moved / lower bound | "
+              "within bounds | contiguous | mean PP | assignment |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for city in ("sample", "ningbo"):
+            for workers in (1, 2):
+                for _ in range(rounds):
+                    for label, path in (("old", old), ("new", str(root))):
+                        env = dict(os.environ, PYTHONPATH=path)
+                        out = subprocess.run([sys.executable, __file__, "--time-one", city, "--workers",
+                                              str(workers)], env=env, capture_output=True, text=True, check=True)
+                        r = json.loads(out.stdout.strip().splitlines()[-1])
+                        assert r["code"] == path, (r["code"], path)  # the run used the tree it was meant to
+                        print(f"| {city} | {label} ({ref if label == 'old' else 'this tree'}) | {workers} | "
+                              f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['moved']:,} | {r['ratio']:.3f} | "
+                              f"{r['within']}/{r['communities']} | {r['contiguous']:.1%} | {r['pp']:.4f} | "
+                              f"{r['assignment']} |", flush=True)
+
+
+def exact(count):
+    """HiGHS's proven optimum of households moved beside the whole-city plan's, on the smallest 街道."""
+    from jngis.rebalance import exact_moved
+
+    units = load_sample().units
+    plan = rebalance(units)
+    sizes = units.groupby("street_code").size().sort_values(kind="stable")
+    print("| 街道 | units | atoms | heuristic moved | optimum | proven lower bound | status | gap | cut rounds | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for code in sizes.index[:count]:
+        r = exact_moved(units, code, time_limit=5, plan=plan)
+        gap = "-" if r.gap is None else f"{r.gap:.1%}"
+        print(f"| {code} | {sizes[code]} | {r.atoms} | {r.heuristic:,} | "
+              f"{'-' if r.optimum is None else f'{r.optimum:,}'} | {'-' if r.bound is None else f'{r.bound:,}'} | "
+              f"{r.status} | {gap} | {r.cut_rounds} | {r.seconds:.1f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the spopt run on ~1,000 units (several minutes)")
+    parser.add_argument("--speed", metavar="REF", help="whole-city runs of this tree against git REF")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--exact", type=int, metavar="N", help="exact optimum on the N smallest 街道")
+    parser.add_argument("--time-one", choices=("sample", "ningbo"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_one:
+        return time_one(args.time_one, args.workers)
+    if args.speed:
+        return speed(args.speed, args.rounds)
+    if args.exact:
+        return exact(args.exact)
     city = load_sample()
     units = city.units
     header = ("| input | method | seconds | communities | within 1,000-3,000 | above max | moved | mean PP |\n"

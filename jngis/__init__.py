@@ -14,7 +14,7 @@ from jngis import crs, errors, store, workorders
 from jngis.assign import PolygonIndex, assign
 from jngis.errors import JngisError
 from jngis.layers import City, read_city, read_layer, validate, write_city, write_layer
-from jngis.rebalance import RebalancePlan, Tradeoff, rebalance, rebalance_tradeoff
+from jngis.rebalance import ExactMoved, RebalancePlan, Tradeoff, exact_moved, rebalance, rebalance_tradeoff
 from jngis.stats import coverage, grid_stats, rollup, suggest_sites
 from jngis.store import open_store
 from jngis.topology import check_tiling, coverage_errors, polsby_popper
@@ -80,6 +80,8 @@ __all__ = [
     "read_layer",
     "rebalance",
     "rebalance_tradeoff",
+    "exact_moved",
+    "ExactMoved",
     "Tradeoff",
     "regular_grid",
     "rollup",

@@ -506,3 +506,23 @@ def test_grid_band_errors(small):
     with pytest.raises(ParameterError, match=r"make_grids: headroom=150; expected a headroom that leaves a band "
                                              r"inside 300-500 \(it leaves 450-350\)"):
         make_grids(communities, units, headroom=150)
+
+
+def test_quality_feasible_leaves_out_communities_no_grid_count_fits():
+    # community 001: 550 households (no number of 300-500 grids holds it); 002: 400 + 450, both within
+    boxes = [shapely.box(i * 100, 0, i * 100 + 100, 100) for i in range(3)]
+    grids = gpd.GeoDataFrame({
+        "grid_code": ["370102001001001", "370102001002001", "370102001002002"],
+        "community_code": ["370102001001", "370102001002", "370102001002"],
+        "street_code": "370102001", "grid_type": "residential", "households": [550, 400, 450]},
+        geometry=boxes, crs="EPSG:4548")
+    units = gpd.GeoDataFrame({"unit_id": ["a", "b", "c"], "households": [550, 400, 450],
+                              "community_code": grids["community_code"], "street_code": "370102001"},
+                             geometry=[b.buffer(-10) for b in boxes], crs="EPSG:4548")
+    quality = grid_quality(grids, units=units)
+    # the 550-household unit is above the maximum on its own: counted there, not twice
+    assert (quality["unsplittable"], quality["unsplittable_community"]) == (1, 0)
+    units.loc[0, "households"] = 275
+    quality = grid_quality(grids, units=units)
+    assert (quality["unsplittable"], quality["unsplittable_community"]) == (0, 1)
+    assert quality["within_bounds"] == 2 / 3 and quality["within_bounds_feasible"] == 1.0

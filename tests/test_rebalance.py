@@ -454,3 +454,36 @@ def test_full_sample_city(sample_city):
     assert m["within_bounds_after"] >= m["communities_after"] - 1
     assert all("cannot be divided" in reason for reason in plan.infeasible["reason"])
     assert m["seconds"] < 120  # 60 s target on an idle 2-core machine; shared CI gets headroom
+
+
+def test_exact_moved_known_answer_needs_no_cut():
+    from jngis.rebalance import exact_moved
+
+    units = box_city([1500, 1200, 500, 900], [1, 1, 1, 2], columns=4)
+    result = exact_moved(units, STREET)
+    assert (result.status, result.optimum, result.heuristic, result.gap, result.cut_rounds) == (
+        "optimal", 500, 500, 0.0, 0)
+
+
+def test_exact_moved_contiguity_cut():
+    # 200 | 1500 | 1400 (A, 3,100: over by 100) | 900 (B: under by 100). Without contiguity the 200 block
+    # would join B (200 moved) but it touches only A; the best contiguous plan gives B the 1,400 block
+    from jngis.rebalance import exact_moved
+
+    units = box_city([200, 1500, 1400, 900], [1, 1, 1, 2], columns=4)
+    result = exact_moved(units, STREET, time_limit=20)
+    assert result.status == "optimal" and result.optimum == 1400 and result.cut_rounds >= 1
+    assert result.heuristic == rebalance(units).metrics["moved_households"] == 1400
+    assert result.bound == 1400
+
+
+def test_exact_moved_heavy_unit_and_errors():
+    from jngis.rebalance import exact_moved
+
+    heavy = exact_moved(box_city([3500, 900], [1, 2], columns=2), STREET)
+    assert heavy.status == "heavy unit" and heavy.optimum is None and heavy.gap is None
+    units = box_city([1500, 1200, 500, 900], [1, 1, 1, 2], columns=4)
+    with pytest.raises(NotFoundError, match="street_code='370102999'"):
+        exact_moved(units, "370102999")
+    with pytest.raises(ParameterError, match="time_limit"):
+        exact_moved(units, STREET, time_limit=0)

@@ -83,10 +83,15 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
     if task.band is not None and _outside(labels, households, low, high):
         # headroom must never cost the bounds: keep the plain cut where it leaves fewer households outside
         # the plain cut is the one make_grids draws without headroom: the same seed, afresh
-        plain = partition(households, xy, areas, *task.edges, choose_k_with_big(households, low, high), low, high,
+        plain_k = choose_k_with_big(households, low, high)
+        plain = partition(households, xy, areas, *task.edges, plain_k, low, high,
                           np.random.default_rng([task.seed, int(task.code)]), preferred=task.preferred, **shape)
+        if _outside(plain, households, low, high):
+            plain = _retry(task, plain, (households, xy, areas, *task.edges), plain_k, shape)
         if _outside(plain, households, low, high) < _outside(labels, households, low, high):
             labels = plain
+    elif _outside(labels, households, low, high):
+        labels = _retry(task, labels, (households, xy, areas, *task.edges), k, shape)
     members = [np.flatnonzero(labels == g) for g in range(int(labels.max()) + 1)]
     grid_units = [union_coverage(clipped[m], coverage=not robust) for m in members]
     spacing = max(2.0, math.sqrt(float(np.median(shapely.area(clipped)))) / 8)
@@ -98,6 +103,32 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
     results.extend((geometry, "residential", int(households[m].sum()), int(task.population[m].sum()), len(m))
                    for geometry, m in zip(geometries, members))
     return results
+
+
+# Further cuts tried (seeds x grid counts k, k + 1, k - 1) where the first leaves households outside the bounds.
+RETRIES = 4
+
+
+def _retry(task: CommunityTask, labels: np.ndarray, data: tuple, k: int, shape: dict) -> np.ndarray:
+    """The cut leaving the fewest households outside the bounds among the first and a few fresh ones.
+
+    Only communities whose first cut leaves some outside are cut again, each try from its own seed,
+    so make_grids stays reproducible and every community the first cut fits keeps it.
+    """
+    households, low, high = task.households, task.low, task.high
+    best, best_outside = labels, _outside(labels, households, low, high)
+    for attempt in range(1, RETRIES + 1):
+        for grids in (k, k + 1, k - 1):
+            if grids < 1 or grids > len(households):
+                continue
+            rng = np.random.default_rng([task.seed, int(task.code), attempt])
+            candidate = partition(*data, grids, low, high, rng, preferred=task.preferred, **shape)
+            outside = _outside(candidate, households, low, high)
+            if outside < best_outside:
+                best, best_outside = candidate, outside
+            if best_outside == 0:
+                return best
+    return best
 
 
 def _outside(labels: np.ndarray, households: np.ndarray, low: int, high: int) -> int:

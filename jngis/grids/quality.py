@@ -27,8 +27,11 @@ def grid_quality(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None =
     ``contiguous`` (share of single-polygon grids) and, when ``communities``
     is given, ``worst_coverage_error`` (m²). With ``units``, also
     ``unsplittable`` (grids above the bounds because one of their units alone
-    exceeds them) and ``within_bounds_feasible`` (the share within bounds
-    among the other residential grids).
+    exceeds them), ``unsplittable_community`` (the other grids of
+    communities whose households no number of grids within the bounds can
+    hold, e.g. 550 at 300–500, or fewer than the minimum) and
+    ``within_bounds_feasible`` (the share within bounds among the remaining
+    residential grids).
 
     Examples
     --------
@@ -62,8 +65,12 @@ def grid_quality(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None =
         largest = np.zeros(len(residential))
         np.maximum.at(largest, grid_index, units["households"].to_numpy(dtype=float)[unit_index])
         unsplittable = largest > high
-        others = households[~unsplittable]
+        # a community whose households no number of grids within the bounds can hold (550 at 300-500)
+        totals = residential.groupby("community_code")["households"].transform("sum").to_numpy()
+        cannot = np.ceil(totals / high) > np.floor(totals / low)
+        others = households[~unsplittable & ~cannot]
         quality["unsplittable"] = int(unsplittable.sum())
+        quality["unsplittable_community"] = int((cannot & ~unsplittable).sum())
         quality["within_bounds_feasible"] = float(((others >= low) & (others <= high)).mean()) \
             if len(others) else 1.0
     if communities is not None:

@@ -90,7 +90,10 @@ The phases are plain functions returning small dataclasses, in the order
 - :mod:`~jngis.rebalance.growth` — ``growth=``: households by a horizon year,
   the plan checked against them;
 - :mod:`~jngis.rebalance.tradeoff` — :func:`rebalance_tradeoff`, households
-  moved against plans that last.
+  moved against plans that last;
+- :mod:`~jngis.rebalance.exact` — :func:`exact_moved`, the proven fewest
+  households moved in one small 街道 (HiGHS with contiguity cuts) beside the
+  search's figure.
 
 Plans that last
 ---------------
@@ -107,6 +110,7 @@ households, reported or refused).
 """
 
 from jngis.codes import SERVICE_AREA_M2_PER_100_HOUSEHOLDS
+from jngis.rebalance.exact import ExactMoved, exact_moved
 from jngis.rebalance.options import RebalanceOptions
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.redraw import POOL_MIN_UNITS, rebalance
@@ -114,7 +118,8 @@ from jngis.rebalance.tradeoff import Tradeoff, rebalance_tradeoff, years_to_leav
 from jngis.topology import polsby_popper
 
 __all__ = ["RebalancePlan", "RebalanceOptions", "rebalance", "polsby_popper", "POOL_MIN_UNITS",
-           "SERVICE_AREA_PER_100_HOUSEHOLDS", "Tradeoff", "rebalance_tradeoff", "years_to_leave"]
+           "SERVICE_AREA_PER_100_HOUSEHOLDS", "Tradeoff", "rebalance_tradeoff", "years_to_leave", "ExactMoved",
+           "exact_moved"]
 
 #: The community service floor area norm (m² per 100 households); the old name of
 #: :data:`jngis.codes.SERVICE_AREA_M2_PER_100_HOUSEHOLDS`.
