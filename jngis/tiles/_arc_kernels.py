@@ -412,25 +412,16 @@ def conflicts(coords, arc_offsets, arc_start, arc_end, cell, changed):
     if m == 0:
         return dirty
     # every segment in every grid cell its box reaches, then the pairs of each cell
-    keys, owners = cells(seg_x[:m], cell, 0.0)
-    begin = 0
-    q = len(keys)
-    while begin < q:
-        end = begin + 1
-        while end < q and keys[end] == keys[begin]:
-            end += 1
-        for i in range(begin, end):
-            s = owners[i]
-            for j in range(i + 1, end):
-                t = owners[j]
-                if dirty[seg_arc[s]] and dirty[seg_arc[t]]:
-                    continue
-                if not (changed[seg_arc[s]] or changed[seg_arc[t]]):
-                    continue
-                if _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
-                    dirty[seg_arc[s]] = True
-                    dirty[seg_arc[t]] = True
-        begin = end
+    first, second = cell_pairs(*cells(seg_x[:m], cell, 0.0))
+    for k in range(len(first)):
+        s, t = first[k], second[k]
+        if dirty[seg_arc[s]] and dirty[seg_arc[t]]:
+            continue
+        if not (changed[seg_arc[s]] or changed[seg_arc[t]]):
+            continue
+        if _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
+            dirty[seg_arc[s]] = True
+            dirty[seg_arc[t]] = True
     return dirty
 
 
@@ -520,3 +511,30 @@ def feature_bounds(coords, rings, polygons, features):
                     out[f, 2] = max(out[f, 2], x)
                     out[f, 3] = max(out[f, 3], y)
     return out
+
+
+@njit(cache=True, nogil=True)
+def cell_pairs(keys, owners):
+    """Every pair of segments sharing a grid cell (``keys`` sorted), as two index arrays."""
+    total = 0
+    begin = 0
+    while begin < len(keys):
+        end = begin + 1
+        while end < len(keys) and keys[end] == keys[begin]:
+            end += 1
+        total += (end - begin) * (end - begin - 1) // 2
+        begin = end
+    first = np.empty(total, np.int64)
+    second = np.empty(total, np.int64)
+    q = 0
+    begin = 0
+    while begin < len(keys):
+        end = begin + 1
+        while end < len(keys) and keys[end] == keys[begin]:
+            end += 1
+        for i in range(begin, end):
+            for j in range(i + 1, end):
+                first[q], second[q] = owners[i], owners[j]
+                q += 1
+        begin = end
+    return first, second

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from jngis.tiles._arc_kernels import CELL_SHIFT, cells
+from jngis.tiles._arc_kernels import CELL_SHIFT, cell_pairs, cells
 
 
 @njit(cache=True, nogil=True)
@@ -149,18 +149,8 @@ def _bad_pair(seg, s, t):
 def unnoded(seg, cell):
     """Per unique segment: does it cross another or hold another's end inside it?"""
     bad = np.zeros(len(seg), np.bool_)
-    keys, owners = cells(seg, cell, 0)
-    q = len(keys)
-    begin = 0
-    while begin < q:
-        end = begin + 1
-        while end < q and keys[end] == keys[begin]:
-            end += 1
-        for i in range(begin, end):
-            s = owners[i]
-            for j in range(i + 1, end):
-                t = owners[j]
-                if _bad_pair(seg, s, t):
-                    bad[s] = bad[t] = True
-        begin = end
+    first, second = cell_pairs(*cells(seg, cell, 0))
+    for k in range(len(first)):
+        if _bad_pair(seg, first[k], second[k]):
+            bad[first[k]] = bad[second[k]] = True
     return bad
