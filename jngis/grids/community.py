@@ -122,7 +122,8 @@ def _retry(task: CommunityTask, labels: np.ndarray, data: tuple, k: int, shape: 
             if grids < 1 or grids > len(households):
                 continue
             rng = np.random.default_rng([task.seed, int(task.code), attempt])
-            candidate = partition(*data, grids, low, high, rng, preferred=task.preferred, **shape)
+            candidate = partition(data[0], data[1], data[2], data[3], data[4], data[5], grids, low, high, rng,
+                                  preferred=task.preferred, **shape)
             outside = _outside(candidate, households, low, high)
             if outside < best_outside:
                 best, best_outside = candidate, outside
