@@ -256,10 +256,11 @@ class BoundaryVersions:
         """Lock a change row until the commit (PostgreSQL; SQLite's write lock already holds everything)."""
         self._execute(conn, f"SELECT version FROM jngis_changes WHERE kind = ?{self._lock_row}", (kind,))
 
-    def _ensure_versions(self) -> None:
-        """Record version 1 from the layers the store holds, once (the first adoption does it)."""
+    def _ensure_versions(self) -> jversions.Boundaries | None:
+        """Record version 1 from the layers the store holds, once (the first adoption does it); returns
+        the boundaries recorded (None when version 1 was there already)."""
         if self._latest()[0] is not None:
-            return
+            return None
         held = self.layer_names()
         missing = [kind for kind in ("streets", "communities", "units") if kind not in held]
         if missing:
@@ -272,11 +273,12 @@ class BoundaryVersions:
         with self._write() as conn:
             self._lock_change(conn, "versions")
             if self._latest()[0] is not None:
-                return
+                return None
             self._insert_version(conn, 1, None, "system", FIRST_NOTE, summary, applied=True)
             for kind, kind_rows in rows.items():
                 self._insert_many(conn, f"{kind}_history", _HISTORY_COLUMNS, kind_rows)
             self.announce("versions")
+        return jversions.Boundaries(layers["streets"], layers["communities"], layers["units"], layers.get("grids"))
 
     def _insert_version(self, conn, version: int, effective: dt.date | None, who: str, note: str | None,
                         summary: dict, *, applied: bool) -> None:
@@ -332,13 +334,14 @@ class BoundaryVersions:
         today = now_cst().date()
         day = today if effective is None else _day("adopt", "effective", effective)
         with _steps(progress, ("检查", "谱系", "写入")) as step:
-            self._ensure_versions()
+            first = self._ensure_versions()
             base, base_day = self._latest()
             assert base is not None
             if base_day is not None and day < base_day:
                 raise EffectiveDateError(f"adopt: effective={day} is before version {base}'s effective date "
                                          f"{base_day}; expected {base_day} or later")
-            before = self._boundaries_at(base, plain=self.version_in_force() == base)
+            before = first if first is not None and base == 1 else \
+                self._boundaries_at(base, plain=self.version_in_force() == base)
             after = jversions.proposal(source, before, grids=grids, communities=communities)
             changed = jversions.all_changes(before, after)
             jversions.check_adoption(before, after, retired=self._retired_codes(),
