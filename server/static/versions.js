@@ -16,7 +16,11 @@ import { $, getJSON, state } from "./common.js";
 export const VERSION_POLL_MS = 3000;
 
 const STATUS = { in_force: "现行", past: "历史", pending: "待生效" };
-const CHANGE = { created: "新建", split: "拆分", merged: "合并", dissolved: "撤销", adjusted: "调整" };
+// A community's change in a version, labelled with the server's vocabulary (jngis.codes: a redraw's statuses).
+function changeLabel(change) {
+  const labels = state.vocabulary.values.status || {};
+  return labels[change] || labels[change === "created" ? "new" : change] || change;
+}
 const OVERLAY = ["version-overlay-communities", "version-overlay-grids"];
 const COMPARE = ["compare-before", "compare-after", "compare-units"];
 
@@ -176,7 +180,7 @@ function drawList(diff) {
   diff.communities.forEach(function (row) {
     const tr = document.createElement("tr");
     tr.dataset.code = row.code;
-    [row.name || row.code, CHANGE[row.change] || row.change, row.households_before, row.households_after]
+    [row.name || row.code, changeLabel(row.change), row.households_before, row.households_after]
       .forEach(function (value) {
         const td = document.createElement("td");
         td.textContent = value === null || value === undefined ? "—" :
