@@ -23,6 +23,7 @@ from jngis import _checks, access
 from jngis.errors import ForbiddenError, InputTypeError, NotFoundError
 from jngis.store.schema import ORDER_COLUMNS, TRAIL_COLUMNS
 from jngis.workorders import departments as registry
+from jngis.workorders.actions import actions_for
 from jngis.workorders.calls import CALL_STEP_COLUMNS, plan_call, plan_call_step, plan_rating
 from jngis.workorders.clocks import WorkCalendar
 from jngis.workorders.duplicates import DUPLICATE_DISTANCE_M, DUPLICATE_HOURS, find_duplicates
@@ -60,6 +61,7 @@ class DepartmentSteps:
         def orders_frame(self, public: bool = True, *, now: Any = None,
                          columns: Sequence[str] | None = None) -> Any: ...
         def read_layer(self, kind: str) -> Any: ...
+        def trail(self, order_id: str, *, principal: access.Principal = access.ADMIN) -> list[dict]: ...
 
     # -- the registry and the catalogue
     def write_departments(self, departments: pd.DataFrame, catalogue: pd.DataFrame | None = None, *,
@@ -144,7 +146,7 @@ class DepartmentSteps:
                                                 rules=self.rules, calendar=self.calendar, **options)
         self._write_step(conn, order_id, changes, {**loop, **loop_changes} if loop_changes else None, rows)
         order.update(changes)
-        return self._detail(order, {**loop, **loop_changes})
+        return self._detail(order, {**loop, **loop_changes}, principal=who)
 
     # -- duplicates (并单)
     def propose_duplicates(self, *, distance_m: float = DUPLICATE_DISTANCE_M, hours: float = DUPLICATE_HOURS,
@@ -220,8 +222,10 @@ class DepartmentSteps:
                           [self._to_db({**row, "order_id": order_id}[c]) for c in TRAIL_COLUMNS])
         self.announce("orders")
 
-    def _detail(self, order: dict, loop: dict, now: Any = None) -> dict:
-        record = public_order(order, now)
+    def _detail(self, order: dict, loop: dict, now: Any = None,
+                principal: access.Principal = access.ADMIN) -> dict:
+        # phones and ID numbers written into a description are masked, as in every public answer
+        record = access.mask_record(public_order(order, now), principal)
         record.update({c: loop.get(c) for c in LOOP_COLUMNS})
         record["card"] = card(record["status"], record["due_at"], record["warn_at"], now)
         return record
@@ -235,7 +239,15 @@ class DepartmentSteps:
         order = self._order_row(conn, order_id)
         if not access.can(who, "orders.read") or not access.order_scope(who).contains(order):
             raise NotFoundError(f"work order {order_id!r} does not exist")
-        return self._detail(order, self._loop_row(conn, order_id), now)
+        return self._detail(order, self._loop_row(conn, order_id), now, who)
+
+    def loop_view(self, order_id: str, *, principal: access.Principal = access.ADMIN,
+                  actor: access.Principal | None = None, now: Any = None) -> dict:
+        """What an order's page shows: :meth:`order_detail`, its trail (notes masked) and the steps
+        ``actor`` may take now (:func:`jngis.workorders.actions_for`; none without an actor)."""
+        detail = self.order_detail(order_id, principal=principal, now=now)
+        trail = [{**row, "note": access.mask_text(row["note"])} for row in self.trail(detail["order_id"])]
+        return {"order": detail, "trail": trail, "actions": actions_for(detail, actor) if actor else []}
 
     def loop_frame(self) -> pd.DataFrame:
         """Every order's department-loop row (order_id and :data:`jngis.workorders.LOOP_COLUMNS`)."""
@@ -296,8 +308,11 @@ class DepartmentSteps:
             self.announce("orders")
         return self.call(int(call_id))
 
-    def call(self, call_id: int) -> dict:
-        """One call: its fields and each called department's times and rating (``departments``)."""
+    def call(self, call_id: int, *, masked: bool = True) -> dict:
+        """One call: its fields and each called department's times and rating (``departments``).
+
+        Phones and ID numbers written into the problem or a rating's note are masked unless ``masked=False``.
+        """
         call_id = _checks.integer("call", "call_id", call_id, minimum=1, maximum=_MAX_ID)
         conn = self._conn()
         row = self._execute(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE call_id = ?",
@@ -308,6 +323,10 @@ class DepartmentSteps:
         rows = self._execute(conn, f"SELECT {', '.join(CALL_DEPARTMENT_COLUMNS)} FROM call_departments WHERE "
                                    "call_id = ? ORDER BY department_code", (call_id,)).fetchall()
         record["departments"] = [self._call_times(dict(zip(CALL_DEPARTMENT_COLUMNS, r))) for r in rows]
+        if masked:
+            record["problem"] = access.mask_text(record["problem"])
+            for row in record["departments"]:
+                row["rating_note"] = access.mask_text(row["rating_note"])
         return record
 
     def _call_times(self, record: dict) -> dict:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from jngis import access
-from jngis.workorders import CALL_STEPS, MAX_TEXT, actions_for
+from jngis.workorders import CALL_STEPS, MAX_TEXT
 from ..deps import Backend, backend, require_writer
 
 router = APIRouter(tags=["department loop"])
@@ -85,10 +85,7 @@ def list_departments(store: Backend = Depends(backend)) -> JSONResponse:
 @router.get("/workorders/{order_id}/loop", name="workorder_loop")
 def order_loop(order_id: str, request: Request, store: Backend = Depends(backend)) -> JSONResponse:
     """An order's department-loop fields, its deadline card, its trail and the steps the caller may take."""
-    detail = store.store.order_detail(order_id)
-    who = reader_principal(request)
-    trail = store.store.trail(order_id)
-    return _encoded({"order": detail, "trail": trail, "actions": actions_for(detail, who) if who else []})
+    return _encoded(store.store.loop_view(order_id, actor=reader_principal(request)))
 
 
 @router.post("/workorders/{order_id}/{step}", name="workorder_step")

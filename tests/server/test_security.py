@@ -221,7 +221,7 @@ def orders_with_canaries(client, secure_store, spots, token):
     return created
 
 
-def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_canaries, spots):
+def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_canaries, spots, auth):
     schema = client.get("/openapi.json").json()
     listing = client.get("/layers").json()
     kinds = [entry["id"] for entry in listing["layers"]]
@@ -277,6 +277,24 @@ def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_cana
         visit(template, template)
     for version in client.get("/versions").json()["versions"]:
         visit("/versions/{version_id}", f"/versions/{version['version_id']}")
+
+    # the department loop and the evaluation (issue 16): a call whose problem quotes the canary's phone
+    store = client.app.state.backend.store
+    store.load_sample_departments()
+    first = orders_with_canaries[0]
+    called = client.post("/calls", headers=auth, json={
+        "department_codes": [f"{first['district_code']}-CG"], "order_id": first["order_id"],
+        "problem": f"居民 {CANARY_PHONE} 反映楼道堆物"})
+    assert called.status_code == 201, called.text
+    visit("/calls/{call_id}", f"/calls/{called.json()['call_id']}")
+    for order_id in order_ids:
+        visit("/workorders/{order_id}/loop", f"/workorders/{order_id}/loop")
+    period = orders_with_canaries[0]["received_at"][:7]
+    for template in ("/departments", "/duplicates", "/evaluation"):
+        visit(template, f"{template}?period={period}" if template == "/evaluation" else template)
+    visit("/evaluation", f"/evaluation?period={period}&level=street")
+    visit("/evaluation/print", f"/evaluation/print?period={period}")
+    visit("/evaluation/excel", f"/evaluation/excel?period={period}")
 
     # every GET route of the schema was crawled (a new route is not missed)
     get_routes = {path for path, item in schema["paths"].items() if "get" in item}
