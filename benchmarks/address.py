@@ -96,6 +96,32 @@ def _http_latency(n: int, texts: list[str]) -> np.ndarray:
         server.wait(timeout=30)
 
 
+def _store_latency(n: int) -> None:
+    """``store.locate_address`` (FTS5 candidates + a small index) on a GeoPackage of the whole sample city."""
+    import tempfile
+
+    from jngis.layers import City
+    from jngis.store import open_store
+
+    city = jngis.load_sample()
+    texts = noisy_variants(city.units, city.units, n=n, seed=13)["text"].sample(n=n, random_state=3).tolist()
+    with tempfile.TemporaryDirectory() as folder, open_store(Path(folder) / "city.gpkg") as store:
+        t = time.perf_counter()
+        store.write_city(City(districts=city.districts, streets=city.streets, communities=city.communities,
+                              units=city.units, grids=city.grids))
+        rows = store.index_addresses()
+        built = time.perf_counter() - t
+        times, found = [], 0
+        for text in texts:
+            t = time.perf_counter()
+            found += store.locate_address(text, prefixes=JINAN_PREFIXES)["status"] == "matched"
+            times.append(time.perf_counter() - t)
+    ms = np.array(times) * 1000
+    print(f"store (SQLite, {rows:,} units; written and indexed in {built:.1f} s): {len(ms)} locate_address, "
+          f"answered {found / len(ms):.3f}; ms p50 {np.percentile(ms, 50):.1f}, p90 {np.percentile(ms, 90):.1f}, "
+          f"p99 {np.percentile(ms, 99):.1f}; load {os.getloadavg()[0]:.1f}")
+
+
 def _print_http(ms: np.ndarray) -> None:
     print(f"GET /geocode over HTTP, {len(ms)} requests one at a time (ms): p50 {np.percentile(ms, 50):.2f}, "
           f"p90 {np.percentile(ms, 90):.2f}, p99 {np.percentile(ms, 99):.2f}, max {ms.max():.2f}; "
@@ -110,7 +136,12 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=2000)
     parser.add_argument("--http", type=int, default=0, help="GET /geocode requests timed against a real uvicorn")
     parser.add_argument("--http-only", action="store_true", help="only the HTTP latency")
+    parser.add_argument("--store", type=int, default=0,
+                        help="texts looked up one at a time in a SQLite store of the whole sample city")
     args = parser.parse_args()
+    if args.store:
+        _store_latency(args.store)
+        return
     if args.http_only:
         city = jngis.load_sample()
         texts = noisy_variants(city.units, city.units, n=args.units, seed=11)["text"].sample(

@@ -201,7 +201,7 @@ class AddressSearch:
         kept = getattr(self, "_address_names", None)
         if kept is None or kept[0] != version:
             held = self.layer_names()  # type: ignore[attr-defined]
-            names = {kind: pd.DataFrame(self.read_layer(kind)[[SCHEMAS[kind].key, "name"]])  # type: ignore[attr-defined]
+            names = {kind: _plain(self.read_layer(kind)[[SCHEMAS[kind].key, "name"]])  # type: ignore[attr-defined]
                      for kind in _NAME_LAYERS if kind in held}
             kept = self._address_names = (version, names)
         return kept[1]
@@ -227,6 +227,11 @@ def _points_index(rows: list[tuple], names: dict, prefixes: Sequence[str], thres
     frame = pd.DataFrame(rows, columns=list(SEARCH_COLUMNS))
     frame["building"] = pd.array(frame["building"], dtype="Int64")
     return AddressIndex.from_points(frame, prefixes=prefixes, threshold=threshold, margin=margin, **names)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of Python strings: every small index walks them again, and arrow strings iterate slowly."""
+    return pd.DataFrame({column: frame[column].astype(str).tolist() for column in frame.columns}, dtype=object)
 
 
 def _empty(value: Any) -> dict[str, Any]:
