@@ -251,20 +251,12 @@ def test_actions_leave_out_steps_that_would_be_refused():
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])
 def loop_url(request, tmp_path_factory, slice_city):
     """A store of the slice city with the sample departments and catalogue."""
-    import shutil
+    from pgcluster import new_slice_store
 
-    from pgcluster import schema_dsn
-
-    from jngis.sample import SHAPES_DIR, SLICE_FILE
     from jngis.store import open_store
 
-    if request.param == "sqlite":
-        url = str(tmp_path_factory.mktemp("loop") / "city.gpkg")
-        shutil.copy(SHAPES_DIR / SLICE_FILE, url)
-    else:
-        url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-        with open_store(url) as store:
-            store.write_city(slice_city)
+    url = new_slice_store(request.param, tmp_path_factory.mktemp("loop"), slice_city,
+                          lambda: request.getfixturevalue("postgis_dsn"))
     with open_store(url) as store:
         assert store.load_sample_departments() > 0 and store.load_sample_departments() == 0
     return url

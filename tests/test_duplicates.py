@@ -84,20 +84,12 @@ def test_planted_duplicates_are_found_on_the_sample_year(sample_city):
 
 @pytest.fixture(params=["sqlite", "postgis"])
 def store(request, tmp_path, slice_city):
-    import shutil
 
-    from pgcluster import schema_dsn
+    from pgcluster import new_slice_store
 
-    from jngis.sample import SHAPES_DIR, SLICE_FILE
     from jngis.store import open_store
 
-    if request.param == "sqlite":
-        url = str(tmp_path / "city.gpkg")
-        shutil.copy(SHAPES_DIR / SLICE_FILE, url)
-    else:
-        url = schema_dsn(request.getfixturevalue("postgis_dsn"))
-        with open_store(url) as fresh:
-            fresh.write_city(slice_city)
+    url = new_slice_store(request.param, tmp_path, slice_city, lambda: request.getfixturevalue("postgis_dsn"))
     with open_store(url) as opened:
         yield opened
 
