@@ -44,8 +44,14 @@ BATCH_TEXTS = 500
 WORD_SIMILARITY = 0.3
 
 
+#: Characters of numbers and number words: a trigram of them only (``8号楼``) is in most addresses.
+_COMMON = set("0123456789号楼单元室层")
+
+
 def _trigrams(text: str) -> list[str]:
-    return list(dict.fromkeys(text[i:i + 3] for i in range(len(text) - 2)))
+    grams = dict.fromkeys(text[i:i + 3] for i in range(len(text) - 2))
+    telling = [g for g in grams if not set(g) <= _COMMON]
+    return telling or list(grams)
 
 
 class AddressSearch:
