@@ -446,6 +446,8 @@ def test_sample_city_grids(sample_city):
     assert quality["contiguous"] == 1.0
     assert quality["within_bounds"] > 0.85
     assert 4000 <= len(grids) <= 6000
+    # issue 17: 99% of the feasible grids (no unit above 500, a community some grid count fits) within 300-500
+    assert grid_quality(grids, units=sample_city.units)["within_bounds_feasible"] >= 0.99
 
 
 # ---------------------------------------------------------------------------- preferred size and headroom

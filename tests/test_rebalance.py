@@ -448,7 +448,7 @@ def test_full_sample_city(sample_city):
     plan = rebalance(sample_city.units)
     m = plan.metrics
     assert m["contiguous_share_after"] == 1.0
-    assert m["moved_over_lower_bound"] <= 1.5
+    assert m["moved_over_lower_bound"] <= 1.10  # issue 17: at most 1.10x the per-街道 MILP bound (1.099 measured)
     assert m["mean_polsby_popper_after"] >= m["mean_polsby_popper_before"]
     # only a 街道 with a single unit above the maximum may stay outside the bounds
     assert m["within_bounds_after"] >= m["communities_after"] - 1
