@@ -355,16 +355,25 @@ def _touch_allowed(px, py, s, t, seg_x, seg_arc, seg_index, arc_length, arc_star
 
 
 @njit(cache=True, nogil=True)
-def _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
+def orientations(seg_x, s, t):
+    """Whether the boxes of segments ``s`` and ``t`` meet, and the sides each one's ends lie on
+    of the other (signs of ab x c, ab x d, cd x a, cd x b)."""
     ax, ay, bx, by = seg_x[s, 0], seg_x[s, 1], seg_x[s, 2], seg_x[s, 3]
     cx, cy, dx, dy = seg_x[t, 0], seg_x[t, 1], seg_x[t, 2], seg_x[t, 3]
     if max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx) or max(ay, by) < min(cy, dy) \
             or max(cy, dy) < min(ay, by):
+        return False, 0, 0, 0, 0
+    return (True, _orient(ax, ay, bx, by, cx, cy), _orient(ax, ay, bx, by, dx, dy),
+            _orient(cx, cy, dx, dy, ax, ay), _orient(cx, cy, dx, dy, bx, by))
+
+
+@njit(cache=True, nogil=True)
+def _conflict(s, t, seg_x, seg_arc, seg_index, arc_length, arc_start, arc_end):
+    meet, o1, o2, o3, o4 = orientations(seg_x, s, t)
+    if not meet or o1 * o2 > 0 or o3 * o4 > 0:
         return False
-    o1, o2 = _orient(ax, ay, bx, by, cx, cy), _orient(ax, ay, bx, by, dx, dy)
-    o3, o4 = _orient(cx, cy, dx, dy, ax, ay), _orient(cx, cy, dx, dy, bx, by)
-    if o1 * o2 > 0 or o3 * o4 > 0:
-        return False
+    ax, ay, bx, by = seg_x[s, 0], seg_x[s, 1], seg_x[s, 2], seg_x[s, 3]
+    cx, cy, dx, dy = seg_x[t, 0], seg_x[t, 1], seg_x[t, 2], seg_x[t, 3]
     if o1 == 0 and o2 == 0:  # collinear: overlapping along a length is a conflict
         horizontal = abs(bx - ax) + abs(dx - cx) >= abs(by - ay) + abs(dy - cy)
         p0, p1 = (min(ax, bx), max(ax, bx)) if horizontal else (min(ay, by), max(ay, by))

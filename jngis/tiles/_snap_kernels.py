@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from jngis.tiles._arc_kernels import CELL_SHIFT, cell_pairs, cells
+from jngis.tiles._arc_kernels import CELL_SHIFT, cell_pairs, cells, orientations
 
 
 @njit(cache=True, nogil=True)
@@ -109,12 +109,6 @@ def snap_arcs(coords, offsets, hot, cell):
 
 
 @njit(cache=True, nogil=True)
-def _orient(ax, ay, bx, by, cx, cy):
-    v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    return 1 if v > 0 else (-1 if v < 0 else 0)
-
-
-@njit(cache=True, nogil=True)
 def _strictly_inside(ax, ay, bx, by, px, py):
     """Whether p lies on segment ab, not at an end (p on the line assumed)."""
     if (px == ax and py == ay) or (px == bx and py == by):
@@ -125,13 +119,11 @@ def _strictly_inside(ax, ay, bx, by, px, py):
 @njit(cache=True, nogil=True)
 def _bad_pair(seg, s, t):
     """Segments that cross, or where an end of one lies inside the other (not noded)."""
+    meet, o1, o2, o3, o4 = orientations(seg, s, t)
+    if not meet:
+        return False
     ax, ay, bx, by = seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3]
     cx, cy, dx, dy = seg[t, 0], seg[t, 1], seg[t, 2], seg[t, 3]
-    if max(ax, bx) < min(cx, dx) or max(cx, dx) < min(ax, bx) or max(ay, by) < min(cy, dy) \
-            or max(cy, dy) < min(ay, by):
-        return False
-    o1, o2 = _orient(ax, ay, bx, by, cx, cy), _orient(ax, ay, bx, by, dx, dy)
-    o3, o4 = _orient(cx, cy, dx, dy, ax, ay), _orient(cx, cy, dx, dy, bx, by)
     if o1 * o2 < 0 and o3 * o4 < 0:
         return True
     if o1 == 0 and _strictly_inside(ax, ay, bx, by, cx, cy):
