@@ -99,14 +99,15 @@ def info(file: Path, kind: str | None) -> None:
 @click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True, help="Port to listen on.")
 @click.option("--store", default=None,
               help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
+@click.option("--workers", default=1, type=click.IntRange(1, 64), show_default=True,
+              help="Server processes sharing the port; each opens the store and hears its change channel.")
 @_user_errors
-def serve(host: str, port: int, store: str | None) -> None:
+def serve(host: str, port: int, store: str | None, workers: int) -> None:
     """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
     import os
 
     import uvicorn
 
-    from jngis.server.app import create_app
     from jngis.server.settings import Settings
     from jngis.store import require_store
 
@@ -114,11 +115,24 @@ def serve(host: str, port: int, store: str | None) -> None:
     if store or os.environ.get("JNGIS_STORE"):
         require_store(store or os.environ["JNGIS_STORE"])  # the server would start an empty city on a typo
     settings = Settings() if store is None else Settings(store=store)
+    if settings.write_token is None:
+        click.echo("jngis: writes are off (set JNGIS_WRITE_TOKEN to accept work orders)", err=True)
+    if workers > 1:  # each worker process builds its own app from the same JNGIS_* environment
+        from jngis.server.deps import default_store
+        from jngis.store import open_store
+
+        url = settings.store or default_store()
+        open_store(url, create=False).close()  # schema and history import once, before the workers race for them
+        os.environ["JNGIS_STORE"] = url
+        click.echo(f"jngis: {workers} worker processes; open http://{host}:{port}/", err=True)
+        uvicorn.run("jngis.server.app:create_app", factory=True, workers=workers,
+                    host=host, port=port, log_level="info")
+        return
+    from jngis.server.app import create_app
+
     app = create_app(settings)
     click.echo(f"jngis: city loaded in {time.perf_counter() - started:.1f} s; "
                f"open http://{host}:{port}/", err=True)
-    if settings.write_token is None:
-        click.echo("jngis: writes are off (set JNGIS_WRITE_TOKEN to accept work orders)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
