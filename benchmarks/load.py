@@ -176,7 +176,8 @@ def requests_for(city: City, count: int, seed: int = 0) -> list[tuple[str, str, 
                 "description": "负载测试", "caller": {"name": "负载测试来电人", "phone": "13500000000"}},
                 "headers": {"Authorization": f"Bearer {TOKEN}"}}))
         elif kind == "list":
-            out.append(("list", "GET", f"/workorders?grid={rng.choice(city.grid_codes)}&limit=20", {}))
+            out.append(("list", "GET", f"/workorders?grid={rng.choice(city.grid_codes)}&limit=20",
+                        {"headers": {"Authorization": f"Bearer {TOKEN}"}}))  # orders need a sign-in
         elif kind == "items":
             layer = rng.choice([k for k in city.kinds if k != "workorders"])
             box = f"{lon - 0.005:.6f},{lat - 0.004:.6f},{lon + 0.005:.6f},{lat + 0.004:.6f}"

@@ -299,6 +299,12 @@ LABELS: dict[str, str] = {
     "distance_m": "距服务中心 (m)", "band": "距离分档", "category": "类别",
     "received_at": "受理时间", "due_at": "办理时限", "deadline": "时限状态", "order_id": "工单编号",
     "description": "诉求内容",
+    # an order's details, its trail and the access log (the viewer's order panel)
+    "caller_name": "来电人", "caller_phone": "来电电话", "dispatched_at": "派单时间", "warn_at": "预警时间",
+    "resolved_at": "办结时间", "closed_at": "结案时间", "updated_at": "更新时间", "extended_days": "延期天数",
+    "action": "操作", "from_state": "原状态", "to_state": "新状态", "who": "操作人", "at": "时间",
+    "reason": "理由", "role": "角色", "scope": "范围", "principal_id": "用户编号",
+    "target": "对象", "detail": "详情", "client": "来源地址",
     # the monthly evaluation (jngis.evaluation)
     "received": "受理量", "resolved": "办结量", "resolved_on_time": "按时办结量", "closed": "结案量",
     "overdue_now": "当前超期量", "returned": "退单量", "extended": "延期量", "callback": "回访量",
@@ -374,11 +380,16 @@ def value_label(column: str, value: Any) -> Any:
 
 
 def viewer_vocabulary() -> dict[str, Any]:
-    """Labels, units, value labels and levels as plain JSON for the web viewer (``/config``)."""
+    """Labels, units, value labels, levels, work-order states and personal fields as plain JSON
+    for the web viewer (``/layers``)."""
+    from jngis.workorders.states import STATES
+
     return {
         "labels": dict(LABELS),
         "units": dict(UNITS),
         "values": {k: dict(v) for k, v in VALUE_LABELS.items()},
         "levels": [lv._asdict() for lv in LEVELS],
         "level_labels": dict(LEVEL_LABELS),
+        "states": list(STATES),
+        "personal": list(PERSONAL_COLUMNS),
     }

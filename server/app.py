@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jngis import __version__
 from . import errors
 from .deps import Backend, static_dir
-from .routes import departments, evaluation, features, geocode, layers, stats, tiles, versions, workorders
+from .routes import departments, evaluation, features, geocode, layers, stats, tiles, users, versions, workorders
 from .settings import Settings
 
 #: glibc malloc arenas for the server process (``MALLOC_ARENA_MAX`` in the environment wins).
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.backend = Backend.open(settings)
     errors.install(app)
 
-    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions):
+    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions, users):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     @app.get("/", name="root", include_in_schema=False)

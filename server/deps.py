@@ -5,12 +5,13 @@ heavy indexes (vector tiles) so no request pays for them; it holds objects
 only: what is computed lazily goes through :class:`jngis.cache.Cache`, the
 place names through :class:`jngis.places.Places` and the per-grid table
 through :class:`jngis.gridtable.LiveTable`. Routes get it with
-``Depends(backend)`` and the write guard with ``Depends(require_writer)``.
+``Depends(backend)`` and who is asking with ``Depends(current_principal)``
+(:mod:`jngis.server.auth`); they pass the principal to the store and the
+library, which decide what it may see and do.
 """
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import json
 import logging
@@ -25,16 +26,18 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from jngis import access
+from jngis.access import ANONYMOUS, Principal
 from jngis.cache import Cache
 from jngis.crs import WGS84
 from jngis.errors import NotFoundError
 from jngis.gridtable import MAX_AGE, GridTable, LiveTable
 from jngis.layers import SCHEMAS
 from jngis.places import Places
+from .auth import Authenticator
 from .settings import Settings
 from .switch import (
     HELD_VERSIONS,
@@ -105,6 +108,8 @@ class Backend:
     switcher: Switcher | None = field(default=None, repr=False)
     #: Layers of past and pending versions in WGS84, by (kind, version): what ``datetime=`` reads.
     history: Cache = field(default_factory=lambda: Cache(max_bytes=HISTORY_LAYERS), repr=False)
+    #: Turns a request's credentials into its principal (:mod:`jngis.server.auth`).
+    auth: Any = field(default=None, repr=False)
     _writes: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _orders_generation: int = field(default=0, repr=False)
     #: Set (and replaced) at each switch: what requests for a newer version wait on.
@@ -128,7 +133,7 @@ class Backend:
         if served.table is not None:
             served.table.warm()
         backend = cls(settings=settings, store=store, current=served,
-                      sample=settings.store is None or _is_sample(url))
+                      sample=settings.store is None or _is_sample(url), auth=Authenticator.open(settings, store))
         backend.held.insert(version, served)
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
@@ -208,34 +213,42 @@ class Backend:
     def live(self) -> Cache:
         return self.current.live
 
-    def layer(self, kind: str) -> gpd.GeoDataFrame:
-        """A published layer in its own (metric) CRS; NotFoundError names the choices."""
+    def layer(self, kind: str, who: Principal = ANONYMOUS) -> gpd.GeoDataFrame:
+        """A published layer in its own (metric) CRS; NotFoundError names the choices.
+
+        Work orders are the ones ``who`` may see (the store filters them).
+        """
         if kind == "workorders":
-            return self.store.orders_frame()
+            return self.store.orders_frame(principal=who)
         layers = self.current.layers
         if kind not in layers:
             raise NotFoundError(
-                f"layer {kind!r} does not exist; expected one of {', '.join(self.kinds())}")
+                f"layer {kind!r} does not exist; expected one of {', '.join(self.kinds(who))}")
         return layers[kind]
 
-    def kinds(self) -> list[str]:
-        layers = self.current.layers
-        return [kind for kind in PUBLISHED if kind in layers or kind == "workorders"]
+    def kinds(self, who: Principal = ANONYMOUS) -> list[str]:
+        """The layers published to ``who``: work orders only to roles that read orders."""
+        layers, orders = self.current.layers, access.can(who, "orders.read")
+        return [kind for kind in PUBLISHED if kind in layers or (kind == "workorders" and orders)]
 
-    def wgs84(self, kind: str) -> gpd.GeoDataFrame:
+    def wgs84(self, kind: str, who: Principal = ANONYMOUS) -> gpd.GeoDataFrame:
         """A layer in WGS84 (what GeoJSON and the OGC API speak), cached.
 
-        Work orders are re-read after a write (through this server or announced
-        by another), and at the latest ``STATS_SECONDS`` after they were read
+        Work orders are those ``who`` may see, cached under its role and scope;
+        they are re-read after a write (through this server or announced by
+        another), and at the latest ``STATS_SECONDS`` after they were read
         (deadlines).
         """
         served = self.current
         if kind == "workorders":
-            key = ("workorders", self._orders_generation, int(time.monotonic() // STATS_SECONDS))
-            return served.live.get_or_insert(key, lambda: self.layer(kind).to_crs(WGS84))
+            key = ("workorders", self._orders_generation, int(time.monotonic() // STATS_SECONDS),
+                   scope_key(who))
+            return served.live.get_or_insert(key, lambda: self.layer(kind, who).to_crs(WGS84))
+        if kind not in served.layers:
+            self.layer(kind, who)  # the NotFoundError naming the layers ``who`` may read
         return served.wgs84_layers.get_or_insert(kind, lambda: self.layer(kind).to_crs(WGS84))
 
-    def wgs84_at(self, kind: str, datetime: str | None) -> gpd.GeoDataFrame:
+    def wgs84_at(self, kind: str, datetime: str | None, who: Principal = ANONYMOUS) -> gpd.GeoDataFrame:
         """The features of a layer valid at some instant of ``datetime`` (all versions then in force).
 
         Layers that are not versioned, or no ``datetime``: :meth:`wgs84`. The
@@ -245,10 +258,10 @@ class Backend:
 
         interval = parse_datetime(datetime)
         if interval is None or kind not in VERSIONED_KINDS:
-            return self.wgs84(kind)
+            return self.wgs84(kind, who)
         listed = self.store.versions()
         if listed.empty:
-            return self.wgs84(kind)
+            return self.wgs84(kind, who)
         days = days_in_force(interval, [None if pd.isna(day) else day for day in listed["effective"]])
         return in_force([self._history_layer(kind, day) for day in days], kind)
 
@@ -291,6 +304,19 @@ class Backend:
         if table is None:
             raise NotFoundError("this city has no grids layer yet; make them with jngis.grids.make_grids")
         return table.current()
+
+    def figures(self, who: Principal, served: Served | None = None) -> tuple[GridTable, pd.DataFrame, tuple]:
+        """``(table, the rows who may see, their cache key)``: the per-grid figures ``who`` may read.
+
+        The figures are aggregated (no personal data, whatever the role); a role scoped to
+        places sees its grids, the others the whole city (:func:`figure_scope`).
+        """
+        access.require(who, "stats.read")
+        current = self.grid_table(served)
+        scope = figure_scope(who)
+        if scope.everything:
+            return current, current.table, _key(scope)
+        return current, current.table[scope.mask(current.table.reset_index())], _key(scope)
 
     def orders_changed(self) -> None:
         """Orders were written: recompute the grid table (in the background) and re-read the orders."""
@@ -355,27 +381,30 @@ def backend(request: Request) -> Backend:
     return request.app.state.backend
 
 
-_bearer = HTTPBearer(auto_error=False)
+def _key(scope: access.Scope) -> tuple:
+    key = scope.key
+    return key() if callable(key) else key
 
 
-def require_writer(request: Request,
-                   credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    """Let a write through only with ``Authorization: Bearer <JNGIS_WRITE_TOKEN>``.
+def scope_key(who: Principal) -> tuple:
+    """The part of a cache key that tells apart what principals may see of the orders.
 
-    Returns the name recorded as the actor of the write. The comparison is
-    constant-time so the token cannot be guessed byte by byte from timings.
+    The store's answer depends on the role (what it may read, whether descriptions are
+    masked) and the scope, never on who the principal is: ``(role, Scope.key)``.
     """
-    from fastapi import HTTPException
+    return who.role, _key(access.order_scope(who))
 
-    token = request.app.state.settings.write_token
-    if token is None:
-        raise HTTPException(403, "writes are disabled on this server: set JNGIS_WRITE_TOKEN to enable them")
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "this write needs an 'Authorization: Bearer <token>' header",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode()):
-        raise HTTPException(401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"})
-    return "api"
+
+def figure_scope(who: Principal) -> access.Scope:
+    """Which grids' figures ``who`` sees: its places, or the whole city for a role not scoped to places.
+
+    Figures are aggregated and public where anonymous reading is on; a department's scope
+    is not a place, so it sees the city's figures as anonymous does.
+    """
+    scope = access.order_scope(who)
+    if scope.everything or who.role in ("anonymous", "department"):
+        return access.Scope(everything=True)
+    return scope
 
 
 def static_dir() -> Path:

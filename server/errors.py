@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from jngis import errors
+from .auth import CHALLENGE, NOT_VALID, SIGN_IN
 
 log = logging.getLogger("jngis.server")
 
@@ -24,6 +25,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
     errors.QueryError: 400,
+    errors.AuthenticationError: 401,
+    errors.ForbiddenError: 403,
     errors.TileError: 422,
     errors.CalendarRangeError: 422,
     errors.ParameterError: 422,
@@ -50,12 +53,13 @@ RESPONSES: dict[int | str, dict] = {
              "content": {"application/json": {"schema": Problem.model_json_schema()}}}
     for status, description in (
         (400, "a query parameter of the OGC API Features is not valid"),
-        (401, "a write without a valid bearer token"),
-        (403, "writes are disabled on this server"),
+        (401, "no valid bearer token (sign in), or one that is not valid"),
+        (403, "the signed-in principal may not take this action, or not on this order"),
         (404, "no such layer, feature, grid, tile layer or work order"),
         (409, "the work order cannot take this step from its state"),
         (413, "the request body is too large"),
         (422, "a parameter or a body field is not valid"),
+        (429, "too many failed sign-ins from this client (see Retry-After)"),
     )
 }
 
@@ -83,6 +87,11 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         if status == 422 and request.url.path.startswith(_OGC_PREFIXES):
             status = 400
+        who = getattr(request.state, "principal", None)
+        if status == 401 or (status == 403 and who is not None and who.role == "anonymous"):
+            # not signed in (or not validly): the answer asks for credentials, never says why a token failed
+            message = NOT_VALID if status == 401 else SIGN_IN
+            return JSONResponse({"detail": message}, status_code=401, headers=CHALLENGE)
         return error_response(status, str(exc))
 
     @app.exception_handler(RequestValidationError)

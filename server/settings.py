@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -21,8 +21,29 @@ class Settings(BaseSettings):
         A GeoPackage path or a ``postgresql://`` DSN (``JNGIS_STORE``).
         ``None`` means the sample city GeoPackage (built once if missing).
     write_token : SecretStr or None
-        The bearer token writes need (``JNGIS_WRITE_TOKEN``). ``None`` turns
-        every write off (403).
+        The bootstrap administrator's bearer token (``JNGIS_WRITE_TOKEN``):
+        it authenticates as :data:`jngis.access.ADMIN`, so deployments from
+        before users existed keep working. ``None``: only users' tokens
+        (``jngis users add``) and JWTs sign in.
+    anonymous : bool
+        Whether a request without credentials may read the map layers and
+        the aggregated per-grid figures (``JNGIS_ANONYMOUS``, default on;
+        ``off`` makes every data route answer 401 without a token, and tiles
+        ``Cache-Control: private``).
+    jwks : str or None
+        Where the identity provider's signing keys are (``JNGIS_JWKS``): a
+        JWKS file or an ``https://`` URL. With it, bearer JWTs (RS256/ES256)
+        sign in too; their claims map to the same roles and scopes.
+    jwt_issuer, jwt_audience : str or None
+        The ``iss`` and ``aud`` a JWT must carry (``JNGIS_JWT_ISSUER``,
+        ``JNGIS_JWT_AUDIENCE``); both are required when ``jwks`` is set.
+    auth_failures : int
+        Failed sign-ins one client may make within ``auth_window_seconds``
+        before it is answered 429 with ``Retry-After`` (``JNGIS_AUTH_FAILURES``;
+        the wait starts at 1 s and doubles with each further failure,
+        :class:`jngis.throttle.FailureThrottle`).
+    auth_window_seconds : float
+        The window ``auth_failures`` are counted in (``JNGIS_AUTH_WINDOW_SECONDS``).
     cors_origins : list of str
         Origins allowed to call the API from a browser (``JNGIS_CORS_ORIGINS``,
         comma separated or a JSON list). Empty (the default) means CORS is closed.
@@ -66,6 +87,12 @@ class Settings(BaseSettings):
 
     store: str | None = None
     write_token: SecretStr | None = None
+    anonymous: bool = True
+    jwks: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    auth_failures: int = Field(default=10, ge=1, le=10_000)
+    auth_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tile_cache_mb: int = Field(default=256, ge=0, le=65536)
     basemap_url: str | None = None
@@ -93,7 +120,14 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("store", "basemap_url", mode="before")
+    @field_validator("store", "basemap_url", "jwks", "jwt_issuer", "jwt_audience", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _jwt_needs_issuer_and_audience(self) -> Settings:
+        if self.jwks is not None and (self.jwt_issuer is None or self.jwt_audience is None):
+            raise ValueError("JNGIS_JWKS is set: JNGIS_JWT_ISSUER and JNGIS_JWT_AUDIENCE are required too "
+                             "(a JWT is only accepted for this server's issuer and audience)")
+        return self

@@ -21,6 +21,7 @@ import pandas as pd
 
 from jngis import _checks, access
 from jngis.errors import ForbiddenError, InputTypeError, NotFoundError
+from jngis.store._scope import missing_order, require_read
 from jngis.store.schema import ORDER_COLUMNS, TRAIL_COLUMNS
 from jngis.workorders import departments as registry
 from jngis.workorders.actions import actions_for
@@ -233,12 +234,12 @@ class DepartmentSteps:
     def order_detail(self, order_id: str, *, principal: access.Principal = access.ADMIN, now: Any = None) -> dict:
         """An order's public record with its department-loop fields (签收, 联系 ... times, extension,
         supervision, callback, master) and its deadline ``card``; NotFoundError outside the scope."""
-        who = access.principal(principal)
+        who = require_read(principal)  # a role that reads no orders is refused as in get_order
         order_id = _checks.text("order_detail", "order_id", order_id, max_length=64, required=True)
         conn = self._conn()
         order = self._order_row(conn, order_id)
-        if not access.can(who, "orders.read") or not access.order_scope(who).contains(order):
-            raise NotFoundError(f"work order {order_id!r} does not exist")
+        if not access.order_scope(who).contains(order):
+            raise missing_order(order_id)
         return self._detail(order, self._loop_row(conn, order_id), now, who)
 
     def loop_view(self, order_id: str, *, principal: access.Principal = access.ADMIN,
@@ -340,9 +341,10 @@ class DepartmentSteps:
         """A called department signs, contacts, goes on site or is done (in that order; on site optional)."""
         who = access.principal(principal)
         access.require(who, "orders.transition")
-        if who.role == "department" and department_code not in who.scope:
-            raise ForbiddenError(f"{who.label} {who.name!r} acts for {list(who.scope)}, not {department_code!r}",
-                                 action="orders.transition")
+        # only the called department itself (or the administrator) answers a call
+        if who.role != "admin" and (who.role != "department" or department_code not in who.scope):
+            raise ForbiddenError(f"{who.label} {who.name!r} acts for {list(who.scope) or who.role}, "
+                                 f"not {department_code!r}", action="orders.transition")
         with self._write() as conn:
             rows = self.call(call_id)["departments"]
             row = next((r for r in rows if r["department_code"] == department_code), None)
@@ -398,9 +400,9 @@ def _acting(principal: Any, action: str) -> access.Principal:
 
 
 def _in_scope(who: access.Principal, order: dict, action: str) -> None:
+    # outside the scope an order is answered exactly like a missing one (a 403 would say it exists)
     if not access.order_scope(who).contains(order):
-        raise ForbiddenError(f"{who.label} {who.name!r} may not act on work order {order['order_id']!r} (outside "
-                             f"their scope): step {action!r} refused", action="orders.transition")
+        raise missing_order(order["order_id"])
 
 
 def _time(at: Any) -> dt.datetime:

@@ -2,8 +2,8 @@
 
 Each route is one call to the store (:mod:`jngis.store.steps`); refusals come
 back as 409 (a step out of order, naming the allowed ones), 404 (no such order,
-department or call) or 422 (a bad option). Writes need the writer's token; the
-principal acting is the writer's (the administrator until roles sign in).
+department or call) or 422 (a bad option). The principal is the signed-in one
+(:func:`jngis.server.auth.current_principal`), passed to the store.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jngis import access
 from jngis.workorders import CALL_STEPS, MAX_TEXT
-from ..deps import Backend, backend, require_writer
+from ..auth import current_principal, layer_reader, permits
+from ..deps import Backend, backend
 
 router = APIRouter(tags=["department loop"])
+_ORDER_READER = permits("orders.read")
 
 #: URL name of a step -> the step (the loop's own names; 派单 and 退单 keep the hotline's).
 STEP_NAMES: dict[str, str] = {
@@ -33,24 +35,9 @@ CallStep = Literal[CALL_STEPS]  # type: ignore[valid-type]
 CallId = Path(..., ge=1, le=2**63 - 1, description="the call's number")
 
 
-def writer_principal(writer: str = Depends(require_writer)) -> access.Principal:
-    """The principal of a write (the bootstrap token is the administrator, ROUND2)."""
-    return access.ADMIN
-
-
-def reader_principal(request: Request) -> access.Principal | None:
-    """The writer's principal when the request carries a valid token, else None (no actions offered)."""
-    try:
-        from fastapi.security import HTTPAuthorizationCredentials
-
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not token:
-            return None
-        require_writer(request, HTTPAuthorizationCredentials(scheme=scheme, credentials=token))
-    except Exception:  # an invalid token reads like no token: the public view, no actions
-        return None
-    return access.ADMIN
+def writer_principal(who: access.Principal = Depends(current_principal)) -> access.Principal:
+    """The principal of a write: the signed-in one (the store decides what it may do)."""
+    return who
 
 
 class StepBody(BaseModel):
@@ -74,7 +61,7 @@ def _encoded(payload, status_code: int = 200) -> JSONResponse:
 
 
 @router.get("/departments", name="list_departments")
-def list_departments(store: Backend = Depends(backend)) -> JSONResponse:
+def list_departments(store: Backend = Depends(backend), who: access.Principal = Depends(layer_reader)) -> JSONResponse:
     """The departments registry and the dispatch catalogue."""
     departments = store.store.departments()
     departments["districts"] = departments["districts"].map(list)
@@ -83,9 +70,10 @@ def list_departments(store: Backend = Depends(backend)) -> JSONResponse:
 
 
 @router.get("/workorders/{order_id}/loop", name="workorder_loop")
-def order_loop(order_id: str, request: Request, store: Backend = Depends(backend)) -> JSONResponse:
+def order_loop(order_id: str, request: Request, store: Backend = Depends(backend),
+               who: access.Principal = Depends(current_principal)) -> JSONResponse:
     """An order's department-loop fields, its deadline card, its trail and the steps the caller may take."""
-    return _encoded(store.store.loop_view(order_id, actor=reader_principal(request)))
+    return _encoded(store.store.loop_view(order_id, principal=who, actor=who))
 
 
 @router.post("/workorders/{order_id}/{step}", name="workorder_step")
@@ -104,9 +92,10 @@ def take_step(order_id: str, step: StepName, body: StepBody,  # type: ignore[val
 
 @router.get("/duplicates", name="propose_duplicates")
 def propose_duplicates(distance_m: float = Query(50.0, ge=1, le=5000), hours: float = Query(24.0, ge=0.1, le=720),
-                       limit: int = Query(200, ge=1, le=5000), store: Backend = Depends(backend)) -> JSONResponse:
+                       limit: int = Query(200, ge=1, le=5000), store: Backend = Depends(backend),
+                       who: access.Principal = Depends(current_principal)) -> JSONResponse:
     """Open orders proposed as duplicates (same category, within ``distance_m`` and ``hours``)."""
-    proposed = store.store.propose_duplicates(distance_m=distance_m, hours=hours)
+    proposed = store.store.propose_duplicates(distance_m=distance_m, hours=hours, principal=who)
     return _encoded({"total": len(proposed), "duplicates": proposed.head(limit).to_dict("records")})
 
 
@@ -144,7 +133,8 @@ def call_departments(body: CallBody, who: access.Principal = Depends(writer_prin
 
 
 @router.get("/calls/{call_id}", name="get_call")
-def get_call(call_id: int = CallId, store: Backend = Depends(backend)) -> JSONResponse:
+def get_call(call_id: int = CallId, store: Backend = Depends(backend),
+             who: access.Principal = Depends(_ORDER_READER)) -> JSONResponse:
     """One call with each called department's times and rating."""
     return _encoded(store.store.call(call_id))
 

@@ -20,9 +20,12 @@ from fastapi.responses import HTMLResponse, Response
 from jngis.cache import Cache
 from jngis.codes import label
 from jngis.evaluation import EVALUATION_LEVELS, evaluate_store, level_label, to_excel, to_html
+from ..auth import permits
 from ..deps import Backend, backend, encode_json
 
+# the figures are aggregated; roles with evaluation.read see them (jngis.access)
 router = APIRouter(tags=["evaluation"])
+_READER = Depends(permits("evaluation.read"))
 
 Level = Literal[EVALUATION_LEVELS]  # type: ignore[valid-type]
 _PERIOD = Query("2026-10", pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="a month, YYYY-MM")
@@ -44,7 +47,7 @@ def _records(frame) -> list[dict]:
 @router.get("/evaluation", name="evaluation")
 def evaluation(period: str = _PERIOD, level: Level = Query("department"),
                minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=12),
-               store: Backend = Depends(backend)) -> Response:
+               store: Backend = Depends(backend), who=_READER) -> Response:
     """Figures per unit, rankings (with last month's rate and rank) and the monthly trend."""
     report, history = _report(store, period, level, minimum, months)
     figures = report.figures.rename_axis("unit").reset_index()
@@ -61,7 +64,8 @@ def evaluation(period: str = _PERIOD, level: Level = Query("department"),
 
 @router.get("/evaluation/print", name="evaluation_print", response_class=HTMLResponse)
 def evaluation_print(period: str = _PERIOD, level: Level = Query("department"),
-                     minimum: int = Query(10, ge=1, le=100_000), store: Backend = Depends(backend)) -> HTMLResponse:
+                     minimum: int = Query(10, ge=1, le=100_000), store: Backend = Depends(backend),
+                     who=_READER) -> HTMLResponse:
     """The one-page print view of a month's evaluation."""
     report, _ = _report(store, period, level, minimum, 0)
     return HTMLResponse(to_html(report))
@@ -71,7 +75,7 @@ def evaluation_print(period: str = _PERIOD, level: Level = Query("department"),
             responses={200: {"content": {XLSX: {}}, "description": "the workbook"}})
 def evaluation_excel(period: str = _PERIOD, level: Level = Query("department"),
                      minimum: int = Query(10, ge=1, le=100_000), months: int = Query(6, ge=0, le=12),
-                     store: Backend = Depends(backend)) -> Response:
+                     store: Backend = Depends(backend), who=_READER) -> Response:
     """The meeting's workbook: one sheet per ranking with a native chart, all figures, the trend."""
     report, history = _report(store, period, level, minimum, months)
     with tempfile.TemporaryDirectory(prefix="jngis-evaluation-") as folder:

@@ -8,7 +8,8 @@ comparison operators, basic spatial functions (S_INTERSECTS), text and JSON
 declared). The query is parsed by :mod:`jngis.query`. Geometry is served in WGS84 longitude/latitude (CRS84) as the
 standard requires; ``bbox`` is read in the same CRS. Feature ids are the
 layer keys (``grid_code``, ``station_id`` ...). Work orders come live from the
-store and never carry personal data. The query itself is
+store: those the principal may see (the store filters them), never with
+personal data. The query itself is
 :func:`jngis.features.query_features`; this module adds the links.
 """
 
@@ -22,6 +23,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from jngis.access import ADMIN, Principal
 from jngis.codes import LABELS
 from jngis.errors import ParameterError
 from jngis.features import (
@@ -45,6 +47,7 @@ from jngis.query import (
     parse_sortby,
     queryables_schema,
 )
+from ..auth import current_principal, layer_reader
 from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
 
 router = APIRouter(tags=["OGC API Features"])
@@ -117,14 +120,15 @@ def _bounds(gdf) -> list[float]:
 
 
 @router.get("/conformance", name="conformance")
-def conformance() -> Response:
+def conformance(who: Principal = Depends(layer_reader)) -> Response:
     return json_response({"conformsTo": CONFORMANCE})
 
 
 @router.get("/collections", name="collections")
-def collections(request: Request, store: Backend = Depends(backend)) -> Response:
+def collections(request: Request, store: Backend = Depends(backend),
+                who: Principal = Depends(layer_reader)) -> Response:
     temporal = _temporal(store)
-    listed = [_collection(request, kind, _bounds(store.wgs84(kind)), temporal) for kind in store.kinds()]
+    listed = [_collection(request, kind, _bounds(store.wgs84(kind, who)), temporal) for kind in store.kinds(who)]
     return json_response({
         "links": [{"href": _url(request, "collections"), "rel": "self", "type": "application/json"}],
         "collections": listed,
@@ -132,8 +136,9 @@ def collections(request: Request, store: Backend = Depends(backend)) -> Response
 
 
 @router.get("/collections/{collection_id}", name="collection")
-def collection(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
-    return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id)),
+def collection(collection_id: str, request: Request, store: Backend = Depends(backend),
+               who: Principal = Depends(layer_reader)) -> Response:
+    return json_response(_collection(request, collection_id, _bounds(store.wgs84(collection_id, who)),
                                      _temporal(store)))
 
 
@@ -150,9 +155,10 @@ def _temporal(store: Backend) -> dict | None:
 
 @router.get("/collections/{collection_id}/queryables", name="queryables",
             responses={200: {"content": {QUERYABLES: {}}}})
-def queryables(collection_id: str, request: Request, store: Backend = Depends(backend)) -> Response:
+def queryables(collection_id: str, request: Request, store: Backend = Depends(backend),
+               who: Principal = Depends(layer_reader)) -> Response:
     """What ``filter=``, ``sortby`` and property filters may name: a JSON Schema (QGIS reads it)."""
-    fields = queryable_fields(store.wgs84(collection_id), collection_id)
+    fields = queryable_fields(store.wgs84(collection_id, who), collection_id)
     schema = queryables_schema(fields, url=str(request.url.remove_query_params("f")),
                                title=PUBLISHED[collection_id], key=key_of(collection_id),
                                time=TIME_COLUMNS.get(collection_id), labels=LABELS)
@@ -162,7 +168,7 @@ def queryables(collection_id: str, request: Request, store: Backend = Depends(ba
 def _property_filters(request: Request) -> set[str]:
     """The names a collection's items take besides the declared ones: its queryables."""
     kind = request.path_params.get("collection_id", "")
-    return set(queryable_fields(backend(request).wgs84(kind), kind)) - {"geometry"}
+    return set(queryable_fields(backend(request).wgs84(kind, current_principal(request)), kind)) - {"geometry"}
 
 
 @router.get("/collections/{collection_id}/items", name="items", response_class=GeoJSONResponse,
@@ -183,11 +189,12 @@ def items(
     sortby: str | None = Query(None, description="[+|-]name,... among the queryables"),
     f: str | None = Query(None, pattern="^(json|geojson|csv|xlsx)$"),
     store: Backend = Depends(backend),
+    who: Principal = Depends(layer_reader),
 ) -> Response:
     """Features matching bbox, datetime, property filters (``name=value``) and ``filter``; one page."""
     if filter_crs not in (None, CRS84):
         raise ParameterError(f"filter-crs={filter_crs!r}; expected {CRS84}")
-    layer = store.wgs84_at(collection_id, datetime_)  # boundaries: the versions in force then
+    layer = store.wgs84_at(collection_id, datetime_, who)  # boundaries: the versions in force then
     fields = queryable_fields(layer, collection_id)
     named = {name: values if len(values) > 1 else values[0] for name in fields
              if (values := request.query_params.getlist(name))}
@@ -236,7 +243,7 @@ def collection_paths(schema: dict, store: Backend) -> dict:
     generic = paths.get("/collections/{collection_id}/items", {}).get("get")
     if generic is None:
         return schema
-    for kind in store.kinds():
+    for kind in store.kinds(ADMIN):  # the definition lists every collection; access is decided per request
         path = f"/collections/{kind}/items"
         if path in paths:
             continue
@@ -248,7 +255,7 @@ def collection_paths(schema: dict, store: Backend) -> dict:
             if parameter.get("name") == "filter-lang":
                 parameter["schema"] = {"type": "string", "enum": [*FILTER_LANGS, *FILTER_LANG_ALIASES]}
         declared = {p.get("name") for p in parameters}
-        for name, field in queryable_fields(store.wgs84(kind), kind).items():
+        for name, field in queryable_fields(store.wgs84(kind, ADMIN), kind).items():
             if field != "geometry" and name not in declared:
                 parameters.append({"name": name, "in": "query", "required": False,
                                    "description": f"{LABELS.get(name, name)} equals (property filter)",
@@ -272,8 +279,8 @@ def _download(kind: str, layer, f: str, limit: int | None, offset: int, **query)
 
 @router.get("/collections/{collection_id}/items/{feature_id}", name="item", response_class=GeoJSONResponse)
 def item(collection_id: str, feature_id: str, request: Request,
-         store: Backend = Depends(backend)) -> Response:
-    feature = get_feature(store.wgs84(collection_id), collection_id, feature_id)
+         store: Backend = Depends(backend), who: Principal = Depends(layer_reader)) -> Response:
+    feature = get_feature(store.wgs84(collection_id, who), collection_id, feature_id)
     feature["links"] = [
         {"href": str(request.url.remove_query_params("f")), "rel": "self", "type": GEOJSON},
         {"href": _url(request, "collection", collection_id=collection_id), "rel": "collection",

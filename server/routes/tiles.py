@@ -17,8 +17,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from jngis.access import Principal
 from jngis.codes import MAX_ZOOM
 from jngis.errors import NotFoundError
+from ..auth import layer_reader
 from ..deps import Backend, backend
 from ..switch import Served
 
@@ -49,7 +51,8 @@ def _tiles(served: Served):
 
 
 @router.get("/tiles/{layer}.json", name="tilejson")
-def tilejson(layer: str, request: Request, store: Backend = Depends(backend)) -> Response:
+def tilejson(layer: str, request: Request, store: Backend = Depends(backend),
+             who: Principal = Depends(layer_reader)) -> Response:
     """TileJSON 3.0 for one layer, with the versioned tile addresses of the version in force."""
     served = store.served()
     template = str(request.url_for("versioned_tile", layer=layer, version=str(served.version),
@@ -73,16 +76,23 @@ _Y = Path(..., ge=0, description="row, 0 .. 2^z - 1 (XYZ, north first)")
 def versioned_tile(request: Request, layer: str,
                    version: int = Path(..., ge=0, description="boundary version (its TileJSON names it)"),
                    # The library checks the upper bound (its message names z); the schema states it.
-                   z: int = _Z, x: int = _X, y: int = _Y, store: Backend = Depends(backend)) -> Response:
+                   z: int = _Z, x: int = _X, y: int = _Y, store: Backend = Depends(backend),
+                   who: Principal = Depends(layer_reader)) -> Response:
     """One tile of one boundary version: never changes, cached for a year."""
-    return _answer(request, store.served(version, wait=NEWER_WAIT), layer, z, x, y, IMMUTABLE)
+    return _answer(request, store.served(version, wait=NEWER_WAIT), layer, z, x, y, _shared(store, IMMUTABLE))
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", name="tile", response_class=MVTResponse)
 def tile(request: Request, layer: str, z: int = _Z, x: int = _X, y: int = _Y,
-         store: Backend = Depends(backend)) -> Response:
+         store: Backend = Depends(backend), who: Principal = Depends(layer_reader)) -> Response:
     """One tile of the version in force; gzip when the client accepts it; 304 when its ETag still holds."""
-    return _answer(request, store.served(), layer, z, x, y, SHORT_LIVED)
+    return _answer(request, store.served(), layer, z, x, y, _shared(store, SHORT_LIVED))
+
+
+def _shared(store: Backend, cache: str) -> str:
+    """Tiles carry no personal data and are the same for every principal: shared caches keep them
+    while anonymous reading is on; when it is off only the signed-in browser may (private)."""
+    return cache if store.settings.anonymous else cache.replace("public", "private")
 
 
 def _answer(request: Request, served: Served, layer: str, z: int, x: int, y: int, cache: str) -> Response:

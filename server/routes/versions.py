@@ -23,9 +23,12 @@ from starlette.datastructures import UploadFile
 
 from jngis import access
 from jngis.errors import ParameterError
-from ..deps import Backend, backend, encode_json, json_response, require_writer
+from ..auth import layer_reader, permits
+from ..deps import Backend, backend, encode_json, json_response
 from .tiles import VERSION_HEADER
 
+#: Who may adopt at all (the store checks the district of a planner's plan).
+_ADOPTER = permits("versions.adopt")
 router = APIRouter(tags=["versions"])
 
 #: The first bytes of every SQLite file (a GeoPackage is one).
@@ -37,7 +40,8 @@ def _records(frame) -> list[dict]:
 
 
 @router.get("/versions", name="versions")
-def versions(request: Request, store: Backend = Depends(backend)) -> Response:
+def versions(request: Request, store: Backend = Depends(backend),
+             who: access.Principal = Depends(layer_reader)) -> Response:
     """Every boundary version, oldest first, with its status (in_force, past, pending) and summary."""
     listed = _records(store.store.versions())
     for record in listed:
@@ -46,7 +50,8 @@ def versions(request: Request, store: Backend = Depends(backend)) -> Response:
 
 
 @router.get("/versions/current", name="current_version")
-def current_version(request: Request, store: Backend = Depends(backend)) -> Response:
+def current_version(request: Request, store: Backend = Depends(backend),
+                    who: access.Principal = Depends(layer_reader)) -> Response:
     """The version this server serves now (from memory: cheap enough to poll every few seconds)."""
     served = store.served()
     record = served.record or {}
@@ -60,7 +65,8 @@ def current_version(request: Request, store: Backend = Depends(backend)) -> Resp
 
 
 @router.get("/versions/{version_id}", name="version")
-def version(version_id: int = Path(..., ge=1), store: Backend = Depends(backend)) -> Response:
+def version(version_id: int = Path(..., ge=1), store: Backend = Depends(backend),
+            who: access.Principal = Depends(layer_reader)) -> Response:
     """One version: its record, and the diff against the version before it (none for the first)."""
     record = store.store.version(version_id)
     if version_id > 1:
@@ -84,7 +90,8 @@ _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": 
 
 
 @router.post("/versions", name="adopt", status_code=201, openapi_extra=_UPLOAD)
-async def adopt(request: Request, who: str = Depends(require_writer), store: Backend = Depends(backend)) -> Response:
+async def adopt(request: Request, who: access.Principal = Depends(_ADOPTER),
+                store: Backend = Depends(backend)) -> Response:
     """Adopt the uploaded boundaries as the next version (today or on ``effective``): 201 and its record.
 
     Every check runs before anything is written (units, coverage, codes, the
@@ -97,7 +104,7 @@ async def adopt(request: Request, who: str = Depends(require_writer), store: Bac
         if effective is not None and not isinstance(effective, str) or note is not None and not isinstance(note, str):
             raise ParameterError("effective and note are text fields; expected a date (YYYY-MM-DD) and a note")
         day = _date(effective)
-        record = await run_in_threadpool(_adopt_file, store, upload, day, note or None)
+        record = await run_in_threadpool(_adopt_file, store, upload, day, note or None, who)
     if store.switcher is not None:
         store.switcher.check()  # this process switches at once; the others hear of it from the store
     location = str(request.url_for("version", version_id=str(record["version_id"])))
@@ -114,7 +121,8 @@ def _date(text: str | None) -> dt.date | None:
         raise ParameterError(f"effective={text!r} is not a date; expected YYYY-MM-DD") from None
 
 
-def _adopt_file(store: Backend, upload: UploadFile, day: dt.date | None, note: str | None) -> dict:
+def _adopt_file(store: Backend, upload: UploadFile, day: dt.date | None, note: str | None,
+                who: access.Principal) -> dict:
     with tempfile.TemporaryDirectory(prefix="jngis-adopt-") as folder:
         path = FilePath(folder) / "plan.gpkg"
         with path.open("wb") as target:
@@ -123,4 +131,4 @@ def _adopt_file(store: Backend, upload: UploadFile, day: dt.date | None, note: s
             if written.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
                 raise ParameterError(f"file={upload.filename!r} is not a GeoPackage; expected a .gpkg file "
                                      "with communities and/or grids layers")
-        return store.store.adopt(path, effective=day, note=note, principal=access.ADMIN)
+        return store.store.adopt(path, effective=day, note=note, principal=who)

@@ -8,20 +8,25 @@
  * Modules, one job each: common.js (page state, requests), map.js (style,
  * legend, map), stats.js (counts and polling), card.js (the grid card),
  * search.js (the search box: names, codes and addresses), report.js (a new order placed by its
- * address), versions.js (boundary versions, compare, the switch to a new
- * version). No build step: the browser loads them as ES modules.
+ * address), versions.js (boundary versions, compare, the switch to a new version), signin.js
+ * (the token and who is signed in), orders.js (the orders in the principal's scope). No build
+ * step: the browser loads them as ES modules.
  */
-import { $, getJSON, state } from "./common.js";
+import { $, TOKEN_KEY, getJSON, state } from "./common.js";
 import { buildStyle, createMap, drawLegend, wireSwitches } from "./map.js";
 import { applyStats, fetchStats, startPolling } from "./stats.js";
 import { wireCard } from "./card.js";
 import { wireSearch } from "./search.js";
 import { wireReport } from "./report.js";
 import { startVersions } from "./versions.js";
+import { refused, showSession } from "./signin.js";
+import { wireOrders } from "./orders.js";
 
 function start(config) {
   state.config = config;
   state.vocabulary = config.vocabulary;
+  showSession(config.principal, config.expired ? "登录已失效，请重新登录" : "");
+  wireOrders();
   drawLegend();
   const style = buildStyle(config);
   if (!state.fillSource) $("fill-title").textContent = "网格";
@@ -39,6 +44,17 @@ function start(config) {
   });
 }
 
-getJSON("/layers").then(start).catch(function (error) {
+// A stored token the server no longer takes is dropped, and the page starts anonymously if it may.
+function layers() {
+  return getJSON("/layers").catch(function (error) {
+    if (error.status !== 401 || !state.token) throw error;
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    return getJSON("/layers").then(function (config) { config.expired = true; return config; });
+  });
+}
+
+layers().then(start).catch(function (error) {
+  refused(error);
   $("stats-status").textContent = "无法读取图层：" + error.message;
 });

@@ -112,7 +112,13 @@ export function createMap(config, style) {
     fitBoundsOptions: { padding: { top: 20, bottom: 20, right: 20, left: Math.min(310, window.innerWidth / 3) } },
     maxZoom: 19,
     localIdeographFontFamily: "'WenQuanYi Zen Hei', 'Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', sans-serif",
-    attributionControl: { compact: true, customAttribution: "jngis" }
+    attributionControl: { compact: true, customAttribution: "jngis" },
+    // where anonymous reading is off, tiles and labels need the signed-in token too
+    transformRequest: config.anonymous ? undefined : function (url) {
+      const here = url.charAt(0) === "/" || url.indexOf(location.origin + "/") === 0;
+      if (!state.token || !here) return { url: url };
+      return { url: url, headers: { Authorization: "Bearer " + state.token } };
+    }
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "bottom-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");

@@ -1,6 +1,6 @@
 /* The per-grid counts: fetched from /stats/grids (with its ETag) and painted as feature-state,
  * so new counts show without reloading a tile. */
-import { $, formatTime, state } from "./common.js";
+import { $, formatTime, state, withToken } from "./common.js";
 import { showCard } from "./card.js";
 
 export const POLL_MS = 30000;
@@ -10,7 +10,7 @@ export function fetchStats() {
   if (!state.config || !state.config.grids || state.fillSource !== "grids") {
     return Promise.resolve({ missing: true });
   }
-  const headers = { Accept: "application/json" };
+  const headers = withToken({ Accept: "application/json" });
   if (state.statsEtag) headers["If-None-Match"] = state.statsEtag;
   return fetch("/stats/grids", { headers: headers, cache: "no-store" }).then(function (response) {
     if (response.status === 304) return { unchanged: true };

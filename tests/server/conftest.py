@@ -58,10 +58,19 @@ def app(module_store):
 
 @pytest.fixture(scope="module")
 def client(app):
+    """A client signed in as the bootstrap administrator (``JNGIS_WRITE_TOKEN``): it sees every order."""
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as test_client:
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def anonymous(app):
+    """A client on the same app with no credentials (map layers and per-grid figures only)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)
 
 
 @pytest.fixture
@@ -161,3 +170,50 @@ def live(module_store):
     """A real uvicorn serving the module's store."""
     with LiveServer(module_store) as server:
         yield server
+
+
+from crawl import HOME_STREET, OTHER_STREET  # noqa: E402 - the two 街道 of the two-street city
+
+
+@pytest.fixture(scope="session")
+def two_street_city_file(tmp_path_factory, sample_city) -> Path:
+    """Two 街道 of the sample city in two districts (370102003 嘉礼街道, 370103001 恒东街道) with their
+    grids, stations and party organisations and no work orders: scopes have an inside and an outside."""
+    import pandas as pd
+
+    from jngis.layers import City, write_city
+    from jngis.sample import make_slice
+
+    slices = [make_slice(sample_city, code) for code in (HOME_STREET, OTHER_STREET)]
+    layers = {kind: pd.concat([getattr(piece, kind) for piece in slices], ignore_index=True)
+              for kind in ("districts", "streets", "communities", "units", "grids", "stations", "party_orgs")}
+    return write_city(City(**layers), tmp_path_factory.mktemp("two-streets") / "two_streets.gpkg")
+
+
+def store_copy(kind: str, city_file: Path, folder: Path, request) -> str:
+    """A private store of ``city_file``: a GeoPackage copy, or a fresh PostGIS schema holding it."""
+    if kind == "sqlite":
+        copy = folder / "city.gpkg"
+        shutil.copy(city_file, copy)
+        return str(copy)
+    from pgcluster import schema_dsn
+
+    from jngis.layers import read_city
+    from jngis.store import open_store
+
+    url = schema_dsn(request.getfixturevalue("postgis_dsn"))
+    with open_store(url) as store:
+        store.write_city(read_city(city_file))
+    return url
+
+
+@pytest.fixture(scope="session")
+def copy_store():
+    """:func:`store_copy` for tests that make their own stores."""
+    return store_copy
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def two_street_store(request, two_street_city_file, tmp_path_factory) -> str:
+    """The two-street city in each store (module scope: a matrix runs once per store)."""
+    return store_copy(request.param, two_street_city_file, tmp_path_factory.mktemp("roles"), request)

@@ -193,7 +193,7 @@ def test_kill_9_loses_no_acknowledged_order(store_url, live_server, token):
         print(f"\n{'postgis' if store_url.startswith('postgres') else 'sqlite'}: {figures}")
         headers = {"Authorization": f"Bearer {token}"}
         some = next(iter(acked.states))
-        assert httpx.get(f"{again.url}/workorders/{some}", timeout=10).status_code == 200
+        assert httpx.get(f"{again.url}/workorders/{some}", headers=headers, timeout=10).status_code == 200
         lon, lat = spots[0]
         created = httpx.post(f"{again.url}/workorders", headers=headers, timeout=10,
                              json={"lon": lon, "lat": lat, "category": "市容环境"})

@@ -97,6 +97,8 @@ OPERATIONS = [
     ("POST", "/calls/{call_id}/departments/{department_code}/rating"),
     ("POST", "/calls/{call_id}/departments/{department_code}/{step}"),
     ("GET", "/evaluation"), ("GET", "/evaluation/print"), ("GET", "/evaluation/excel"),
+    ("GET", "/workorders/{order_id}/trail"), ("POST", "/workorders/{order_id}/reveal"), ("GET", "/users"),
+    ("POST", "/users"), ("POST", "/users/{user_id}/disable"), ("POST", "/users/{user_id}/rotate"), ("GET", "/audit"),
 ]
 
 
@@ -110,6 +112,8 @@ NO_INVALID_REQUEST = {
     ("GET", "/stats/grids"), ("GET", "/grids/{grid_code}"), ("GET", "/workorders/{order_id}"),
     ("GET", "/versions"), ("GET", "/versions/current"),
     ("GET", "/departments"), ("GET", "/workorders/{order_id}/loop"),
+    ("GET", "/workorders/{order_id}/trail"), ("GET", "/users"), ("POST", "/users/{user_id}/disable"),
+    ("POST", "/users/{user_id}/rotate"), ("GET", "/audit"),
 }
 RUNS = [(method, path, mode) for method, path in OPERATIONS
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

@@ -1,11 +1,13 @@
-"""Security: writes need the token, reads never leak callers, nothing reaches SQL or the disk.
+"""Security: writes need a token, reads never leak callers, nothing reaches SQL or the disk.
 
-- Writes (create, transition) need ``Authorization: Bearer <JNGIS_WRITE_TOKEN>``,
-  compared with :func:`hmac.compare_digest`; a refused write changes nothing.
-- Callers' names and phones never appear in any public answer: orders are
+- Writes (create, transition) need a bearer token (here the bootstrap
+  ``JNGIS_WRITE_TOKEN``, compared with :func:`hmac.compare_digest`); a refused
+  write changes nothing. Users, roles and scopes: test_roles_matrix.py.
+- Callers' names and phones never appear in full in any answer: orders are
   created with a distinctive caller, then every GET route of the schema is
   crawled with real parameters (every layer, every grid card, every page,
-  every tile over the orders at every zoom, decoded) and scanned.
+  every tile over the orders at every zoom, decoded) and scanned, as the
+  administrator and anonymously (tests/server/crawl.py).
 - Layer names, ids and filters are data, never SQL or paths: injection and
   path-traversal attempts get a 4xx and change nothing.
 - Body size and list limits; CORS closed unless configured; hardening headers
@@ -14,26 +16,19 @@
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import inspect
 import json
-import math
 import os
 import re
 import shutil
 from urllib.parse import quote
 
 import pytest
+from crawl import CANARY_ASCII, CANARY_NAME, CANARY_PHONE, crawl, crawl_urls, leaks, tile_of
 from fastapi.testclient import TestClient
 
 from jngis.server.app import create_app
-
-#: A caller no public answer may mention (distinctive enough not to occur by chance).
-CANARY_NAME = "隐私哨兵甲乙丙"
-CANARY_ASCII = "Zyxq Canary-Caller"
-CANARY_PHONE = "13987654321"
-CANARIES = (CANARY_NAME, CANARY_ASCII, CANARY_PHONE)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,8 @@ def secure_store(city_file, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(secure_store, settings_for):
-    with TestClient(create_app(settings_for(secure_store))) as test_client:
+    """An anonymous client (many wrong tokens are tried here: the failure throttle is set high)."""
+    with TestClient(create_app(settings_for(secure_store, auth_failures=10_000))) as test_client:
         yield test_client
 
 
@@ -102,7 +98,7 @@ def test_writes_without_the_token_are_refused_and_change_nothing(client, secure_
         assert "token" in response.json()["detail"]
         assert "3f9a" not in response.text  # the real token is never echoed
     assert order_count(secure_store) == before
-    assert client.get(f"/workorders/{order_id}").json()["status"] == "received"
+    assert client.get(f"/workorders/{order_id}", headers=auth).json()["status"] == "received"
 
 
 def test_the_token_in_the_query_string_or_a_cookie_does_not_count(client, spots, token):
@@ -119,24 +115,23 @@ def test_the_token_in_the_query_string_or_a_cookie_does_not_count(client, spots,
         client.cookies.clear()
 
 
-def test_a_server_without_a_token_refuses_every_write(secure_store, settings_for, spots, token):
+def test_a_server_without_a_bootstrap_token_refuses_it(secure_store, settings_for, spots, token):
     settings = settings_for(secure_store, write_token=None)
     with TestClient(create_app(settings)) as read_only:
         lon, lat = spots[0]
         refused = read_only.post("/workorders", json=report(lon, lat),
                                  headers={"Authorization": f"Bearer {token}"})
-        assert refused.status_code == 403
-        assert "JNGIS_WRITE_TOKEN" in refused.json()["detail"]
+        assert refused.status_code == 401 and "not valid" in refused.json()["detail"]
         assert read_only.get("/layers").json()["writes"] is False
 
 
 def test_the_token_is_compared_in_constant_time(client, spots, monkeypatch, token):
     """Every token check goes through hmac.compare_digest (no ``==`` that stops at the first
     differing byte), whatever the length of the guess."""
-    from jngis.server import deps
+    from jngis.server import auth
 
-    assert "hmac.compare_digest" in inspect.getsource(deps.require_writer)
-    assert not re.search(r"credentials\.credentials\s*[!=]=", inspect.getsource(deps.require_writer))
+    assert "hmac.compare_digest" in inspect.getsource(auth.Authenticator._verify)
+    assert not re.search(r"token\s*[!=]=", inspect.getsource(auth.Authenticator._verify))
     compared = []
     real = hmac.compare_digest
 
@@ -144,7 +139,7 @@ def test_the_token_is_compared_in_constant_time(client, spots, monkeypatch, toke
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(deps.hmac, "compare_digest", spy)
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
     lon, lat = spots[0]
     for guess in ("x", "t" * len(token), token[:-1] + "z", token * 3, token):
         client.post("/workorders", json=report(lon, lat), headers={"Authorization": f"Bearer {guess}"})
@@ -154,48 +149,6 @@ def test_the_token_is_compared_in_constant_time(client, spots, monkeypatch, toke
 
 
 # -- reads never return callers' names or phones -------------------------------------------
-
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return min(x, n - 1), min(y, n - 1)
-
-
-def _strings(value):
-    """Every string (keys included) inside a decoded JSON or tile value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
-    elif value is not None:
-        yield str(value)
-
-
-def _leaks(url: str, response) -> list[str]:
-    """The canaries found in one answer: raw bytes, gunzipped, JSON-decoded or tile-decoded."""
-    body = response.content  # httpx has already undone Content-Encoding: gzip
-    if body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)
-    kind = response.headers.get("content-type", "")
-    if url.startswith("/search"):  # the search echoes the caller's own query: look at the results only
-        body = json.dumps(json.loads(body)["results"], ensure_ascii=False).encode()
-    texts = [body.decode("utf-8", "replace")]
-    if "json" in kind and body:
-        texts += list(_strings(json.loads(body)))  # catches \\uXXXX-escaped text too
-    if "vnd.mapbox-vector-tile" in kind and body:
-        import mapbox_vector_tile
-
-        texts += list(_strings(mapbox_vector_tile.decode(body)))
-    for header, value in response.headers.items():
-        texts += [header, value]
-    return [f"{canary!r} in {url}" for canary in CANARIES for text in texts if canary in text][:1]
-
 
 @pytest.fixture(scope="module")
 def orders_with_canaries(client, secure_store, spots, token):
@@ -221,110 +174,34 @@ def orders_with_canaries(client, secure_store, spots, token):
     return created
 
 
-def test_no_public_answer_holds_a_callers_name_or_phone(client, orders_with_canaries, spots, auth):
-    schema = client.get("/openapi.json").json()
-    listing = client.get("/layers").json()
-    kinds = [entry["id"] for entry in listing["layers"]]
-    stats = client.get("/stats/grids").json()
+@pytest.mark.parametrize("signed_in", [True, False], ids=["administrator", "anonymous"])
+def test_no_answer_holds_a_callers_name_or_phone(client, orders_with_canaries, spots, auth, signed_in):
+    headers = auth if signed_in else {}
     order_ids = [order["order_id"] for order in orders_with_canaries]
-    grid_codes = stats["grid_code"]
-    urls: dict[str, list[str]] = {}  # route template -> urls crawled
-
-    def visit(template: str, url: str) -> None:
-        urls.setdefault(template, []).append(url)
-
-    for template in ("/healthz", "/layers", "/conformance", "/collections", "/stats/grids", "/openapi.json"):
-        visit(template, template)
-    visit("/", "/?f=json")
-    visit("/", "/")
-    for kind in kinds:
-        visit("/collections/{collection_id}", f"/collections/{kind}")
-        visit("/collections/{collection_id}/queryables", f"/collections/{kind}/queryables")
-        visit("/collections/{collection_id}/items", f"/collections/{kind}/items?limit=10000")
-        # openapi.json also lists each collection's items path (with its queryables, for GDAL)
-        visit(f"/collections/{kind}/items", f"/collections/{kind}/items?limit=10000&f=json")
-    for order_id in order_ids:
-        visit("/collections/{collection_id}/items/{feature_id}", f"/collections/workorders/items/{order_id}")
-        visit("/workorders/{order_id}", f"/workorders/{order_id}")
-    visit("/collections/{collection_id}/items",
-          "/collections/workorders/items?limit=10000&datetime=2020-01-01T00:00:00Z/..")
-    for code in grid_codes:
-        visit("/grids/{grid_code}", f"/grids/{code}")
-    total = client.get("/workorders?limit=1").json()["total"]
-    for offset in range(0, total, 1000):
-        visit("/workorders", f"/workorders?limit=1000&offset={offset}")
-    for query in ("status=received", "status=resolved", "overdue=true", "overdue=false",
-                  f"grid={orders_with_canaries[0]['grid_code']}"):
-        visit("/workorders", f"/workorders?{query}&limit=1000")
-    for kind in ("districts", "streets", "communities"):
-        visit("/layers/{kind}/labels", f"/layers/{kind}/labels")
-    for query in (CANARY_NAME, CANARY_ASCII, CANARY_PHONE, CANARY_PHONE[:7], grid_codes[0][:9]):
-        visit("/search", f"/search?q={query}&limit=100")
-        visit("/geocode", f"/geocode?q={query}")
-    for entry in listing["layers"]:
-        if "tilejson" not in entry:
-            continue
-        tilejson = client.get(f"/tiles/{entry['id']}.json").json()
-        visit("/tiles/{layer}.json", f"/tiles/{entry['id']}.json")
-        for z in range(tilejson["minzoom"], tilejson["maxzoom"] + 1):
-            for x, y in sorted({_tile_of(lon, lat, z) for lon, lat in spots}):
-                visit("/tiles/{layer}/{z}/{x}/{y}.mvt", f"/tiles/{entry['id']}/{z}/{x}/{y}.mvt")
-                versioned = tilejson["tiles"][0].replace("http://testserver", "")
-                visit("/tiles/{layer}/v{version}/{z}/{x}/{y}.mvt", versioned.format(z=z, x=x, y=y))
-    # boundary versions: version 1 (the store's boundaries recorded, as a first adoption does) and the list
-    client.app.state.backend.store._ensure_versions()
-    for template in ("/versions", "/versions/current"):
-        visit(template, template)
-    for version in client.get("/versions").json()["versions"]:
-        visit("/versions/{version_id}", f"/versions/{version['version_id']}")
-
-    # the department loop and the evaluation (issue 16): a call whose problem quotes the canary's phone
-    store = client.app.state.backend.store
-    store.load_sample_departments()
-    first = orders_with_canaries[0]
-    called = client.post("/calls", headers=auth, json={
-        "department_codes": [f"{first['district_code']}-CG"], "order_id": first["order_id"],
-        "problem": f"居民 {CANARY_PHONE} 反映楼道堆物"})
-    assert called.status_code == 201, called.text
-    visit("/calls/{call_id}", f"/calls/{called.json()['call_id']}")
-    for order_id in order_ids:
-        visit("/workorders/{order_id}/loop", f"/workorders/{order_id}/loop")
-    period = orders_with_canaries[0]["received_at"][:7]
-    for template in ("/departments", "/duplicates", "/evaluation"):
-        visit(template, f"{template}?period={period}" if template == "/evaluation" else template)
-    visit("/evaluation", f"/evaluation?period={period}&level=street")
-    visit("/evaluation/print", f"/evaluation/print?period={period}")
-    visit("/evaluation/excel", f"/evaluation/excel?period={period}")
-
+    urls = crawl_urls(client, order_ids, spots, headers)
     # every GET route of the schema was crawled (a new route is not missed)
+    schema = client.get("/openapi.json").json()
     get_routes = {path for path, item in schema["paths"].items() if "get" in item}
     assert get_routes <= set(urls), f"not crawled: {sorted(get_routes - set(urls))}"
-
-    geocode_status = client.get("/geocode?q=x").status_code
-    assert geocode_status in (200, 404)
-    leaks, crawled = [], 0
-    for addresses in urls.values():
-        for url in addresses:
-            for encoding in (("gzip",) if "/tiles/" in url and url.endswith(".mvt") else ("identity",)):
-                response = client.get(url, headers={"Accept-Encoding": encoding})
-                # a city whose units carry no addresses answers every lookup 404 (said in the body)
-                expected = geocode_status if url.startswith("/geocode") else 200
-                assert response.status_code == expected, (url, response.status_code, response.text[:200])
-                crawled += 1
-                leaks += _leaks(url, response)
-    assert not leaks, leaks[:10]
+    crawled, found, statuses = crawl(client, urls, headers)
+    assert not found, found[:10]
     assert crawled > 200
-    print(f"\nprivacy crawl: {crawled} answers on {len(urls)} GET routes, no caller found")
-    # the crawl did see the canaries' orders (so a leak would have been found)
-    listed = {o["order_id"] for o in client.get("/workorders?limit=1000").json()["orders"]}
-    assert set(order_ids) <= listed
+    # the administrator reads everything (a city without addresses answers /geocode 404, said in the body);
+    # anonymous reads the map and the figures, and is asked to sign in for the rest
+    # (and a city without a dispatch catalogue answers the evaluation's print and Excel 422, said in the body)
+    assert statuses <= ({200, 404, 422} if signed_in else {200, 401, 404}), statuses
+    print(f"\nprivacy crawl ({'administrator' if signed_in else 'anonymous'}): {crawled} answers on "
+          f"{len(urls)} GET routes, no caller found")
+    if signed_in:  # the crawl did see the canaries' orders (so a leak would have been found)
+        listed = {o["order_id"] for o in client.get("/workorders?limit=1000", headers=auth).json()["orders"]}
+        assert set(order_ids) <= listed
 
 
 def test_static_files_and_the_viewer_hold_no_personal_data(client, orders_with_canaries):
     for url in ("/static/app.js", "/static/index.html", "/static/style.css"):
         response = client.get(url)
         assert response.status_code == 200
-        assert not _leaks(url, response)
+        assert not leaks(url, response)
 
 
 # -- layer names and filters never reach SQL or the file system ----------------------------
@@ -361,31 +238,31 @@ def test_layer_names_are_never_paths_or_sql(client, secure_store, name):
 
 
 @pytest.mark.parametrize("value", INJECTIONS + ["%", "_", "*", "\\", "\x00"])
-def test_filters_are_values_not_sql(client, secure_store, orders_with_canaries, value):
+def test_filters_are_values_not_sql(client, secure_store, orders_with_canaries, auth, value):
     """An injected filter matches nothing (never every order) and leaks no caller."""
-    total = client.get("/workorders?limit=1").json()["total"]
+    total = client.get("/workorders?limit=1", headers=auth).json()["total"]
     assert total > 0
-    by_grid = client.get("/workorders", params={"grid": value})
+    by_grid = client.get("/workorders", params={"grid": value}, headers=auth)
     # a value longer than any grid code is refused by name (issue 20's bounded filters), a shorter one matches nothing
     if by_grid.status_code == 422:
         assert "grid" in str(by_grid.json()["detail"]) and len(value) > 15
     else:
         assert by_grid.status_code == 200 and by_grid.json()["total"] == 0 and by_grid.json()["orders"] == []
-    by_status = client.get("/workorders", params={"status": value})
+    by_status = client.get("/workorders", params={"status": value}, headers=auth)
     assert by_status.status_code == 422 and "status" in by_status.json()["detail"]
     for params in ({"bbox": value}, {"datetime": value}, {"limit": value}):
-        response = client.get("/collections/workorders/items", params=params)
+        response = client.get("/collections/workorders/items", params=params, headers=auth)
         assert response.status_code == 400, (params, response.text[:200])
         _no_file_content(response)
     found = client.get("/search", params={"q": value})
     assert found.status_code in (200, 422)
     if found.status_code == 200:
-        assert not _leaks("/search", found)
+        assert not leaks("/search", found)
         assert len(found.json()["results"]) < 20 or value in ("%", "_")  # no "match everything"
     step = client.post(f"/workorders/{quote(value, safe='')}/transitions", json={"to": "dispatched"},
                        headers={"Authorization": "Bearer test-token-3f9a"})
     assert step.status_code in (404, 422), step.text
-    assert client.get("/workorders?limit=1").json()["total"] == total
+    assert client.get("/workorders?limit=1", headers=auth).json()["total"] == total
 
 
 def test_the_stores_tables_survive_the_attempts(secure_store, client, orders_with_canaries):
@@ -523,7 +400,7 @@ HARDENING = {
 
 def test_every_kind_of_answer_carries_the_hardening_headers(client, spots, auth):
     lon, lat = spots[0]
-    x, y = _tile_of(lon, lat, 14)
+    x, y = tile_of(lon, lat, 14)
     answers = {
         "viewer": client.get("/", headers={"Accept": "text/html"}),
         "json": client.get("/layers"),

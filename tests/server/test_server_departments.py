@@ -53,12 +53,13 @@ def test_every_step_over_http(loop_client, auth, spot):
     loop = loop_client.get(f"/workorders/{order['order_id']}/loop", headers=auth).json()
     assert [a["action"] for a in loop["actions"]][:2] == ["returned", "sign"]
     assert loop["actions"][1]["label"] == "签收"
-    assert loop_client.get(f"/workorders/{order['order_id']}/loop").json()["actions"] == []  # no token
+    # without a token an order is not read at all: sign in (issue 15)
+    assert loop_client.get(f"/workorders/{order['order_id']}/loop").status_code == 401
     for step, body in [("sign", {}), ("contact", {}), ("on_site", {"note": "到场"}), ("reply", {"note": "已清运"}),
                        ("callback", {"level": "basically_satisfied"}), ("verify", {}), ("close", {})]:
         record = _step(loop_client, auth, order["order_id"], step, **body)
     assert record["status"] == "closed" and record["callback"] == "basically_satisfied"
-    trail = loop_client.get(f"/workorders/{order['order_id']}/loop").json()["trail"]
+    trail = loop_client.get(f"/workorders/{order['order_id']}/loop", headers=auth).json()["trail"]
     assert [r["action"] for r in trail][-4:] == ["reply", "callback", "verify", "closed"]
     assert {r["who"] for r in trail[1:]} == {"admin"}
 
@@ -88,7 +89,7 @@ def test_refusals_over_http(loop_client, auth, spot):
 def test_duplicates_over_http(loop_client, auth, spot):
     first = _new(loop_client, auth, spot, category="违章建筑")
     second = _new(loop_client, auth, (spot[0] + 0.0001, spot[1]), category="违章建筑")
-    proposed = loop_client.get("/duplicates").json()["duplicates"]
+    proposed = loop_client.get("/duplicates", headers=auth).json()["duplicates"]
     pair = [p for p in proposed if p["order_id"] == second["order_id"]]
     assert pair and pair[0]["master_id"] == first["order_id"] and pair[0]["distance_m"] < 20
     assert loop_client.get("/duplicates", params={"distance_m": -1}).status_code == 422
@@ -117,8 +118,8 @@ def test_calls_and_ratings_over_http(loop_client, auth, spot):
     rated = loop_client.post(f"/calls/{call_id}/departments/{district}-SJ/rating", json={"rating": 4}, headers=auth)
     assert rated.status_code == 200
     assert {d["department_code"]: d["rating"] for d in rated.json()["departments"]}[f"{district}-SJ"] == 4
-    assert loop_client.get(f"/calls/{call_id}").json()["problem"] == "夜市占道经营"
-    assert loop_client.get("/calls/999999").status_code == 404
+    assert loop_client.get(f"/calls/{call_id}", headers=auth).json()["problem"] == "夜市占道经营"
+    assert loop_client.get("/calls/999999", headers=auth).status_code == 404
     bad = loop_client.post("/calls", json={**body, "department_codes": ["X"]}, headers=auth)
     assert bad.status_code == 404
 
@@ -126,7 +127,8 @@ def test_calls_and_ratings_over_http(loop_client, auth, spot):
 def test_evaluation_over_http(loop_client, auth, spot):
     order = _new(loop_client, auth, spot)
     period = order["received_at"][:7]
-    answer = loop_client.get("/evaluation", params={"period": period, "level": "department", "minimum": 1})
+    answer = loop_client.get("/evaluation", params={"period": period, "level": "department", "minimum": 1},
+                             headers=auth)
     assert answer.status_code == 200, answer.text
     report = answer.json()
     assert report["totals"]["received"] >= 1 and report["level_label"] == "部门"
@@ -134,16 +136,17 @@ def test_evaluation_over_http(loop_client, auth, spot):
     assert len(report["trend"]) == 6 and report["trend"][-1]["period"] == period
     rated = [f for f in report["figures"] if f["ratings"]]
     assert rated and rated[0]["mean_rating"] == 4.0
-    street = loop_client.get("/evaluation", params={"period": period, "level": "street", "months": 0}).json()
+    street = loop_client.get("/evaluation", headers=auth,
+                             params={"period": period, "level": "street", "months": 0}).json()
     assert street["trend"] == [] and street["figures"][0]["name"]
-    page = loop_client.get("/evaluation/print", params={"period": period})
+    page = loop_client.get("/evaluation/print", params={"period": period}, headers=auth)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"{period} 部门考核评价" in page.text
-    book = loop_client.get("/evaluation/excel", params={"period": period, "months": 2})
+    book = loop_client.get("/evaluation/excel", params={"period": period, "months": 2}, headers=auth)
     assert book.status_code == 200
     assert "月度趋势" in openpyxl.load_workbook(io.BytesIO(book.content)).sheetnames
     for query in ({"period": "2026-13"}, {"level": "province"}, {"months": 13}, {"perod": "2026-10"}):
-        assert loop_client.get("/evaluation", params=query).status_code in (400, 422), query
+        assert loop_client.get("/evaluation", params=query, headers=auth).status_code in (400, 422), query
     assert loop_client.get("/departments").json()["departments"][0]["districts"]
 
 

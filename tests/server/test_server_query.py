@@ -103,7 +103,7 @@ def test_workorders_card_filter_is_the_deadline_colour(client):
     assert both == sum(o["deadline"] in ("overdue", "warning") for o in everything) > 0
 
 
-def test_workorders_department_code_filter(store_file, settings_for):
+def test_workorders_department_code_filter(store_file, settings_for, auth):
     from fastapi.testclient import TestClient
 
     from jngis.server.app import create_app
@@ -118,7 +118,7 @@ def test_workorders_department_code_filter(store_file, settings_for):
             for o in received]
     department = sent[0]
     expected = {o["order_id"] for o, code in zip(received, sent) if code == department}
-    with TestClient(create_app(settings_for(store_file))) as client:
+    with TestClient(create_app(settings_for(store_file)), headers=auth) as client:  # orders need a sign-in
         by_name = client.get("/workorders", params={"department_code": department, "limit": 1000}).json()
         by_cql = client.get("/workorders", params={"filter": f"department_code = '{department}'"}).json()
         none = client.get("/workorders", params={"department_code": "370102-' OR 1=1 --"}).json()
