@@ -116,6 +116,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# How long a server may take to answer /healthz: about 10 s on an idle 2-core machine, 30-70 s when
+# other jobs load it (seen with eight agents running tests beside the suite).
+START_SECONDS = 150
+
+
 class LiveServer:
     """``uvicorn jngis.server.app:create_app --factory`` in its own process on a free loopback port.
 
@@ -140,7 +145,7 @@ class LiveServer:
             [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), *logging],
             env=self.environment, stdout=output, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 60
+        deadline = time.time() + START_SECONDS
         while True:
             if self.process.poll() is not None:
                 out = self.access_log.read_text() if self.access_log else self.process.stdout.read()
@@ -152,7 +157,7 @@ class LiveServer:
                 pass
             if time.time() > deadline:
                 self.__exit__()
-                raise RuntimeError(f"uvicorn did not answer on {self.url} within 60 s")
+                raise RuntimeError(f"uvicorn did not answer on {self.url} within {START_SECONDS} s")
             time.sleep(0.1)
 
     def __exit__(self, *exc) -> None:
