@@ -57,7 +57,7 @@ def evaluation(period: str = _PERIOD, level: Level = Query("department"),
         "figures": _records(figures), "unranked": _records(report.unranked),
         "rankings": {rate: _records(table) for rate, table in report.rankings.items()},
         "trend": _records(history.reset_index()) if len(history) else [],
-        "labels": {c: label(c) for c in [*figures.columns, *report.rankings]},
+        "labels": {c: label(c) for c in [*figures.columns, *report.rankings, "rank", "previous"]},
     }
     return Response(encode_json(payload, allow_nan=False), media_type="application/json")
 

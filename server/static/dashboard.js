@@ -62,7 +62,7 @@ function drawRanking(report) {
   const rate = select.value || Object.keys(report.rankings)[0];
   const rows = (report.rankings[rate] || []).slice(0, 20).reverse();
   const percent = PERCENT_RATES.includes(rate);
-  $("dash-ranking-title").textContent = report.period + " " + report.level_label + (report.labels[rate] || rate) + "排名";
+  $("dash-ranking-title").textContent = report.period + " " + report.level_label + (report.labels[rate] || rate) + report.labels.rank;
   chart("dash-ranking").setOption({
     animation: false,
     legend: { top: 0 },
@@ -73,7 +73,7 @@ function drawRanking(report) {
     series: [
       { name: "本月", type: "bar", data: rows.map(r => r[rate]),
         label: { show: true, position: "right", formatter: p => shown(rate, p.value) } },
-      { name: "上月", type: "bar", data: rows.map(r => r.previous), itemStyle: { opacity: 0.35 } }
+      { name: report.labels.previous, type: "bar", data: rows.map(r => r.previous), itemStyle: { opacity: 0.35 } }
     ]
   }, true);
 }
