@@ -1,68 +1,14 @@
-"""The region engine of jngis: a partition of a contiguity graph into regions of bounded weight.
-
-Both redraws of jngis are the same problem on a graph: the nodes are *atoms*
-(a unit, or a gated compound kept whole) with a weight (households), and each
-region (a community of a 街道, a grid of a community) must stay connected
-while its weight is brought within ``[lo, hi]``. :mod:`jngis.rebalance`
-searches the communities of each 街道 with it, :mod:`jngis.grids` repairs the
-bisection of each community into grids with it.
-
-The engine keeps, for every region, its members, weight, area and perimeter
-up to date under :meth:`Regions.move`, with an undo log
-(:meth:`Regions.rollback`), and offers the moves that never disconnect a
-region (:meth:`Regions.can_leave`, :meth:`Regions.leaving_block`):
-
-- :meth:`Regions.shed` and :meth:`Regions.gain` — peel boundary atoms from a
-  region that is too large to neighbours with room, or pull them into one
-  that is too small (the boundary moves of redistricting heuristics, Ricca &
-  Simeone 2008, and the composite contiguity-safe moves of CM-Tabu — Duque,
-  Anselin & Rey 2012);
-- :meth:`Regions.merge`, :meth:`Regions.region_paths` (chains of regions to
-  pass households along);
-- :func:`steepest_descent` — move the one boundary atom that lowers the total
-  violation most, until none does.
-
-The *violation* of a region is its distance to the bounds in households;
-an atom heavier than ``hi`` cannot be divided, so with ``cap_heavy`` a
-region's ceiling is its heaviest atom. Like spopt's ``region/base.py`` the
-pieces are small and separate; everything is plain Python on lists (no
-geometry), so a state pickles cheaply to a worker process.
-
-Examples
---------
-Four blocks in a row, 1500 | 1200 | 500 | 900 households, the first three in
-region 0 (3,200: above 3,000), the last in region 1 (900: below 1,000):
-
->>> import numpy as np
->>> graph = Graph.from_edges(4, np.array([0, 1, 2]), np.array([1, 2, 3]))
->>> regions = Regions(graph, [1500, 1200, 500, 900], [0, 0, 0, 1], lo=1000, hi=3000)
->>> regions.total_violation()
-300
->>> regions.shed(0)
-500
->>> regions.label, regions.total_violation()
-([0, 0, 1, 1], 0)
-"""
+"""The region engine's state: the contiguity :class:`Graph` and the :class:`Regions` on it (:mod:`jngis.regions`)."""
 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
-from jngis import _checks
-from jngis.errors import InputTypeError
-
-__all__ = ["NO_HOME", "Graph", "Regions", "steepest_descent", "soft_descent", "contiguous", "headroom_band",
-           "preferred_band"]
 
 #: Per-atom values: a sequence or a numpy array.
 Ints = Sequence[int] | np.ndarray
@@ -557,168 +503,9 @@ class Regions:
         return True
 
 
-# ---- the bands of a redraw's parameters -----------------------------------
-
-def preferred_band(func: str, value, lo: int, hi: int) -> tuple[int, int] | None:
-    """The ``preferred=`` parameter of ``func`` as a checked ``(low, high)`` inside ``[lo, hi]``, or None."""
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and len(value) == 2
-    _checks.require(func, "preferred", value, ok, "a pair (low, high) of household counts or None", InputTypeError)
-    low = _checks.whole(func, "preferred", value[0], expected="whole numbers of households")
-    high = _checks.whole(func, "preferred", value[1], expected="whole numbers of households")
-    _checks.require(func, "preferred", value, lo <= low < high <= hi,
-                    f"min_households={lo} <= low < high <= max_households={hi}")
-    return low, high
-
-
-def _headroom_side(func: str, value, bound: int) -> int:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < 1:
-        return int(round(float(value) * bound))  # a share of the bound it is kept from
-    return _checks.whole(func, "headroom", value, minimum=0,
-                         expected="a share in (0, 1) or a whole number of households >= 0")
-
-
-def headroom_band(func: str, headroom, lo: int, hi: int) -> tuple[int, int] | None:
-    """The band the ``headroom=`` parameter of ``func`` leaves: ``(lo + above_min, hi - below_max)``.
-
-    ``headroom`` is one value for both sides or a pair ``(above_min, below_max)``;
-    each a share of its bound (``0 < share < 1``) or a number of households.
-
-    Examples
-    --------
-    >>> headroom_band("rebalance", 0.1, 1000, 3000), headroom_band("make_grids", (0, 50), 300, 500)
-    ((1100, 2700), (300, 450))
-    """
-    if headroom is None:
-        return None
-    sides = headroom if isinstance(headroom, (tuple, list)) else (headroom, headroom)
-    _checks.require(func, "headroom", headroom, len(sides) == 2,
-                    "a share, a number of households or a pair (above_min, below_max)", InputTypeError)
-    low, high = lo + _headroom_side(func, sides[0], lo), hi - _headroom_side(func, sides[1], hi)
-    _checks.require(func, "headroom", headroom, low < high,
-                    f"a headroom that leaves a band inside {lo}-{hi} (it leaves {low}-{high})")
-    return low, high
-
-
 def _floats(values: Floats | None, n: int) -> list[float]:
     return [0.0] * n if values is None else [float(v) for v in values]
 
 
 def _distance(weight: float, lo: int, hi: int) -> float:
     return max(0.0, lo - weight, weight - hi)
-
-
-def steepest_descent(regions: Regions, max_rounds: int | None = None) -> None:
-    """Move single boundary atoms while that lowers the total distance to the bounds.
-
-    Each round applies, among the moves that lower it, the one that lowers it
-    most (ties to the longest shared edge, the most compact result) and keeps
-    both regions connected. The distance here is the plain one,
-    ``max(0, lo - w, w - hi)``: the caller has sized the regions for atoms
-    heavier than ``hi``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> graph = Graph.from_edges(3, np.array([0, 1]), np.array([1, 2]), np.array([1.0, 1.0]))
-    >>> regions = Regions(graph, [300, 300, 200], [0, 0, 1], lo=300, hi=500)
-    >>> steepest_descent(regions)
-    >>> regions.label
-    [0, 1, 1]
-    """
-    lo, hi, label, rw = regions.lo, regions.hi, regions.label, regions.rw
-    for _ in range(4 * regions.n if max_rounds is None else max_rounds):
-        if all(_distance(w, lo, hi) == 0 for w in rw):
-            return
-        moves = []
-        for u in range(regions.n):
-            g = label[u]
-            shared: dict[int, float] = {}
-            for v, length in zip(regions.nbrs[u], regions.nlen[u]):
-                h = label[v]
-                if h != g:
-                    shared[h] = shared.get(h, 0.0) + length
-            w = regions.w[u]
-            for h, length in shared.items():
-                before = _distance(rw[g], lo, hi) + _distance(rw[h], lo, hi)
-                after = _distance(rw[g] - w, lo, hi) + _distance(rw[h] + w, lo, hi)
-                if after < before - 1e-9:
-                    moves.append((after - before, -length, u, h))
-        for _, _, u, h in sorted(moves):
-            if regions.can_leave(u):
-                regions.move(u, h, log=False)
-                break
-        else:
-            return
-
-
-def soft_descent(regions: Regions, weight: float = 1.0, *, moved: bool = False, rounds: int = 4,
-                 compactness: float = 1.0) -> None:
-    """Boundary moves towards the preferred band (:attr:`Regions.soft`), never leaving the bounds.
-
-    A move is taken when ``weight × (households outside the preferred band)``
-    plus, with ``moved``, the households away from their old region, minus
-    ``compactness × (width of the preferred band) × (gain of the two regions'
-    Polsby-Popper sum)`` falls; neither region gets further from the working
-    band nor leaves the hard bounds, and both stay contiguous. (Without the
-    compactness term the moves that bring communities into the band chew
-    their shapes: on 历下 and 市中 of the sample city mean Polsby-Popper fell
-    from 0.290 to 0.271; with it, 0.313.)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> graph = Graph.from_edges(4, np.array([0, 1, 2]), np.array([1, 2, 3]), np.ones(3))
-    >>> regions = Regions(graph, [100, 100, 100, 100], [0, 0, 0, 1], lo=100, hi=300, soft=(150, 250))
-    >>> soft_descent(regions)
-    >>> regions.label
-    [0, 0, 1, 1]
-    """
-    s = regions
-    if s.soft is None:
-        return
-    shape_worth = max(compactness * (s.soft[1] - s.soft[0]), 1e-3)  # households one unit of PP sum is worth
-    for _ in range(rounds):
-        changed = False
-        for a in range(s.n):
-            if s.out_of_time():
-                return
-            r = s.label[a]
-            if s.locked_atom[a] or s.rlocked[r]:
-                continue
-            if not s.soft_violation(r) and not any(s.soft_violation(s.label[b]) for b in s.nbrs[a]):
-                continue  # this atom's region and its neighbours are all in the preferred band
-            wa = s.w[a]
-            if not s.keeps_bands(r, -wa):
-                continue
-            best = None
-            for t in {s.label[b] for b in s.nbrs[a]} - {r}:
-                if not s.keeps_bands(t, wa):
-                    continue
-                cost = (weight * s.soft_delta(a, t) + (s.moved_delta(a, t) if moved else 0)
-                        - shape_worth * s.compact_delta(a, t))
-                if cost < -1e-6 and (best is None or cost < best[0]):
-                    best = (cost, t)
-            if best is not None and s.can_leave(a):
-                s.move(a, best[1])
-                changed = True
-        if not changed:
-            return
-
-
-def contiguous(labels: np.ndarray, left: np.ndarray, right: np.ndarray) -> pd.Series:
-    """Per label: whether its nodes form one connected piece of the graph ``(left, right)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> contiguous(np.array(["a", "a", "b", "a"]), np.array([0, 1]), np.array([1, 2])).to_dict()
-    {'a': False, 'b': True}
-    """
-    same = labels[left] == labels[right]
-    n = len(labels)
-    graph = coo_matrix((np.ones(int(same.sum())), (left[same], right[same])), shape=(n, n))
-    _, piece = connected_components(graph, directed=False)
-    return pd.Series(piece).groupby(labels).nunique() == 1
-
