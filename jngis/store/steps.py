@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from jngis import _checks, access
+from jngis import _checks, access, codes
 from jngis.errors import ForbiddenError, InputTypeError, NotFoundError
 from jngis.store._scope import missing_order, require_read
 from jngis.store.schema import ORDER_COLUMNS, TRAIL_COLUMNS
@@ -309,11 +309,15 @@ class DepartmentSteps:
             self.announce("orders")
         return self.call(int(call_id))
 
-    def call(self, call_id: int, *, masked: bool = True) -> dict:
+    def call(self, call_id: int, *, principal: Any = access.ADMIN, masked: bool = True) -> dict:
         """One call: its fields and each called department's times and rating (``departments``).
 
-        Phones and ID numbers written into the problem or a rating's note are masked unless ``masked=False``.
+        ``principal`` sees the call when it may read the call's order, when the calling 街道 lies in
+        its scope, or when one of its departments was called; any other call answers exactly like a
+        missing one (no existence leak). Phones and ID numbers written into the problem or a
+        rating's note are masked unless ``masked=False``.
         """
+        principal = require_read(principal)
         call_id = _checks.integer("call", "call_id", call_id, minimum=1, maximum=_MAX_ID)
         conn = self._conn()
         row = self._execute(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE call_id = ?",
@@ -324,11 +328,30 @@ class DepartmentSteps:
         rows = self._execute(conn, f"SELECT {', '.join(CALL_DEPARTMENT_COLUMNS)} FROM call_departments WHERE "
                                    "call_id = ? ORDER BY department_code", (call_id,)).fetchall()
         record["departments"] = [self._call_times(dict(zip(CALL_DEPARTMENT_COLUMNS, r))) for r in rows]
+        if not self._call_visible(record, principal):
+            raise NotFoundError(f"call {call_id} does not exist")
         if masked:
             record["problem"] = access.mask_text(record["problem"])
             for row in record["departments"]:
                 row["rating_note"] = access.mask_text(row["rating_note"])
         return record
+
+    def _call_visible(self, record: dict, principal: access.Principal) -> bool:
+        scope = access.order_scope(principal)
+        if scope.everything:
+            return True
+        street = record["street_code"]
+        if street and scope.contains({"street_code": street, "district_code": codes.parent(street, "district_code")}):
+            return True
+        if any(scope.contains({"department_code": row["department_code"]}) for row in record["departments"]):
+            return True
+        if record["order_id"]:
+            try:
+                self.get_order(record["order_id"], principal=principal)  # type: ignore[attr-defined]
+            except NotFoundError:
+                return False
+            return True
+        return False
 
     def _call_times(self, record: dict) -> dict:
         for column in _CALL_TIMES:

@@ -136,7 +136,7 @@ def call_departments(body: CallBody, who: access.Principal = Depends(writer_prin
 def get_call(call_id: int = CallId, store: Backend = Depends(backend),
              who: access.Principal = Depends(_ORDER_READER)) -> JSONResponse:
     """One call with each called department's times and rating."""
-    return _encoded(store.store.call(call_id))
+    return _encoded(store.store.call(call_id, principal=who))
 
 
 class RatingBody(BaseModel):

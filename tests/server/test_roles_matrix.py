@@ -238,9 +238,9 @@ FIGURES = cells(admin="seen/seen", hotline="seen/seen", street="seen/hidden", de
                 grid="seen/hidden", leader="seen/hidden", planner="seen/hidden", anonymous="seen/seen")
 CARD = {role: tuple("200" if v == "seen" else "404" for v in pair) for role, pair in FIGURES.items()}
 ADMIN_ONLY = same("403", admin="200", anonymous="401")
-# Calls (街呼区应): read by every role that reads orders; a known gap: a call is not yet filtered to
-# the principal's scope (issue 16's store.call takes no principal), so outside reads as inside.
-CALL_READ = same("200", planner="403", anonymous="401")
+# Calls (街呼区应): read where the call's order is read (or the calling 街道 or a called department
+# is in scope); a call outside answers 404 like a missing one.
+CALL_READ = ONE_ORDER
 # the calling 街道 rates its own calls; only the called department signs (and contacts, ...) a call
 CALL_RATE = same("403", admin="200", street="200/403", anonymous="401")
 CALL_SIGN = same("403", admin="200", department="200/403", anonymous="401")
