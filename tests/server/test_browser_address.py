@@ -20,7 +20,7 @@ def test_an_address_in_the_search_box_and_the_report_form(city_file, slice_city,
     row, other = units.iloc[4], units.iloc[12]
     spoken = f"{row['road']}{row['door_number']}号院{int(row['building'])}栋"  # as a caller says it
     with live_server(store) as live, sync_playwright() as playwright:
-        api = httpx.Client(base_url=live.url, timeout=30)
+        api = httpx.Client(base_url=live.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
         expected = api.get("/geocode", params={"q": spoken}).json()
         assert expected["status"] == "matched" and expected["unit_id"] == row["unit_id"]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
