@@ -6,6 +6,7 @@ buttons the server offers (jngis.workorders.actions_for), and the dashboard's fi
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import chromium
@@ -44,6 +45,8 @@ def test_a_department_signs_and_replies_through_the_page(city_file, tmp_path, li
         session = new_session()  # only 127.0.0.1 is reachable; console errors and failed requests recorded
         page = session.page()
         page.set_viewport_size({"width": 1280, "height": 1000})
+        # signed in on the viewer before (the figures need evaluation.read): the token is in sessionStorage
+        page.add_init_script(f"sessionStorage.setItem('jngis.token', {json.dumps(token)})")
         page.goto(f"{live.url}/evaluation/dashboard?period={period}&level=department")
         page.wait_for_function("() => window.jngisDashboard.ready === true", timeout=WAIT_MS)
         before = page.evaluate("() => window.jngisDashboard.report.totals")
