@@ -25,7 +25,6 @@ def _open(store: str | None):
     return open_store(store or os.environ.get("JNGIS_STORE") or str(sample_path()), create=False)
 
 
-_guarded = user_errors
 
 
 @click.group()
@@ -40,7 +39,7 @@ def users() -> None:
               help="A code the user works in (6/9/12/15 digits, or a department code); repeat or comma-separate.")
 @click.option("--expires", default=None, help="90d, 12h or an ISO date (default: never).")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_guarded
+@user_errors
 def users_add(name: str, role: str, scopes: tuple[str, ...], expires: str | None, store: str | None) -> None:
     """Add a user and print their API token (shown this once: keep it)."""
     codes = [code for text in scopes for code in text.replace(",", " ").split()]
@@ -54,7 +53,7 @@ def users_add(name: str, role: str, scopes: tuple[str, ...], expires: str | None
 
 @users.command("list")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_guarded
+@user_errors
 def users_list(store: str | None) -> None:
     """Every user: id, name, role, scope, expiry, disabled, token id (never a token)."""
     with _open(store) as opened:
@@ -70,7 +69,7 @@ def users_list(store: str | None) -> None:
 @users.command("disable")
 @click.argument("user_id")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_guarded
+@user_errors
 def users_disable(user_id: str, store: str | None) -> None:
     """Disable a user: their token is refused from the next request on, in every server process."""
     with _open(store) as opened:
@@ -81,7 +80,7 @@ def users_disable(user_id: str, store: str | None) -> None:
 @users.command("rotate")
 @click.argument("user_id")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_guarded
+@user_errors
 def users_rotate(user_id: str, store: str | None) -> None:
     """Give a user a new token (printed once); the old one is refused from now on."""
     with _open(store) as opened:
@@ -100,7 +99,7 @@ def audit() -> None:
 @click.option("--since", default=None, help="From this time (ISO, China Standard Time).")
 @click.option("--until", default=None, help="Before this time (ISO).")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_guarded
+@user_errors
 def audit_export(out: Path, since: str | None, until: str | None, store: str | None) -> None:
     """Write the access log to OUT (.csv or .xlsx); the export itself is logged."""
     with _open(store) as opened:

@@ -18,7 +18,6 @@ from jngis._cli_errors import user_errors
 _STORE_HELP = "A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city)."
 
 
-_user_errors = user_errors
 
 
 def _store_target(store: str | None) -> str:
@@ -32,7 +31,7 @@ def _store_target(store: str | None) -> str:
 @click.option("--effective", default=None, help="The day it takes effect, YYYY-MM-DD (default: today).")
 @click.option("--note", default=None, help="The decision, e.g. its document number.")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_user_errors
+@user_errors
 def adopt(plan: Path, effective: str | None, note: str | None, store: str | None) -> None:
     """Adopt the communities and/or grids of a GeoPackage as the store's next boundary version.
 
@@ -63,7 +62,7 @@ def versions() -> None:
 
 @versions.command("list")
 @click.option("--store", default=None, help=_STORE_HELP)
-@_user_errors
+@user_errors
 def versions_list(store: str | None) -> None:
     """Every version: id, effective date, status, who adopted it, note."""
     from jngis.store import open_store
@@ -80,7 +79,7 @@ def versions_list(store: str | None) -> None:
 @versions.command("show")
 @click.argument("version_id", type=int)
 @click.option("--store", default=None, help=_STORE_HELP)
-@_user_errors
+@user_errors
 def versions_show(version_id: int, store: str | None) -> None:
     """One version: its record, its summary and the lineage of its communities."""
     from jngis.store import open_store
@@ -103,7 +102,7 @@ def versions_show(version_id: int, store: str | None) -> None:
 @click.argument("version_a", type=int)
 @click.argument("version_b", type=int)
 @click.option("--store", default=None, help=_STORE_HELP)
-@_user_errors
+@user_errors
 def versions_diff(version_a: int, version_b: int, store: str | None) -> None:
     """What changed from VERSION_A to VERSION_B: the summary and every changed community."""
     from jngis.store import open_store

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import click
 
+from jngis._cli_access import audit, users
 from jngis._cli_errors import user_errors
+from jngis._cli_versions import adopt, versions
 from jngis.codes import INPUT_CRS_NAMES
-
-_user_errors = user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +31,7 @@ def main() -> None:
               help="Also write the city to this GeoPackage (default: only the cache).")
 @click.option("--rebuild", is_flag=True, help="Rebuild even if a cached copy exists.")
 @click.option("--seed", type=int, default=None, help="Generator seed (default: the published sample).")
-@_user_errors
+@user_errors
 def sample(out: Path | None, rebuild: bool, seed: int | None) -> None:
     """Build (or reuse) the Jinan sample city and print its summary."""
     from jngis.layers import write_city
@@ -57,7 +57,7 @@ def sample(out: Path | None, rebuild: bool, seed: int | None) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", default=None, help="Layer kind for single-layer files (default: guessed).")
 @click.option("--layer", default=None, help="Layer name inside a multi-layer file.")
-@_user_errors
+@user_errors
 def validate(file: Path, kind: str | None, layer: str | None) -> None:
     """Check a city GeoPackage, or one layer file, against the jngis schemas."""
     from jngis.layers import read_city, read_layer
@@ -70,7 +70,7 @@ def validate(file: Path, kind: str | None, layer: str | None) -> None:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", default=None, help="Layer kind for single-layer files (default: guessed).")
-@_user_errors
+@user_errors
 def info(file: Path, kind: str | None) -> None:
     """Counts per layer and the size bands of communities and grids."""
     from jngis.layers import read_city, read_layer
@@ -85,7 +85,7 @@ def info(file: Path, kind: str | None) -> None:
               help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
 @click.option("--workers", default=1, type=click.IntRange(1, 64), show_default=True,
               help="Server processes sharing the port; each opens the store and hears its change channel.")
-@_user_errors
+@user_errors
 def serve(host: str, port: int, store: str | None, workers: int) -> None:
     """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
     import os
@@ -131,7 +131,7 @@ def serve(host: str, port: int, store: str | None, workers: int) -> None:
               help="Write every refused row (row, reason, status, candidates) to this CSV.")
 @click.option("--prefix", "prefixes", multiple=True,
               help="A province or city an address may start with (default for the sample city: 山东省, 济南市).")
-@_user_errors
+@user_errors
 def import_orders(file: Path, input_crs: str, store: str | None, who: str, errors_file: Path | None,
                   prefixes: tuple[str, ...]) -> None:
     """Load 12345 work orders from a CSV or Excel export with lon/lat columns, or an address column.
@@ -215,7 +215,7 @@ def tiles() -> None:
 @click.option("--maxzoom", type=int, default=14, show_default=True)
 @click.option("--layers", default=None,
               help="Comma-separated layer names (default: every layer of the city).")
-@_user_errors
+@user_errors
 def tiles_build(out: Path, city_file: Path | None, minzoom: int, maxzoom: int,
                 layers: str | None) -> None:
     """Write the tiles of a city's layers, z MINZOOM to MAXZOOM, into one PMTiles archive."""
@@ -248,21 +248,10 @@ def tiles_build(out: Path, city_file: Path | None, minzoom: int, maxzoom: int,
                f"in {time.perf_counter() - started:.1f} s")
 
 
-def _register_version_commands() -> None:
-    from jngis._cli_versions import adopt, versions
-
-    main.add_command(adopt)
-    main.add_command(versions)
-
-
-_register_version_commands()
+for command in (adopt, versions, users, audit):  # the commands of their own modules
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-
-from jngis._cli_access import audit, users  # noqa: E402  (they use _user_errors above)
-
-main.add_command(users)
-main.add_command(audit)
