@@ -32,7 +32,7 @@ from jngis.errors import CRSError, GeometryError, InputTypeError, ParameterError
 
 __all__ = ["integer", "number", "choice", "subset", "geodataframe", "dataframe", "columns", "metric_crs",
            "instance", "counts", "whole", "require", "valid_polygons", "text", "has_crs", "not_geographic",
-           "non_negative"]
+           "non_negative", "codes"]
 
 _FAMILIES = {"polygon": (3, 6), "point": (0,), "line": (1, 5)}
 
@@ -341,3 +341,33 @@ def non_negative(func: str, name: str, value: Any) -> float:
     real = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
     require(func, name, value, math.isfinite(real) and real >= 0, "a non-negative number")
     return real
+
+
+def codes(func: str, name: str, value: Any, *, digits: int, what: str) -> frozenset[str]:
+    """Administrative codes of ``digits`` digits (one code, an iterable or a mapping keyed by code; None: none).
+
+    ``what`` words the codes in the caller's terms (e.g. "retired grid codes").
+
+    Examples
+    --------
+    >>> sorted(codes("make_grids", "retired", {"370102003001009": 2}, digits=15, what="retired grid codes"))
+    ['370102003001009']
+    >>> codes("make_grids", "retired", ["370102003001"], digits=15, what="grid codes")
+    Traceback (most recent call last):
+    ...
+    jngis.errors.ParameterError: make_grids: retired has '370102003001'; expected grid codes (strings of 15 digits)
+    """
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Iterable):
+        raise InputTypeError(f"{func}: {name}={_short_repr(value)}; expected an iterable of {what}")
+    try:
+        found = frozenset(value)
+    except TypeError:
+        raise InputTypeError(f"{func}: {name}={_short_repr(value)}; expected an iterable of {what}") from None
+    bad = sorted((c for c in found if not (isinstance(c, str) and len(c) == digits and c.isdigit())), key=repr)
+    if bad:
+        raise ParameterError(f"{func}: {name} has {bad[0]!r}; expected {what} (strings of {digits} digits)")
+    return found

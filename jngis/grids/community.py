@@ -39,6 +39,7 @@ class CommunityTask(NamedTuple):
     seed: int
     band: tuple[int, int] | None = None  # the band headroom leaves inside [low, high]
     preferred: tuple[int, int] | None = None
+    retired: frozenset[int] = frozenset()  # sequence numbers of the community's retired grid codes
 
 
 def _open_land(task: CommunityTask, robust: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +73,10 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
         return results
     households, low, high = task.households, task.low, task.high
     k = choose_k_with_big(households, *(task.band or (low, high)))
-    if k + len(results) > 999:
+    if k + len(results) > 999 - len(task.retired):
         raise ParameterError(f"make_grids: community {task.code!r} needs {k + len(results)} grids, more than the "
-                             "999 a 3-digit code allows; expected larger max_households")
+                             f"{999 - len(task.retired)} codes a 3-digit sequence leaves (999, {len(task.retired)} "
+                             "retired); expected larger max_households")
     xy = shapely.get_coordinates(shapely.centroid(clipped))
     areas = shapely.area(clipped)
     shape = {"perimeters": shapely.length(clipped)} if task.preferred is not None else {}
@@ -156,10 +158,12 @@ def one_community(task: CommunityTask) -> list[tuple]:
             raise GeometryError(f"make_grids: the grids of community {code!r} do not tile it ({errors}); "
                                 "expected gaps and overlaps under 1 m² (are the units valid?)")
     shapes = np.asarray(geometries, dtype=object)
+    # in code order, each grid takes the next sequence number that was never retired
+    numbers = [n for n in range(1, 1000) if n not in task.retired]
     rows = []
     for rank, i in enumerate(_code_order(shapes, polygon)):
         _, grid_type, grid_households, grid_population, n_units = grids[i]
-        rows.append((f"{code}{rank + 1:03d}", code, task.street_code, grid_type, grid_households,
+        rows.append((f"{code}{numbers[rank]:03d}", code, task.street_code, grid_type, grid_households,
                      grid_population, n_units, shapes[i]))
     return rows
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -39,6 +40,7 @@ class GridOptions:
     progress: bool
     band: tuple[int, int] | None = None
     preferred: tuple[int, int] | None = None
+    retired: frozenset[str] = frozenset()
 
 
 # Long only by its numpydoc docstring (parameters, returns, raises, example); the body is the phases.
@@ -56,6 +58,7 @@ def make_grids(
     workers: int = 1,
     preferred: tuple[int, int] | None = None,
     headroom: float | tuple[float, float] | None = None,
+    retired: Iterable[str] = (),
 ) -> gpd.GeoDataFrame:
     """Divide every community into management grids that tile it exactly.
 
@@ -98,6 +101,11 @@ def make_grids(
         and the cuts aim at the band it leaves, and a community whose grids
         would then leave the bounds more often than without it keeps the
         plain grids.
+    retired : iterable of str
+        Grid codes retired by earlier boundary versions
+        (``store.retired_codes("grids")``): no new grid takes one (a retired
+        code is never given to another area); the grids of a community are
+        numbered in the same order, skipping them.
 
     Returns
     -------
@@ -114,7 +122,9 @@ def make_grids(
     CRSError
         A geographic or missing CRS, or communities and units in different CRSs.
     ParameterError
-        ``min_households > max_households``, non-positive bounds, bad options.
+        ``min_households > max_households``, non-positive bounds, bad options,
+        ``retired`` codes that are not 15 digits or that a kept grid of
+        ``previous`` still has.
     GeometryError
         A unit outside every community, or communities that overlap.
     SchemaError
@@ -145,11 +155,14 @@ def make_grids(
         raise ParameterError(f"{FUNC}: min_households={options.low} > max_households={options.high}; expected "
                              "min_households <= max_households")
     options = dataclasses.replace(options, band=headroom_band(FUNC, headroom, options.low, options.high),
-                                  preferred=preferred_band(FUNC, preferred, options.low, options.high))
+                                  preferred=preferred_band(FUNC, preferred, options.low, options.high),
+                                  retired=_checks.codes(FUNC, "retired", retired, digits=15,
+                                                        what="retired grid codes"))
     _check_overlaps(communities)
     community_of = _unit_community(units, communities)
     keep = _unchanged(previous, communities, units,
                       shapely.point_on_surface(np.asarray(units.geometry.values, dtype=object)))
+    _check_retired_kept(options.retired, previous, keep)
     tasks = _tasks(communities, units, community_of, keep, options)
     rows = _run(tasks, options.workers, options.progress)
     return _grids_layer(rows, communities, options.staff, previous, keep)
@@ -248,6 +261,9 @@ def _tasks(communities: gpd.GeoDataFrame, units: gpd.GeoDataFrame, community_of:
     edge_sort = np.argsort(community_of[edge_a], kind="stable")
     edge_a, edge_b, edge_length = edge_a[edge_sort], edge_b[edge_sort], edge_length[edge_sort]
     starts = np.searchsorted(community_of, np.arange(len(communities) + 1))
+    retired: dict[str, set[int]] = {}
+    for grid_code in options.retired:
+        retired.setdefault(grid_code[:12], set()).add(int(grid_code[12:]))
     edge_starts = np.searchsorted(community_of[edge_a], np.arange(len(communities) + 1))
     tasks = []
     for c, (code, street_code, polygon) in enumerate(zip(communities["community_code"].to_numpy(),
@@ -260,7 +276,8 @@ def _tasks(communities: gpd.GeoDataFrame, units: gpd.GeoDataFrame, community_of:
         tasks.append(CommunityTask(
             code, street_code, polygon, unit_geoms[s:e], households[s:e], population[s:e],
             (edge_a[es:ee] - s, edge_b[es:ee] - s, edge_length[es:ee]), options.low, options.high,
-            options.dedicated_min_area, options.seed, options.band, options.preferred))
+            options.dedicated_min_area, options.seed, options.band, options.preferred,
+            frozenset(retired.get(code, ()))))
     return tasks
 
 
@@ -322,6 +339,18 @@ def _grids_layer(rows: list[tuple], communities: gpd.GeoDataFrame, staff: Staffi
         result = fresh
     result = result.sort_values("grid_code", kind="stable").reset_index(drop=True)
     return validate(result, "grids")
+
+
+def _check_retired_kept(retired: frozenset[str], previous: gpd.GeoDataFrame | None, keep: set) -> None:
+    """Refuse retired codes that grids kept from ``previous`` still have."""
+    if previous is None or not retired or not keep:
+        return
+    kept = previous.loc[previous["community_code"].isin(keep), "grid_code"]
+    in_use = sorted(retired & set(kept))
+    if in_use:
+        raise ParameterError(f"{FUNC}: retired has {in_use[0]!r} ({len(in_use)} codes), which a kept grid of "
+                             "previous still has; expected codes no longer in use (e.g. "
+                             "store.retired_codes('grids'))")
 
 
 def _unchanged(previous: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,

@@ -24,7 +24,7 @@ from jngis.codes import COMMUNITY_HOUSEHOLDS
 from jngis.errors import GeometryError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.regions import headroom_band, preferred_band
 
-__all__ = ["RebalanceOptions", "fixed_codes", "check_units", "check_stations"]
+__all__ = ["RebalanceOptions", "fixed_codes", "retired_codes", "check_units", "check_stations"]
 
 FUNC = "rebalance"
 
@@ -59,6 +59,7 @@ class RebalanceOptions:
     headroom: float | tuple[float, float] | None = None
     preferred_weight: float = 2.0
     priority: str = "weighted"
+    retired: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: the checked, converted values replace the given ones
@@ -89,6 +90,7 @@ class RebalanceOptions:
                                                       hint="households moved per household outside the band"))
         _checks.choice(FUNC, "priority", self.priority, PRIORITIES)
         headroom_band(FUNC, self.headroom, lo, hi)  # refuses a headroom that leaves no band
+        set_(self, "retired", retired_codes(self.retired))
 
     @property
     def band(self) -> tuple[int, int] | None:
@@ -128,6 +130,11 @@ def fixed_codes(fixed: Iterable[str]) -> frozenset[str]:
         return frozenset(str(code) for code in fixed)
     except TypeError:
         raise InputTypeError(f"{FUNC}: fixed={fixed!r}; expected an iterable of community codes") from None
+
+
+def retired_codes(retired: Iterable[str]) -> frozenset[str]:
+    """The codes of ``retired`` (one code, an iterable or a mapping keyed by code) as a frozenset of str."""
+    return _checks.codes(FUNC, "retired", retired, digits=12, what="retired community codes")
 
 
 def check_units(units, options: RebalanceOptions) -> gpd.GeoDataFrame:
@@ -190,7 +197,13 @@ def _check_codes(units: gpd.GeoDataFrame, options: RebalanceOptions) -> None:
         code = streets_per[streets_per > 1].index[0]
         raise SchemaError(f"{FUNC}: community {code!r} has units in {int(streets_per[code])} 街道 "
                           f"(column {options.street!r}); expected every community inside one 街道")
-    unknown = options.fixed - set(units[community].astype(str))
+    current = set(units[community].astype(str))
+    in_use = sorted(options.retired & current)
+    if in_use:
+        raise ParameterError(f"{FUNC}: retired has {in_use[0]!r} ({len(in_use)} codes), which units still have as "
+                             f"{community!r}; expected codes no longer in use (e.g. store.retired_codes"
+                             "('communities'))")
+    unknown = options.fixed - current
     if unknown:
         raise NotFoundError(f"{FUNC}: fixed has codes {sorted(unknown)[:5]} that no unit's {community!r} has; "
                             "expected codes of current communities")

@@ -17,7 +17,7 @@ import pandas as pd
 from jngis import _checks
 from jngis.codes import COMMUNITY_HOUSEHOLDS
 from jngis.rebalance.growth import GROWTH_POLICIES, added_households
-from jngis.rebalance.options import RebalanceOptions, check_stations, check_units, fixed_codes
+from jngis.rebalance.options import RebalanceOptions, check_stations, check_units, fixed_codes, retired_codes
 from jngis.rebalance.plan import RebalancePlan
 from jngis.rebalance.prepare import atoms, read_units, starting_regions, street_problems, unit_graph
 from jngis.rebalance.results import assemble, check_growth, measure_before, outcome
@@ -55,6 +55,7 @@ def rebalance(
     growth: str | pd.DataFrame | None = None,
     horizon: int | None = None,
     growth_policy: str = "report",
+    retired: Iterable[str] = (),
 ) -> RebalancePlan:
     """Redraw communities so each holds ``min_households``–``max_households`` households.
 
@@ -132,6 +133,11 @@ def rebalance(
     growth_policy : {"report", "refuse"}
         With growth: report the communities leaving the band, or refuse the
         plan (:class:`~jngis.errors.GrowthError`) when there are any.
+    retired : iterable of str
+        Community codes retired by earlier boundary versions
+        (``store.retired_codes("communities")``): a new community never takes
+        one (a retired code is never given to another area), so the plan can
+        be adopted after earlier redraws. Refused if a unit still has one.
 
     Returns
     -------
@@ -151,7 +157,8 @@ def rebalance(
         ``units`` is not a GeoDataFrame, or a parameter has the wrong type.
     ParameterError
         ``min_households >= max_households``, a bound, ``seed`` (negative),
-        ``workers`` or ``time_limit`` out of range.
+        ``workers`` or ``time_limit`` out of range; ``retired`` holds a code
+        that is not 12 digits or that a unit still has.
     SchemaError
         A column is missing, households are negative or not whole numbers,
         a unit is listed in two communities, a community spans two 街道.
@@ -181,7 +188,7 @@ def rebalance(
         min_households=min_households, max_households=max_households, community=community, street=street,
         households=households, keep_together=keep_together, fixed=fixed_codes(fixed), seed=seed, time_limit=time_limit,
         unit_id=unit_id, workers=workers, progress=progress, preferred=preferred, headroom=headroom,
-        preferred_weight=preferred_weight, priority=priority)
+        preferred_weight=preferred_weight, priority=priority, retired=retired_codes(retired))
     check_units(units, options)
     check_stations(stations, options)
     _checks.choice("rebalance", "growth_policy", growth_policy, GROWTH_POLICIES)
@@ -201,8 +208,8 @@ def rebalance(
     # today's communities are dissolved and measured while the workers search
     results, before = solve_streets(streets.problems, n_workers, show, meanwhile=lambda: measure_before(table, graph))
     streets.lower_bounds.update({result.street: result.lower_bound for result in results})
-    plan = assemble(table, graph, atom_table, start, streets, outcome(table, atom_table, streets, results),
-                    options, stations, units.crs, n_workers, before)
+    codes = outcome(table, atom_table, streets, results, options.retired)
+    plan = assemble(table, graph, atom_table, start, streets, codes, options, stations, units.crs, n_workers, before)
     if added is not None:
         check_growth(plan, added, options, horizon, growth_policy)
     plan.metrics["seconds"] = time.time() - started

@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from jngis.codes import SERVICE_AREA_M2_PER_100_HOUSEHOLDS
+from jngis.errors import ParameterError
 from jngis.rebalance.growth import growth_table, refuse_growth
 from jngis.rebalance.options import RebalanceOptions
 from jngis.rebalance.plan import RebalancePlan
@@ -49,8 +50,12 @@ class Side:
     contiguous: pd.Series
 
 
-def outcome(units: Units, atoms: Atoms, streets: Streets, results: list[StreetResult]) -> Outcome:
-    """New codes: old and new communities matched one-to-one by household overlap in each 街道."""
+def outcome(units: Units, atoms: Atoms, streets: Streets, results: list[StreetResult],
+            retired: frozenset[str] = frozenset()) -> Outcome:
+    """New codes: old and new communities matched one-to-one by household overlap in each 街道.
+
+    A new community that matches none takes the next code of its 街道 that is neither in use nor ``retired``.
+    """
     atom_group = np.empty(atoms.n, dtype=object)
     notes: dict[str, list[str]] = {}
     timed_out: set[str] = set()
@@ -60,12 +65,12 @@ def outcome(units: Units, atoms: Atoms, streets: Streets, results: list[StreetRe
         if result.timed_out:
             timed_out.add(name)
     group = atom_group[atoms.of_unit]
-    code_of = _match_codes(units, group)
+    code_of = _match_codes(units, group, retired)
     names, index = np.unique(group.astype(str), return_inverse=True)
     return Outcome(np.array([code_of[g] for g in names.tolist()], dtype=object)[index], notes, timed_out)
 
 
-def _match_codes(units: Units, group: np.ndarray) -> dict[str, str]:
+def _match_codes(units: Units, group: np.ndarray, retired: frozenset[str]) -> dict[str, str]:
     """A matched new community keeps the old code; the others take the next free code of their 街道."""
     from scipy.optimize import linear_sum_assignment  # scipy.optimize costs 0.3 s to import
 
@@ -86,11 +91,12 @@ def _match_codes(units: Units, group: np.ndarray) -> dict[str, str]:
             if score[r, c] > 0:
                 code_of[new_codes[c]] = old_codes[r]
         unmatched = [g for g in new_codes if g not in code_of]
-        code_of.update(zip(unmatched, _free_codes(street, old_codes, len(unmatched))))
+        code_of.update(zip(unmatched, _free_codes(street, [*old_codes, *retired], len(unmatched))))
     return code_of
 
 
 def _free_codes(street: str, used, count: int) -> list[str]:
+    """``count`` codes of ``street`` after the highest of ``used`` (in use or retired), then in the gaps."""
     numbers_used = {int(code[len(street):]) for code in used
                     if code.startswith(street) and code[len(street):].isdigit()}
     next_number = max(numbers_used, default=0) + 1
@@ -98,8 +104,12 @@ def _free_codes(street: str, used, count: int) -> list[str]:
     for _ in range(count):
         while next_number in numbers_used:
             next_number += 1
-        if next_number > 999:  # keep the 3-digit suffix: reuse the first free number
-            next_number = next(i for i in range(1, 1000) if i not in numbers_used)
+        if next_number > 999:  # keep the 3-digit suffix: take the first number never used
+            next_number = next((i for i in range(1, 1000) if i not in numbers_used), 0)
+            if not next_number:
+                raise ParameterError(f"rebalance: 街道 {street!r} needs {count} new community codes but every "
+                                     "3-digit code is in use or retired; expected fewer retired codes or "
+                                     "fewer new communities")
         numbers_used.add(next_number)
         codes.append(f"{street}{next_number:03d}")
     return codes

@@ -296,6 +296,16 @@ class BoundaryVersions:
             out[kind] = {code: int(version) for code, version in rows}
         return out
 
+    def retired_codes(self, kind: str) -> dict[str, int]:
+        """Codes of ``kind`` ("communities" or "grids") retired by an adopted version: {code: that version}.
+
+        A retired code is never given to another area: pass these as
+        ``retired=`` to :func:`jngis.rebalance` or :func:`jngis.make_grids` so
+        a new redraw avoids them (a scheduled version's retirements count).
+        """
+        kind = _checks.choice("retired_codes", "kind", kind, ("communities", "grids"))
+        return dict(sorted(self._retired_codes()[kind].items()))
+
     # -- adopting
     def adopt(self, source: Any, *, effective: Any = None, note: str | None = None,
               grids: gpd.GeoDataFrame | None = None, communities: gpd.GeoDataFrame | None = None,
