@@ -288,41 +288,78 @@ sheets[list(sheets)[3]].head()"""),
     ("md", """\
 ## 6. 采纳为新版本 · Adopt the plan
 
-方案批准后，调整与网格重划一起作为一个新的边界版本采纳：生效日起地图、工单落点和各项指标都按新边界，
-旧版本仍可查询，每个社区的户数去向都有记录。
+方案批准后，社区调整与网格重划一起作为一个新的边界版本采纳：生效日起地图、工单落点和各项指标都按新边界，
+旧版本仍可查询，每个社区、网格的户数去向都有记录。这里把整个区的方案采纳到示例数据的一个副本
+（本区今天的边界和工单；示例数据本身不变），再读出两个版本之间的差异。
 
-An approved redraw is adopted together with its regridding, as one boundary version: the communities
-grown over their open land so that they tile their 街道 (`proposal`), the grids redrawn where the
-communities changed (`make_grids(previous=)` keeps the others), then `store.adopt` in one transaction
-(checks first: a refusal names what is wrong and writes nothing). Here the 街道 the plan changes most is
-adopted into a store of that 街道 (a copy: the sample stays as it is), and we read the difference between
-the two versions."""),
+An approved redraw is adopted together with its regridding, as one boundary version. The communities are
+grown over their 街道's open land so that they tile it (`plan_communities`), the grids are redrawn where
+the communities changed (`make_grids(previous=)` keeps the others), then `store.adopt` writes the version
+in one transaction (checks first: a refusal names what is wrong and writes nothing). Here the whole
+district's plan is adopted into a store of the district (a copy: the sample stays as it is).
+
+**再次调整时** · *The next redraw*: a code retired by a version is never given to another area. Pass the
+store's retired codes to the next redraw — `rebalance(units, retired=store.retired_codes("communities"))`
+and `make_grids(..., retired=store.retired_codes("grids"))` — and its new communities and grids take
+codes never used before (notebook 03 shows it)."""),
     ("code", """\
 import tempfile
 
-from jngis.sample import make_slice
 from jngis.store import open_store
-from jngis.versions import Boundaries, proposal
+from jngis.versions import Boundaries, plan_communities
 
-in_district = lambda layer, key: layer[layer[key].str.startswith(district)].reset_index(drop=True)
-before = Boundaries(in_district(city.streets, "street_code"), in_district(city.communities, "community_code"),
-                    units.reset_index(drop=True), in_district(city.grids, "grid_code"))
-proposed = proposal(plan, before)  # the plan's communities, tiling their 街道
-street = plan.moves.groupby("street_code")["households"].sum().idxmax()
-today = make_slice(city, street)
+outline = city.districts.set_index("district_code").geometry[district]
+
+
+def in_district(layer, key=None):
+    inside = layer[key].str.startswith(district) if key else layer.intersects(outline)
+    return layer[inside].reset_index(drop=True)
+
+
+today = jngis.City(districts=in_district(city.districts, "district_code"),
+                   streets=in_district(city.streets, "street_code"),
+                   communities=in_district(city.communities, "community_code"), units=units.reset_index(drop=True),
+                   grids=in_district(city.grids, "grid_code"), stations=in_district(city.stations),
+                   party_orgs=in_district(city.party_orgs), workorders=in_district(city.workorders))
 store = open_store(Path(tempfile.mkdtemp()) / "city.gpkg")
-store.write_city(today)  # today's boundaries of the 街道, with its work orders
-communities = proposed.communities[proposed.communities["street_code"] == street]
-regridded = jngis.make_grids(communities, proposed.units[proposed.units["street_code"] == street],
-                             previous=today.grids, seed=0)
-record = store.adopt(regridded, communities=communities, note="社区规模调整方案（示例）")
+store.write_city(today)  # version 1: today's boundaries of the district, with its work orders
+print("\\n".join(today.summary()))"""),
+    ("code", """\
+communities = plan_communities(plan, Boundaries.of(today))  # grown over the open land of their 街道
+new_units = today.units.assign(community_code=today.units["unit_id"].map(plan.assignment).to_numpy())
+grids = jngis.make_grids(communities, new_units, previous=today.grids, seed=0,
+                         retired=store.retired_codes("grids"))
+record = store.adopt(plan, communities=communities, grids=grids, note="历下区社区规模调整方案（示例）")
 store.versions()[["version_id", "effective", "status", "adopted_by", "note"]]"""),
+    ("md", """\
+### 版本差异 · The difference between the versions
+
+`store.diff(1, 2)`: households and units moved, communities and grids created, split, merged, dissolved or
+adjusted (one row per changed code, with its partners), and the open work orders re-placed into the new
+grids (each re-placement is in the order's trail)."""),
     ("code", """\
+from jngis.codes import value_label
+from jngis.viz import size_figure
+
 diff = store.diff(1, 2)
-assert diff.summary["households_moved"] == plan.moves.loc[plan.moves["street_code"] == street, "households"].sum()
-pd.Series(diff.summary)"""),
+assert diff.summary["households_moved"] == plan.metrics["moved_households"]
+print(f"迁移 {diff.summary['households_moved']:,} 户（{diff.summary['units_moved']:,} 个单元），"
+      f"重新落格工单 {diff.summary['orders_replaced']:,} 件")
+kinds = pd.DataFrame({"社区": diff.communities["change"].value_counts(),
+                      "网格": diff.grids["change"].value_counts()}).fillna(0).astype(int)
+kinds.index = [value_label("status", {"created": "new"}.get(change, change)) for change in kinds.index]
+kinds"""),
     ("code", """\
-diff.communities"""),
+changed = diff.communities
+size_figure(changed.loc[changed["change"] != "created", "households_before"],
+            changed.loc[changed["change"] != "dissolved", "households_after"])"""),
+    ("code", """\
+now = store.read_layer("communities")  # the version in force
+moved = (changed.set_index("code")["households_after"] - changed.set_index("code")["households_before"])
+moved = moved.reindex(now["community_code"], fill_value=0).rename("户数变化")
+m = grid_map(now, moved, column="户数变化", names=(today.streets, now), title="历下区 调整后社区户数变化（版本 2 对比版本 1）")
+m.save(OUT / "02_version_diff.html")
+m"""),
 ]
 
 NOTEBOOKS["03_make_grids.ipynb"] = [
@@ -436,6 +473,40 @@ diff = store.diff(1, 2)
 pd.Series(diff.summary)"""),
     ("code", """\
 diff.grids.head(10)"""),
+    ("md", """\
+### 再次划分 · Regridding again: retired codes stay retired
+
+版本 2 撤销的网格编码（社区的网格变少、社区被撤销）不会再分给别的区域（北京 DB11/T 2157-2023）。
+再次划分网格时把 `store.retired_codes("grids")` 传给 `make_grids(retired=)`：新网格按同样的顺序编号，
+跳过撤销的编码；不传时，编码可能与撤销的编码重复，`store.adopt` 会拒绝并说明原因，什么也不写入。
+
+Smaller grids (250–400 households) on the communities in force: first without `retired=` (the adoption
+is refused if a retired code comes back), then with the store's retired codes (adopted, effective on the
+same day as version 2)."""),
+    ("code", """\
+retired = store.retired_codes("grids")  # code -> the version that retired it
+print(f"版本 2 撤销了 {len(retired)} 个网格编码: {', '.join(list(retired)[:3])} ...")
+in_force = store.read_city()
+finer = make_grids(in_force.communities, in_force.units, min_households=250, max_households=400, seed=0)
+reused = sorted(set(finer["grid_code"]) & set(retired))
+print(f"不传 retired=: {len(reused)} 个新网格用了撤销的编码")
+if reused:
+    try:
+        store.adopt(finer, effective=effective)
+    except jngis.JngisError as error:
+        print("拒绝采纳 refused:", error)
+finer = make_grids(in_force.communities, in_force.units, min_households=250, max_households=400, seed=0,
+                   retired=retired)
+assert not set(finer["grid_code"]) & set(retired)
+store.adopt(finer, effective=effective, note="网格细分方案（示例）")
+store.apply_due_versions(now=effective)
+regridded = store.diff(2, 3)
+pd.Series(regridded.summary)[lambda s: s > 0]"""),
+    ("code", """\
+m = grid_map(store.read_layer("grids"), column="households", names=(city.streets, in_force.communities),
+             title=f"{street} 细分后网格户数（版本 3）")
+m.save(OUT / "03_grids_version_3.html")
+m"""),
 ]
 
 NOTEBOOKS["04_workorders.ipynb"] = [

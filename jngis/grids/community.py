@@ -74,9 +74,10 @@ def _community_grids(task: CommunityTask, rng: np.random.Generator, robust: bool
     households, low, high = task.households, task.low, task.high
     k = choose_k_with_big(households, *(task.band or (low, high)))
     if k + len(results) > 999 - len(task.retired):
+        retired = f" once {len(task.retired)} retired are left out" if task.retired else ""
         raise ParameterError(f"make_grids: community {task.code!r} needs {k + len(results)} grids, more than the "
-                             f"{999 - len(task.retired)} codes a 3-digit sequence leaves (999, {len(task.retired)} "
-                             "retired); expected larger max_households")
+                             f"{999 - len(task.retired)} a 3-digit code allows{retired}; expected larger "
+                             "max_households")
     xy = shapely.get_coordinates(shapely.centroid(clipped))
     areas = shapely.area(clipped)
     shape = {"perimeters": shapely.length(clipped)} if task.preferred is not None else {}
