@@ -290,13 +290,14 @@ sheets[list(sheets)[3]].head()"""),
 
 方案批准后，社区调整与网格重划一起作为一个新的边界版本采纳：生效日起地图、工单落点和各项指标都按新边界，
 旧版本仍可查询，每个社区、网格的户数去向都有记录。这里把整个区的方案采纳到示例数据的一个副本
-（本区今天的边界和工单；示例数据本身不变），再读出两个版本之间的差异。
+（本区今天的边界和未办结工单；示例数据本身不变），再读出两个版本之间的差异。
 
 An approved redraw is adopted together with its regridding, as one boundary version. The communities are
 grown over their 街道's open land so that they tile it (`plan_communities`), the grids are redrawn where
 the communities changed (`make_grids(previous=)` keeps the others), then `store.adopt` writes the version
 in one transaction (checks first: a refusal names what is wrong and writes nothing). Here the whole
-district's plan is adopted into a store of the district (a copy: the sample stays as it is).
+district's plan is adopted into a store of the district with its open work orders (a copy: the sample
+stays as it is).
 
 **再次调整时** · *The next redraw*: a code retired by a version is never given to another area. Pass the
 store's retired codes to the next redraw — `rebalance(units, retired=store.retired_codes("communities"))`
@@ -305,10 +306,13 @@ codes never used before (notebook 03 shows it)."""),
     ("code", """\
 import tempfile
 
+from jngis.codes import OPEN_STATES
 from jngis.store import open_store
 from jngis.versions import Boundaries, plan_communities
 
 outline = city.districts.set_index("district_code").geometry[district]
+# open orders are re-placed into the new grids; closed ones keep theirs, so the copy leaves them out
+open_orders = city.workorders[city.workorders["status"].isin(OPEN_STATES)]
 
 
 def in_district(layer, key=None):
@@ -320,9 +324,9 @@ today = jngis.City(districts=in_district(city.districts, "district_code"),
                    streets=in_district(city.streets, "street_code"),
                    communities=in_district(city.communities, "community_code"), units=units.reset_index(drop=True),
                    grids=in_district(city.grids, "grid_code"), stations=in_district(city.stations),
-                   party_orgs=in_district(city.party_orgs), workorders=in_district(city.workorders))
+                   party_orgs=in_district(city.party_orgs), workorders=in_district(open_orders))
 store = open_store(Path(tempfile.mkdtemp()) / "city.gpkg")
-store.write_city(today)  # version 1: today's boundaries of the district, with its work orders
+store.write_city(today)  # version 1: today's boundaries of the district, with its open work orders
 print("\\n".join(today.summary()))"""),
     ("code", """\
 communities = plan_communities(plan, Boundaries.of(today))  # grown over the open land of their 街道
