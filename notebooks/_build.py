@@ -361,7 +361,8 @@ size_figure(changed.loc[changed["change"] != "created", "households_before"],
 now = store.read_layer("communities")  # the version in force
 moved = (changed.set_index("code")["households_after"] - changed.set_index("code")["households_before"])
 moved = moved.reindex(now["community_code"], fill_value=0).rename("户数变化")
-m = grid_map(now, moved, column="户数变化", names=(today.streets, now), title="历下区 调整后社区户数变化（版本 2 对比版本 1）")
+m = grid_map(now, moved, column="户数变化", names=(today.streets, now),
+             title="历下区 调整后社区户数变化（版本 2 对比版本 1）")
 m.save(OUT / "02_version_diff.html")
 m"""),
 ]
