@@ -115,8 +115,10 @@ def exact_moved(units: gpd.GeoDataFrame, street_code: str, *, time_limit: float 
     --------
     >>> from jngis.sample import load_slice
     >>> result = exact_moved(load_slice().units, "370102003", time_limit=2)
-    >>> result.status in ("optimal", "time limit"), result.bound <= result.heuristic
-    (True, True)
+    >>> result.status in ("optimal", "time limit")
+    True
+    >>> result.bound is None or result.bound <= result.heuristic  # no bound yet if HiGHS ran out of time
+    True
     """
     _checks.number(FUNC, "time_limit", time_limit, minimum=0.0, exclusive_minimum=True)
     options = RebalanceOptions(min_households=min_households, max_households=max_households, community=community,
