@@ -85,8 +85,10 @@ def info(file: Path, kind: str | None) -> None:
               help="A city GeoPackage or a postgresql:// DSN (default: $JNGIS_STORE, else the sample city).")
 @click.option("--workers", default=1, type=click.IntRange(1, 64), show_default=True,
               help="Server processes sharing the port; each opens the store and hears its change channel.")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (a line per tile costs as much as serving a warm one).")
 @user_errors
-def serve(host: str, port: int, store: str | None, workers: int) -> None:
+def serve(host: str, port: int, store: str | None, workers: int, access_log: bool) -> None:
     """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
     import os
 
@@ -110,14 +112,14 @@ def serve(host: str, port: int, store: str | None, workers: int) -> None:
         os.environ["JNGIS_STORE"] = url
         click.echo(f"jngis: {workers} worker processes; open http://{host}:{port}/", err=True)
         uvicorn.run("jngis.server.app:create_app", factory=True, workers=workers,
-                    host=host, port=port, log_level="info")
+                    host=host, port=port, log_level="info", access_log=access_log)
         return
     from jngis.server.app import create_app
 
     app = create_app(settings)
     click.echo(f"jngis: city loaded in {time.perf_counter() - started:.1f} s; "
                f"open http://{host}:{port}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 @main.command("import-orders")

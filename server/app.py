@@ -26,6 +26,8 @@ from . import errors
 from .deps import Backend, static_dir
 from .routes import departments, evaluation, features, geocode, layers, stats, tiles, users, versions, workorders
 from .settings import Settings
+from .switch import cache_subdir
+from .tilestore import shared_tiles
 
 #: glibc malloc arenas for the server process (``MALLOC_ARENA_MAX`` in the environment wins).
 MALLOC_ARENAS = 2
@@ -198,6 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backend = Backend.open(settings)
+    # Tiles cut by any process on this machine, read by all (one copy in the page cache).
+    app.state.shared_tiles = shared_tiles(cache_subdir(settings.tile_geometry_dir, "tiles"))
     errors.install(app)
 
     for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions, users):
@@ -221,7 +225,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     plain_openapi = app.openapi
     app.openapi = lambda: features.collection_paths(plain_openapi(), app.state.backend)  # type: ignore[method-assign]
 
-    # The middleware added last is the outermost: the headers wrap everything, the 413 included.
+    # The middleware added last is the outermost: the headers wrap everything, the 413 included;
+    # the lean tile path is the innermost, so its answers get the same headers as the routes'.
+    app.add_middleware(tiles.LeanTiles)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        uploads={"/versions": settings.max_upload_bytes})
     if settings.cors_origins:

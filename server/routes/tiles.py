@@ -17,12 +17,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from jngis.access import Principal
+from jngis.access import ANONYMOUS, Principal, can
 from jngis.codes import MAX_ZOOM
 from jngis.errors import NotFoundError
 from ..auth import layer_reader
 from ..deps import Backend, backend
 from ..switch import Served
+from ..tilestore import SharedTiles
 
 router = APIRouter(tags=["tiles"])
 
@@ -97,6 +98,7 @@ def _shared(store: Backend, cache: str) -> str:
 
 def _answer(request: Request, served: Served, layer: str, z: int, x: int, y: int, cache: str) -> Response:
     found = _tiles(served).served(layer, z, x, y)
+    keep(request.app.state.shared_tiles, served, layer, z, x, y, found)
     headers = {"ETag": found.etag, "Cache-Control": cache, "Vary": "Accept-Encoding",
                VERSION_HEADER: str(served.version)}
     if found.etag in request.headers.get("if-none-match", ""):
@@ -104,3 +106,98 @@ def _answer(request: Request, served: Served, layer: str, z: int, x: int, y: int
     if found.data and "gzip" in request.headers.get("accept-encoding", ""):
         return Response(found.gzip, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
     return Response(found.data, media_type=MVT, headers=headers)
+
+
+def keep(shared: SharedTiles | None, served: Served, layer: str, z: int, x: int, y: int, found) -> None:
+    """Write a tile cut here into the file every process reads (:mod:`server.tilestore`)."""
+    if shared is None:
+        return
+    key = shared.key(shared.fingerprint(layer, served.layers[layer]), z, x, y)
+    if shared.get(key) is None:
+        shared.put(key, found.etag, found.gzip)
+
+
+# -- the lean path ---------------------------------------------------------------------
+
+_MVT_HEADERS = [(b"content-type", MVT.encode()), (b"vary", b"Accept-Encoding")]
+_CACHE = {True: IMMUTABLE.encode(), False: SHORT_LIVED.encode()}
+#: The access table's word on an anonymous map reader (the routes ask it through ``layer_reader``).
+_ANONYMOUS_READS = can(ANONYMOUS, "layers.read")
+
+
+class LeanTiles:
+    """ASGI middleware: a warm tile for an anonymous reader, straight from the shared tile file.
+
+    The tile routes above go through FastAPI's routing, parameter validation,
+    dependencies and a worker thread: about as much CPU again as sending the
+    tile. A request this middleware can answer exactly as those routes would
+    is answered here, on the event loop: a GET of a tile address with no query,
+    no credentials and gzip accepted, while anonymous map reading is on
+    (issue 15's switch: off, every request takes the routes and signs in), of
+    the version in force or one still held, whose tile some process has
+    already cut and kept (:mod:`server.tilestore`). Everything else (a cold
+    tile, a bad address, a version being switched to, a token) goes on to the
+    routes, which answer it as before and keep the tile for the next request.
+    The answer is the routes' one: the same body, ETag, Cache-Control, Vary and
+    ``X-Jngis-Version``, and 304 when ``If-None-Match`` holds the ETag.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/tiles/") \
+                and not scope["query_string"]:
+            answer = _lean(scope)
+            if answer is not None:
+                status, headers, body = answer
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _lean(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """``(status, headers, body)`` of a warm anonymous tile request, or None: the routes answer it."""
+    parts = scope["path"][7:].split("/")
+    if len(parts) == 5 and parts[1][:1] == "v" and parts[1][1:].isdecimal():
+        layer, version, z, x, name = parts[0], int(parts[1][1:]), parts[2], parts[3], parts[4]
+    elif len(parts) == 4:
+        layer, version, z, x, name = parts[0], None, parts[1], parts[2], parts[3]
+    else:
+        return None
+    y = name[:-4]
+    if not (name.endswith(".mvt") and z.isdecimal() and x.isdecimal() and y.isdecimal() and z.isascii()
+            and x.isascii() and y.isascii()):
+        return None
+    accepts, condition = b"", b""
+    for header, value in scope["headers"]:
+        if header == b"authorization":
+            return None
+        if header == b"accept-encoding":
+            accepts = value
+        elif header == b"if-none-match":
+            condition = value
+    if b"gzip" not in accepts:
+        return None
+    state = scope["app"].state
+    backend, shared = state.backend, state.shared_tiles
+    if shared is None or not backend.settings.anonymous or not _ANONYMOUS_READS:
+        return None
+    current = backend.current
+    served = current if version is None or version == current.version else backend.held.get(version)
+    features = None if served is None else served.layers.get(layer)
+    print_ = None if features is None else shared.known(features)
+    if print_ is None:
+        return None
+    kept = shared.get(shared.key(print_, int(z), int(x), int(y)))
+    if kept is None:
+        return None
+    headers = [(b"etag", kept.etag), (b"cache-control", _CACHE[version is not None]),
+               (b"x-jngis-version", str(served.version).encode())]
+    if kept.etag in condition:
+        return 304, headers + [(b"vary", b"Accept-Encoding")], b""
+    headers += _MVT_HEADERS + [(b"content-length", str(len(kept.gzip)).encode())]
+    if kept.gzip:
+        headers.append((b"content-encoding", b"gzip"))
+    return 200, headers, kept.gzip
