@@ -55,7 +55,6 @@ def _code_hash() -> bytes:
     """Hash of the source of the tile code and the server's tiling options (what a tile's bytes
     depend on besides the features)."""
     import jngis.tiles
-
     from . import switch
 
     digest = hashlib.blake2b(__version__.encode(), digest_size=16)

@@ -167,3 +167,81 @@ def test_the_zoom_bound_is_the_library_max_zoom(client):
     response = client.get(f"/tiles/grids/{MAX_ZOOM + 1}/0/0.mvt")
     assert response.status_code == 422
     assert f"z={MAX_ZOOM + 1} is not a zoom level; expected 0 to {MAX_ZOOM}" in response.json()["detail"]
+
+
+# -- the lean path and the shared tile file (server/tilestore.py) ---------------------------
+
+def raw_tile(client, url: str, **headers):
+    """(status, headers, bytes on the wire) of one GET: the gzip bytes as sent, not undone."""
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip", **headers}) as response:
+        return response.status_code, response.headers, b"".join(response.iter_raw())
+
+
+SAME_HEADERS = ("etag", "cache-control", "vary", "x-jngis-version", "content-type", "content-encoding",
+                "content-length", "x-content-type-options", "content-security-policy")
+
+
+def test_a_warm_anonymous_tile_is_the_routes_answer_without_the_routes(app, client, anonymous, centre_tile,
+                                                                       monkeypatch):
+    z, x, y = centre_tile
+    version = client.get("/tiles/grids.json").headers["x-jngis-version"]
+    urls = [f"/tiles/grids/{z}/{x}/{y}.mvt", f"/tiles/grids/v{version}/{z}/{x}/{y}.mvt"]
+    routed = [raw_tile(client, url) for url in urls]  # signed in: the routes, which keep the tile
+
+    def cut(*args, **kwargs):
+        raise AssertionError("the tile was asked of the routes")
+
+    monkeypatch.setattr(app.state.backend.current.tiles, "served", cut)
+    for url, (status, headers, body) in zip(urls, routed):
+        lean = raw_tile(anonymous, url)
+        assert (lean[0], lean[2]) == (status, body) == (200, body)
+        assert {h: lean[1].get(h) for h in SAME_HEADERS} == {h: headers.get(h) for h in SAME_HEADERS}
+        assert gzip.decompress(body)[:1] == b"\x1a"
+        again = raw_tile(anonymous, url, **{"If-None-Match": headers["etag"]})
+        assert again[0] == 304 and again[2] == b"" and again[1]["etag"] == headers["etag"]
+        assert again[1]["x-jngis-version"] == version
+    assert "immutable" in routed[1][1]["cache-control"] and "immutable" not in routed[0][1]["cache-control"]
+    with pytest.raises(AssertionError, match="asked of the routes"):  # a token: the routes answer
+        client.get(urls[0])
+    with pytest.raises(AssertionError, match="asked of the routes"):  # no gzip: the routes answer
+        anonymous.get(urls[0], headers={"Accept-Encoding": "identity"})
+
+
+@pytest.mark.parametrize("url, status", [("/tiles/grids/25/0/0.mvt", 422), ("/tiles/rivers/5/26/12.mvt", 404),
+                                         ("/tiles/grids/v999/12/3380/1598.mvt", 404),
+                                         ("/tiles/grids/12/3380/1598.mvt?x=1", 400)])
+def test_what_the_lean_path_cannot_answer_the_routes_refuse_as_before(anonymous, url, status):
+    assert anonymous.get(url).status_code == status
+
+
+def test_with_anonymous_reading_off_a_kept_tile_still_needs_a_sign_in(module_store, settings_for, client,
+                                                                      centre_tile, token):
+    from fastapi.testclient import TestClient
+
+    from jngis.server.app import create_app
+
+    z, x, y = centre_tile
+    url = f"/tiles/grids/{z}/{x}/{y}.mvt"
+    assert client.get(url).status_code == 200  # kept in the shared file by the public server
+    closed = create_app(settings_for(module_store, anonymous=False))
+    with TestClient(closed) as nobody:
+        assert nobody.get(url).status_code == 401
+        signed = nobody.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 200 and signed.headers["cache-control"].startswith("private")
+        assert nobody.get(url).status_code == 401  # the tile is now known to this server too
+
+
+def test_a_tile_cut_here_is_read_by_another_process(app, client, centre_tile):
+    import subprocess
+    import sys
+
+    z, x, y = centre_tile
+    status, headers, body = raw_tile(client, f"/tiles/grids/{z}/{x}/{y}.mvt")
+    shared = app.state.shared_tiles
+    key = shared.key(shared.fingerprint("grids", app.state.backend.layers["grids"]), z, x, y)
+    script = ("import sys; from pathlib import Path; from jngis.server.tilestore import SharedTiles; "
+              "kept = SharedTiles(Path(sys.argv[1])).get(sys.argv[2].encode()); "
+              "sys.stdout.buffer.write(kept.etag + b' ' + kept.gzip)")
+    other = subprocess.run([sys.executable, "-c", script, str(shared.folder), key.decode()],
+                           capture_output=True, check=True, timeout=120)
+    assert other.stdout == headers["etag"].encode() + b" " + body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import subprocess
 import sys
@@ -48,25 +49,31 @@ def serve_workers(store: str, port: int, token: str, workers: int, **environment
                 child.kill()
 
 
-def ask(port: int, workers: list[psutil.Process], method: str, path: str,
-        body: dict | None = None, token: str | None = None) -> tuple[int, int, dict]:
-    """(worker pid, status, JSON body) of one request on a new connection."""
+def exchange(port: int, workers: list[psutil.Process], method: str, path: str, body: dict | None = None,
+             headers: dict | None = None) -> tuple[int, int, dict, bytes]:
+    """(worker pid, status, headers, body bytes) of one request on a new connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.connect()
         mine = conn.sock.getsockname()[1]
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        sent = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers={**sent, **(headers or {})})
         response = conn.getresponse()
-        answer = json.loads(response.read())
+        content = response.read()
         pid = next(w.pid for w in workers
                    if any(c.raddr and c.raddr.port == mine and c.laddr.port == port
                           for c in w.net_connections(kind="tcp")))
-        return pid, response.status, answer
+        return pid, response.status, {k.lower(): v for k, v in response.getheaders()}, content
     finally:
         conn.close()
+
+
+def ask(port: int, workers: list[psutil.Process], method: str, path: str,
+        body: dict | None = None, token: str | None = None) -> tuple[int, int, dict]:
+    """(worker pid, status, JSON body) of one request on a new connection."""
+    pid, status, _, content = exchange(port, workers, method, path, body,
+                                       {"Authorization": f"Bearer {token}"} if token else None)
+    return pid, status, json.loads(content)
 
 
 def started_workers(supervisor: psutil.Process, port: int, count: int) -> list[psutil.Process]:
@@ -126,3 +133,37 @@ def test_an_order_posted_to_one_worker_is_counted_by_every_worker_within_2_s(sto
     assert all(count in (opened, opened + 1) for _, _, count in answers)
     last_stale = max((t for t, _, count in answers if count == opened), default=0.0)
     print(f"last answer without the order: {last_stale:.2f} s after the write; {len(answers)} answers")
+
+
+def test_two_workers_keep_one_copy_of_each_tile_and_answer_it_alike(city_file, port_finder, token, tmp_path):
+    """Each tile is cut once into the shared tile file and both workers send the same bytes and ETag."""
+    import shutil
+
+    import lmdb
+
+    from jngis.layers import read_layer
+
+    store = tmp_path / "city.gpkg"
+    shutil.copy(city_file, store)
+    lon, lat = read_layer(city_file, "grids").to_crs(WGS84).union_all().representative_point().coords[0]
+    paths = []
+    for z in (12, 14, 16):
+        n = 2**z
+        x, y = int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        paths.append(f"/tiles/grids/{z}/{x}/{y}.mvt")
+    port = port_finder()
+    cache = {"JNGIS_TILE_GEOMETRY_DIR": str(tmp_path / "tiles"), "JNGIS_STATS_CACHE_DIR": str(tmp_path / "stats")}
+    with serve_workers(str(store), port, token, 2, **cache) as supervisor:
+        workers = started_workers(supervisor, port, 2)
+        for path in paths:
+            answers: dict[int, tuple[str, bytes]] = {}
+            for _ in range(60):
+                pid, status, headers, body = exchange(port, workers, "GET", path, headers={"Accept-Encoding": "gzip"})
+                assert status == 200 and headers["content-encoding"] == "gzip"
+                answers[pid] = (headers["etag"], body)
+                if len(answers) == 2:
+                    break
+            assert len(answers) == 2, f"one worker answered {path} every time"
+            assert len(set(answers.values())) == 1, f"the workers sent {path} differently"
+    with lmdb.open(str(tmp_path / "tiles" / "encoded.lmdb"), readonly=True, lock=False) as env:
+        assert env.stat()["entries"] == len(paths)
