@@ -179,8 +179,34 @@ def wrk(url: str, paths: list[str], seconds: float, folder: Path, threads: int =
             "wrk_cpu_s": usage.ru_utime + usage.ru_stime, "output": out}
 
 
+def profiled(pid: int, seconds: float, folder: Path) -> subprocess.Popen:
+    """py-spy sampling process ``pid`` (and its threads, native frames off) for ``seconds``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", f"{seconds:.0f}", "-r", "200", "-f", "raw",
+                             "-o", str(folder / "profile.txt"), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path, top: int = 12) -> str:
+    """Share of the samples in each function (inclusive), of the event loop's thread."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in {f.split(" (")[0] + " " + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
+                      for f in stack.split(";") if " (" in f}:
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    rows = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    skip = ("_run_module", "_run_code", "run_forever", "_run_once", "Handle._run", "run_until_complete", "main ",
+            "Runner.run", "asyncio_run", "Command.", "Context.", "<module>", "serve ", "Server.", "run ", "new_func ",
+            "decorate ", "_run ")
+    shown = [(k, v) for k, v in rows if not k.startswith(skip)][:top]
+    return "\n".join(f"  {v / total:6.1%}  {k}" for k, v in shown)
+
+
 def measure(name: str, url: str, paths: list[str], servers: list[psutil.Process], seconds: float,
-            folder: Path) -> dict:
+            folder: Path, profile: bool = False) -> dict:
     """Warm the server with every path once, then wrk; the server's CPU over the wrk run."""
     with httpx.Client(base_url=url, timeout=120, headers={"Accept-Encoding": "gzip"}) as client:
         for _ in range(2):  # twice: every worker of a multi-process server gets its turn at most tiles
@@ -190,8 +216,12 @@ def measure(name: str, url: str, paths: list[str], servers: list[psutil.Process]
                     raise RuntimeError(f"{name}: {path} answered {response.status_code}: {response.text[:200]}")
     before = cpu_seconds(servers)
     started = time.perf_counter()
+    spy = profiled(servers[0].pid, seconds - 2, folder) if profile else None
     row = wrk(url, paths, seconds, folder)
     wall = time.perf_counter() - started
+    if spy is not None:
+        spy.wait(timeout=60)
+        row["profile"] = profile_summary(folder / "profile.txt")
     row["server_cpu_s"] = cpu_seconds(servers) - before
     row["per_cpu_s"] = row["requests"] / max(row["server_cpu_s"], 1e-9)
     row["wall_s"] = wall
@@ -222,7 +252,8 @@ def jngis_rows(store: Path, paths: list[str], args, folder: Path) -> list[dict]:
             # the versioned address (what the viewer asks for, named by the TileJSON) and the plain one
             version = httpx.get(url + "/tiles/grids.json", timeout=60).headers["x-jngis-version"]
             tiles = [p.replace("/tiles/grids/", f"/tiles/grids/v{version}/") for p in paths]
-            rows.append(measure(f"jngis serve --workers {workers}", url, tiles, [server], args.seconds, folder))
+            rows.append(measure(f"jngis serve --workers {workers}", url, tiles, [server], args.seconds, folder,
+                                profile=args.profile and workers == 1))
             print(f"{rows[-1]['name']}: {rows[-1]['rps']:,.0f} requests/s, p99 {rows[-1]['p99_ms']:.1f} ms",
                   file=sys.stderr, flush=True)
     return rows
@@ -280,6 +311,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--tipg-python", default=os.environ.get("TIPG_PYTHON"),
                         help="a Python with tipg, uvicorn (and uvloop, httptools) installed")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the one-worker jngis server with py-spy during its wrk run (needs py-spy)")
     parser.add_argument("--city", type=Path, default=None, help="a city GeoPackage with grids (default: the sample)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -309,6 +342,9 @@ def main() -> None:
         print(f"| {row['name']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} "
               f"| {row['server_cpu_s']:.1f} | {row['per_cpu_s']:,.0f} | {row['wrk_cpu_s']:.1f} "
               f"| {row['rss_mb']:,.0f} / {row['pss_mb']:,.0f} |")
+    for row in rows:
+        if "profile" in row:
+            print(f"\n{row['name']}, py-spy samples during wrk (inclusive share, top functions):\n{row['profile']}")
     tipg = next((row for row in rows if row["name"].startswith("tipg")), None)
     if tipg is not None:
         for row in rows[:-1]:
