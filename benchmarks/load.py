@@ -20,7 +20,7 @@ meta      0.05    ``/layers``, ``/tiles/{layer}.json``, ``/search``
 
 Reports requests/s, p50 / p99 latency and the error rate (any 5xx / 4xx or
 transport error) per kind and overall, and the server's resident memory
-(RSS) before, after a warm-up share of the run, and at the end: once every
+(RSS, less the shared tile file's pages) before, after a warm-up share of the run, and at the end: once every
 zoom has been visited, memory may grow by at most the warm-tile cache's
 bound (``JNGIS_TILE_CACHE_MB``).
 
@@ -108,10 +108,17 @@ class Server:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MiB."""
+    """Resident memory of a process in MiB, less the pages of the shared tile file it maps.
+
+    Those pages (``encoded.lmdb/data.mdb``, :mod:`jngis.server.tilestore`) are the page cache's,
+    one copy for every server process, bounded by the file's own size; counted in the process's
+    RSS they would grow with every tile read back, like a file read.
+    """
     import psutil
 
-    return psutil.Process(pid).memory_info().rss / 2**20
+    process = psutil.Process(pid)
+    shared = sum(m.rss for m in process.memory_maps(grouped=True) if m.path.endswith("data.mdb"))
+    return (process.memory_info().rss - shared) / 2**20
 
 
 # -- the mix -----------------------------------------------------------------------------
