@@ -78,7 +78,10 @@ class Server:
 
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log",
+             # longer than the client's 5 s keep-alive expiry (httpx's default, uvicorn's too): the
+             # client never sends on a connection the server is closing at that very moment
+             "--timeout-keep-alive", "30"],
             env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + self.startup_timeout
         while True:
