@@ -20,6 +20,7 @@ over the arcs:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -35,6 +36,9 @@ RaggedArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: Simplification is retried on conflicting arcs with these fractions of the tolerance.
 _RETRIES = (0.25, 0.0)
+#: Grid steps within which arcs affect each other's result at a zoom: a conflict needs their
+#: boxes to meet, a hot pixel is within half a step of a vertex and acts half a step around.
+_NEAR = 1.5
 
 
 @dataclass(frozen=True)
@@ -104,41 +108,206 @@ class Arcs:
     def n_features(self) -> int:
         return len(self.polygons) - 1
 
-    def simplified(self, scale: float, tolerance: float) -> tuple[RaggedArrays, int]:
+    @property
+    def n_arcs(self) -> int:
+        return len(self.offsets) - 1
+
+    @cached_property
+    def boxes(self) -> np.ndarray:
+        """xmin, ymin, xmax, ymax of every arc (every simplified or snapped form lies within)."""
+        if self.n_arcs == 0:
+            return np.zeros((0, 4))
+        starts = self.offsets[:-1]
+        return np.column_stack([np.minimum.reduceat(self.coords[:, 0], starts),
+                                np.minimum.reduceat(self.coords[:, 1], starts),
+                                np.maximum.reduceat(self.coords[:, 0], starts),
+                                np.maximum.reduceat(self.coords[:, 1], starts)])
+
+    @cached_property
+    def _tree(self) -> shapely.STRtree:
+        return shapely.STRtree(shapely.box(*self.boxes.T))
+
+    def keys(self) -> list[bytes]:
+        """Each arc's exact coordinates as bytes: an arc with the same key simplifies the same."""
+        flat = self.coords.tobytes()
+        width = self.coords.itemsize * 2
+        return [flat[a * width:b * width] for a, b in zip(self.offsets[:-1].tolist(),
+                                                          self.offsets[1:].tolist())]
+
+    def near(self, boxes: np.ndarray, margin: float) -> np.ndarray:
+        """Sorted ids of the arcs whose boxes come within ``margin`` of any of ``boxes``."""
+        if len(boxes) == 0 or self.n_arcs == 0:
+            return np.zeros(0, np.int64)
+        query = shapely.box(boxes[:, 0] - margin, boxes[:, 1] - margin, boxes[:, 2] + margin,
+                            boxes[:, 3] + margin)
+        return np.unique(self._tree.query(query)[1]).astype(np.int64)
+
+    def zoom(self, scale: float, tolerance: float) -> ArcZoom:
+        """Every arc simplified at ``scale`` and snap-rounded to the integer grid."""
+        every = np.arange(self.n_arcs)
+        flags, ints, offsets = self._window(every, np.full(self.n_arcs, -1, np.int8), scale,
+                                            tolerance)
+        return ArcZoom(flags, ints, offsets)
+
+    def zoom_since(self, previous: Arcs, before: ArcZoom, match: np.ndarray, scale: float,
+                   tolerance: float) -> tuple[ArcZoom, np.ndarray, np.ndarray]:
+        """:meth:`zoom`, recomputed only around the arcs that are new since ``previous``.
+
+        ``before`` is ``previous.zoom(scale, tolerance)`` and ``match[a]`` the
+        arc of ``previous`` with arc ``a``'s exact coordinates (-1: none). An
+        arc's result depends only on its coordinates and on the arcs within
+        :data:`_NEAR` grid steps (the conflicts between simplified arcs, the hot
+        pixels it passes), so the arcs near new or vanished ones are recomputed
+        with two rings of neighbours around them (the outer one replays its
+        recorded retries); where the inner ring comes out different from
+        ``before``, the recomputed part grows and the step repeats. The
+        result is what :meth:`zoom` gives. Returns it, the arcs whose result
+        may differ from ``before`` and those whose neighbours were all seen.
+        """
+        margin = _NEAR / scale
+        taken = np.zeros(previous.n_arcs, np.bool_)
+        taken[match[match >= 0]] = True
+        fresh = np.flatnonzero(match < 0)
+        seeds = np.concatenate([self.boxes[fresh], previous.boxes[~taken]])
+        changed = np.union1d(fresh, self.near(seeds, margin))
+        if len(changed) == 0:  # the same arcs, renumbered
+            offsets = np.zeros(self.n_arcs + 1, np.int64)
+            np.cumsum(np.diff(before.offsets)[match], out=offsets[1:])
+            return (ArcZoom(before.flags[match], before.ints[_pieces(before.offsets, match)],
+                            offsets), changed, changed)
+        while True:
+            ring = np.setdiff1d(self.near(self.boxes[changed], margin), changed)
+            seen = np.union1d(changed, ring)
+            outer = np.setdiff1d(self.near(self.boxes[seen], margin), seen)
+            window = np.union1d(seen, outer)
+            replay = np.full(len(window), -1, np.int8)
+            in_outer = np.isin(window, outer)
+            replay[in_outer] = before.flags[match[window[in_outer]]]
+            flags, ints, offsets = self._window(window, replay, scale, tolerance)
+            position = np.searchsorted(window, ring)
+            same = flags[position] == before.flags[match[ring]]
+            same &= _same_polylines(ints, offsets, position, before.ints, before.offsets,
+                                    match[ring])
+            if same.all():
+                break
+            changed = np.union1d(changed, ring[~same])
+        inside = np.searchsorted(window, seen)
+        result_flags = before.flags[np.maximum(match, 0)].copy()
+        result_flags[seen] = flags[inside]
+        lengths = np.zeros(self.n_arcs, np.int64)
+        old = np.setdiff1d(np.arange(self.n_arcs), seen)
+        lengths[old] = np.diff(before.offsets)[match[old]]
+        lengths[seen] = np.diff(offsets)[inside]
+        result_offsets = np.zeros(self.n_arcs + 1, np.int64)
+        np.cumsum(lengths, out=result_offsets[1:])
+        out = np.empty((result_offsets[-1], 2), np.int64)
+        out[_pieces(result_offsets, old)] = before.ints[_pieces(before.offsets, match[old])]
+        out[_pieces(result_offsets, seen)] = ints[_pieces(offsets, inside)]
+        return ArcZoom(result_flags, out, result_offsets), changed, seen
+
+    def _window(self, chosen: np.ndarray, replay: np.ndarray, scale: float,
+                tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The arcs ``chosen`` (sorted ids) simplified and snapped as among all arcs.
+
+        Exact for the arcs whose neighbours (within :data:`_NEAR`) are all
+        chosen; ``replay[i] >= 0`` gives arc ``chosen[i]``'s conflict flags
+        instead of testing them (its neighbours are not all there). Returns
+        the flags (bit ``r``: retried after round ``r``), the snapped
+        vertices and their offsets, per chosen arc.
+        """
+        if len(chosen) == self.n_arcs:
+            coords, offsets = self.coords, self.offsets
+        else:
+            coords = self.coords[_pieces(self.offsets, chosen)]
+            offsets = np.zeros(len(chosen) + 1, np.int64)
+            np.cumsum(np.diff(self.offsets)[chosen], out=offsets[1:])
+        start, end = self.start[chosen], self.end[chosen]
+        scaled = coords * scale
+        keep = np.zeros(len(scaled), np.bool_)
+        kernels.simplify(scaled, offsets, np.arange(len(chosen)), tolerance, keep)
+        fixed = replay >= 0
+        flags = np.zeros(len(chosen), np.int8)
+        for attempt in range(len(_RETRIES) + 1):
+            floats, kept = _kept(scaled, offsets, keep)
+            # Douglas-Peucker is not topology-preserving: arcs it made cross are simplified less.
+            changed = np.diff(kept) < np.diff(offsets)
+            dirty = kernels.conflicts(floats, kept, start, end, _cell(floats, kept), changed)
+            if attempt == len(_RETRIES):
+                break
+            dirty[fixed] = (replay[fixed] >> attempt) & 1 == 1
+            if not dirty.any():
+                break
+            flags[dirty] |= 1 << attempt
+            kernels.simplify(scaled, offsets, np.flatnonzero(dirty), tolerance * _RETRIES[attempt],
+                             keep)
+        hot, _ = _unique_rows(np.floor(floats + 0.5).astype(np.int64))
+        ints, int_offsets = snap.snap_arcs(floats, kept, hot, _cell(floats, kept))
+        return flags, ints, int_offsets
+
+    def assemble(self, zoom: ArcZoom, chosen: np.ndarray | None = None) -> RaggedArrays:
+        """The features ``chosen`` (default: all) from the snapped arcs of a zoom, unchecked."""
+        every = np.arange(self.n_features) if chosen is None else chosen
+        return kernels.assemble(zoom.ints, zoom.offsets, self.ring_arc, self.ring_forward,
+                                self.ring_offsets, self.rings, self.polygons, every, True)
+
+    def simplified(self, scale: float, tolerance: float) -> tuple[RaggedArrays, int, ArcZoom]:
         """Every feature at ``scale`` on the integer grid, as a multipolygon ragged array.
 
         A feature that collapses has no polygon. Returns the arrays (integer
-        coordinates) and how many features GEOS had to repair.
+        coordinates), how many features GEOS had to repair (then the whole
+        zoom went through :func:`snap_round_coverage`) and the arcs of the zoom.
         """
-        scaled = self.coords * scale
-        keep = np.zeros(len(scaled), np.bool_)
-        kernels.simplify(scaled, self.offsets, np.arange(len(self.offsets) - 1), tolerance, keep)
-        for attempt in range(len(_RETRIES) + 1):
-            floats, offsets = _kept(scaled, self.offsets, keep)
-            # Douglas-Peucker is not topology-preserving: arcs it made cross are simplified less.
-            changed = np.diff(offsets) < np.diff(self.offsets)
-            dirty = kernels.conflicts(floats, offsets, self.start, self.end, _cell(floats, offsets),
-                                      changed)
-            if not dirty.any() or attempt == len(_RETRIES):
-                break
-            kernels.simplify(scaled, self.offsets, np.flatnonzero(dirty),
-                             tolerance * _RETRIES[attempt], keep)
-        hot, _ = _unique_rows(np.floor(floats + 0.5).astype(np.int64))
-        ints, int_offsets = snap.snap_arcs(floats, offsets, hot, _cell(floats, offsets))
-        out, rings, polygons, features = kernels.assemble(
-            ints, int_offsets, self.ring_arc, self.ring_forward, self.ring_offsets, self.rings,
-            self.polygons, np.arange(self.n_features), True)
-        arrays: RaggedArrays = (out, rings, polygons, features)
-        bad = _unnoded_features(out, rings, polygons, features, self.n_features)
+        zoom = self.zoom(scale, tolerance)
+        arrays = self.assemble(zoom)
+        bad = _unnoded_features(*arrays, self.n_features)
         if bad.any():
-            geoms = snap_round_coverage(_shapes(arrays))
-            return ragged_integers(geoms), int(bad.sum())
-        pinched = _pinched_features(out, rings, polygons, features)
-        if len(pinched):  # a ring pinched at a vertex: split into parts there
-            fixed = ragged_integers(shapely.make_valid(_shapes(arrays, pinched), method="structure"))
-            arrays = kernels.splice(out, rings, polygons, features, pinched, fixed[0], fixed[1],
-                                    fixed[2], fixed[3])
-        return arrays, 0
+            return ragged_integers(snap_round_coverage(_shapes(arrays))), int(bad.sum()), zoom
+        return mend_pinched(arrays), 0, zoom
+
+
+@dataclass(frozen=True)
+class ArcZoom:
+    """The arcs of a coverage at one zoom: the retries each needed and its snapped polyline."""
+
+    flags: np.ndarray  #: per arc, bit r set when round r of the conflict check retried it
+    ints: np.ndarray  #: the snapped vertices (int64), arc after arc
+    offsets: np.ndarray  #: where each arc's vertices start in ``ints``
+
+
+def mend_pinched(arrays: RaggedArrays) -> RaggedArrays:
+    """The features with a ring pinched at a vertex split into parts there (else unchanged)."""
+    pinched = _pinched_features(*arrays)
+    if not len(pinched):
+        return arrays
+    fixed = ragged_integers(shapely.make_valid(_shapes(arrays, pinched), method="structure"))
+    return kernels.splice(*arrays, pinched, *fixed)
+
+
+def unnoded(arrays: RaggedArrays) -> bool:
+    """Whether any edge of the features crosses another, ends inside one or is used twice on one side."""
+    return bool(_unnoded_features(*arrays, len(arrays[3]) - 1).any())
+
+
+def _pieces(offsets: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The positions of the runs ``chosen`` of a ragged array with ``offsets``, one after another."""
+    return _mvt.ranges(offsets[chosen], offsets[chosen + 1])
+
+
+def _same_polylines(coords: np.ndarray, offsets: np.ndarray, chosen: np.ndarray,
+                    other: np.ndarray, other_offsets: np.ndarray, other_chosen: np.ndarray) -> np.ndarray:
+    """Per pair, whether run ``chosen[i]`` of one ragged array equals run ``other_chosen[i]`` of another."""
+    lengths = np.diff(offsets)[chosen]
+    same = lengths == np.diff(other_offsets)[other_chosen]
+    if not same.any():
+        return same
+    pick, other_pick = chosen[same], other_chosen[same]
+    differ = np.any(coords[_pieces(offsets, pick)] != other[_pieces(other_offsets, other_pick)],
+                    axis=1)
+    counts = lengths[same]
+    run = np.repeat(np.arange(len(pick)), counts)
+    wrong = np.bincount(run[differ], minlength=len(pick)) > 0
+    same[np.flatnonzero(same)[wrong]] = False
+    return same
 
 
 def _cell(coords: np.ndarray, offsets: np.ndarray) -> float:
@@ -296,7 +465,7 @@ def warm() -> None:
 def _compile() -> None:
     squares = shapely.box([0.0, 10.0], [0.0, 0.0], [10.0, 20.0], [10.0, 10.0])
     snapped = snap_clean(squares, 1000.0)  # two squares sharing an edge: a coverage
-    arrays, _ = Arcs.of(*ragged(squares if snapped is None else snapped)).simplified(1.0, 1.0)
+    arrays, _, _ = Arcs.of(*ragged(squares if snapped is None else snapped)).simplified(1.0, 1.0)
     kernels.feature_bounds(*arrays)
     kernels.splice(*arrays, np.array([0]), *arrays)
 

@@ -11,6 +11,7 @@ the per-zoom arrays can be kept on disk between runs (:func:`jngis.cache.atomic_
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,16 @@ from shapely import GeometryType
 from jngis import _mvt
 from jngis.cache import Cache, atomic_write
 from jngis.tiles import _arc_kernels
-from jngis.tiles.arcs import Arcs, RaggedArrays, ragged, ragged_integers, snap_clean
+from jngis.tiles.arcs import (
+    Arcs,
+    ArcZoom,
+    RaggedArrays,
+    mend_pinched,
+    ragged,
+    ragged_integers,
+    snap_clean,
+    unnoded,
+)
 from jngis.tiles.arcs import warm as warm_arcs
 
 #: Tile extent (coordinate units across one tile) and buffer, as MVT 2.1 and MapLibre use.
@@ -34,6 +44,7 @@ _HALF_WORLD = 20037508.342789244  # half the EPSG:3857 world width in metres
 _CLEAN_PER_METRE = 1000.0
 _GEOGRAPHIC_METRES = 111_320.0  # about one degree on the ground, for layers in degrees
 _GEOMETRY_VERSION = 2  # bump when the per-zoom geometry changes: old cache files are ignored
+_RECORD = "record"  # with a zoom, the key of its _ZoomRecord
 
 
 @dataclass
@@ -71,6 +82,14 @@ class Ragged:
                            bounds=saved["bounds"], markers=int(saved["markers"]))
         except (OSError, ValueError, KeyError):
             return None
+
+
+@dataclass(frozen=True)
+class _ZoomRecord:
+    """What a later version's :meth:`ZoomGeometry.update` reuses of one zoom."""
+
+    arcs: ArcZoom | None  #: the zoom's arcs (None: the zoom went through GEOS, nothing to reuse)
+    squares: np.ndarray  #: per feature, whether it is drawn as a ``min_size`` square
 
 
 def polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -129,9 +148,13 @@ class ZoomGeometry:
         self.cache_dir = cache_dir
         self._geometry = geometry
         self._built: Cache = Cache()  # "base", "clean", "arcs", "key" and each zoom, built once
-        self._previous: tuple[ZoomGeometry, np.ndarray] | None = None  # see update()
+        #: The version this one updates (held weakly: a version dropped by its server is not
+        #: kept alive by its successor) and, per feature, the same feature there (-1: none).
+        self._previous: tuple[weakref.ref[ZoomGeometry], np.ndarray] | None = None
         #: How many features :meth:`update` took unchanged from the previous geometry.
         self.reused = 0
+        #: Per zoom updated from the previous version's, how many features were assembled again.
+        self.reassembled: dict[int, int] = {}
 
     def update(self, geometry) -> ZoomGeometry:
         """The geometry of the layer's new version, reusing what its unchanged features allow.
@@ -140,11 +163,14 @@ class ZoomGeometry:
         the new layer is tiled). A feature is unchanged when its WKB is the
         same as one of this geometry's. When every feature is unchanged, in
         the same order and CRS, everything built so far (world pixels, cleaned
-        coverage, arcs, every zoom) is shared; otherwise the cleaned coverage
-        of the unchanged features is reused, so GEOS's coverage cleaning runs
-        only if the changed features do not fit their neighbours, and the
-        zooms are rebuilt from the arcs (numba, a fraction of a second per zoom
-        for the sample city's communities). ``self`` is never modified.
+        coverage, arcs, every zoom) is shared. Otherwise each zoom that this
+        geometry has built is updated rather than rebuilt: only the arcs
+        near the new or vanished ones are simplified and snapped again
+        (:meth:`jngis.tiles.arcs.Arcs.zoom_since`), only the features with
+        such an arc (or a new cleaned geometry) are assembled again, and the
+        others are copied, so the zoom is exactly what a cold build of the new
+        layer gives. ``self`` is never modified; it is held weakly (once it
+        is gone, zooms not yet built are built cold).
 
         Examples
         --------
@@ -166,11 +192,12 @@ class ZoomGeometry:
         match = np.array([position.get(wkb, -1) for wkb in new._wkb()], dtype=np.int64)
         new.reused = int((match >= 0).sum())
         if len(match) == len(position) and (match == np.arange(len(match))).all():
-            for key in ("base", "clean", "arcs", "key", *range(self.maxzoom + 1)):
+            for key in ("base", "clean", "arcs", "key", *range(self.maxzoom + 1),
+                        *((_RECORD, z) for z in range(self.maxzoom + 1))):
                 if key in self._built:
                     new._built.insert(key, self._built.get(key))
         elif new.reused and not self.point and self.coverage:
-            new._previous = (self, match)
+            new._previous = (weakref.ref(self), match)
         return new
 
     def base(self) -> tuple[np.ndarray, shapely.STRtree]:
@@ -225,10 +252,6 @@ class ZoomGeometry:
             if snapped is not None:
                 return snapped
         base, _ = self.base()
-        if self._previous is not None:  # the unchanged features as the previous version cleaned them
-            previous, match = self._previous
-            base = base.copy()
-            base[match >= 0] = previous.cleaned()[match[match >= 0]]
         if self.coverage and not shapely.coverage_is_valid(base):
             # Edge-match neighbours (shared vertices) so the simplification keeps one shared
             # edge per pair.
@@ -275,31 +298,109 @@ class ZoomGeometry:
         return found
 
     def _build_zoom(self, z: int) -> Ragged:
-        base = self.cleaned()
         scale = 2.0 ** (z - self.maxzoom)
-        coords, rings, polygons, features = self._simplified(base, scale)
-        collapsed = np.flatnonzero(np.diff(features) == 0)
-        if len(collapsed):
-            # Too small for the integer grid of this zoom: a small square keeps it visible.
-            centre = np.rint(shapely.get_coordinates(shapely.point_on_surface(base[collapsed]))
-                             * scale)
-            half = self.min_size / 2
-            squares = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
-                                  centre[:, 0] + half, centre[:, 1] + half)
-            coords, rings, polygons, features = _arc_kernels.splice(
-                coords, rings, polygons, features, collapsed, *ragged_integers(squares))
+        if self.coverage:
+            coords, rings, polygons, features = self._coverage_zoom(z, scale)
+            squares = int(self._built.get((_RECORD, z)).squares.sum())
+        else:
+            chosen = np.arange(len(self._geometry))
+            (coords, rings, polygons, features), drawn = self._squared(
+                self._simplified(self.cleaned(), scale), chosen, scale)
+            squares = int(drawn.sum())
         dtype = np.int32 if EXTENT * 2.0**z + 2 * self.min_size < 2**31 else np.int64
         return Ragged(coords.astype(dtype), rings, polygons, features,
                       bounds=_arc_kernels.feature_bounds(coords, rings, polygons, features),
-                      markers=len(collapsed))
+                      markers=squares)
+
+    def _coverage_zoom(self, z: int, scale: float) -> RaggedArrays:
+        """The coverage at zoom ``z`` from its arcs, updated from the previous version's if it can be."""
+        # Douglas-Peucker's tolerance bounds the distance moved; half the tile-unit
+        # tolerance keeps edges about as close as the area-based GEOS simplifier did.
+        tolerance = self.tolerance / 2
+        updated = self._updated_zoom(z, scale, tolerance)
+        if updated is not None:
+            return updated
+        arrays, repaired, zoom = self.arcs().simplified(scale, tolerance)
+        arrays, squares = self._squared(arrays, np.arange(self.arcs().n_features), scale)
+        self._built.insert((_RECORD, z), _ZoomRecord(None if repaired else zoom, squares))
+        return arrays
+
+    def _updated_zoom(self, z: int, scale: float, tolerance: float) -> RaggedArrays | None:
+        """Zoom ``z`` from the previous version's, recomputed where it changed; None: build it cold."""
+        previous, _ = self._previous_version()
+        if previous is None or z not in previous._built or (_RECORD, z) not in previous._built:
+            return None
+        record: _ZoomRecord = previous._built.get((_RECORD, z))
+        if record.arcs is None:
+            return None
+        before: Ragged = previous._built.get(z)
+        arcs = self.arcs()
+        zoom, changed, seen = arcs.zoom_since(previous.arcs(), record.arcs, self._arc_match(),
+                                              scale, tolerance)
+        same = self._clean_match()
+        rebuilt = np.union1d(arcs.owners[changed].ravel(), np.flatnonzero(same < 0))
+        rebuilt = rebuilt[rebuilt >= 0]
+        checked = np.union1d(arcs.owners[seen].ravel(), rebuilt)
+        if unnoded(arcs.assemble(zoom, checked[checked >= 0])):
+            return None  # a cold build goes through GEOS here
+        arrays, squares = self._squared(mend_pinched(arcs.assemble(zoom, rebuilt)), rebuilt, scale)
+        kept = np.where(same >= 0, same, 0)
+        whole = _mvt.take(before.coords, before.rings, before.polygons, before.features, kept)
+        whole = _arc_kernels.splice(*whole, rebuilt, *arrays)
+        drawn = record.squares[kept]
+        drawn[rebuilt] = squares
+        self._built.insert((_RECORD, z), _ZoomRecord(zoom, drawn))
+        self.reassembled[z] = len(rebuilt)
+        return whole
+
+    def _squared(self, arrays: RaggedArrays, chosen: np.ndarray,
+                 scale: float) -> tuple[RaggedArrays, np.ndarray]:
+        """The features ``chosen`` with a square for each one that collapsed, and which those are."""
+        coords, rings, polygons, features = arrays
+        collapsed = np.flatnonzero(np.diff(features) == 0)
+        squares = np.zeros(len(chosen), np.bool_)
+        if len(collapsed):
+            # Too small for the integer grid of this zoom: a small square keeps it visible.
+            squares[collapsed] = True
+            centre = np.rint(shapely.get_coordinates(
+                shapely.point_on_surface(self.cleaned()[chosen[collapsed]])) * scale)
+            half = self.min_size / 2
+            boxes = shapely.box(centre[:, 0] - half, centre[:, 1] - half,
+                                centre[:, 0] + half, centre[:, 1] + half)
+            arrays = _arc_kernels.splice(coords, rings, polygons, features, collapsed,
+                                         *ragged_integers(boxes))
+        return arrays, squares
+
+    def _previous_version(self) -> tuple[ZoomGeometry | None, np.ndarray]:
+        if self._previous is None:
+            return None, np.zeros(0, np.int64)
+        reference, match = self._previous
+        return reference(), match
+
+    def _arc_match(self) -> np.ndarray:
+        """Per arc, the previous version's arc with the same coordinates (-1: none)."""
+        def build() -> np.ndarray:
+            previous, _ = self._previous_version()
+            assert previous is not None
+            position = {key: i for i, key in enumerate(previous.arcs().keys())}
+            return np.array([position.get(key, -1) for key in self.arcs().keys()], np.int64)
+        return self._built.get_or_insert("arc_match", build)
+
+    def _clean_match(self) -> np.ndarray:
+        """Per feature, the previous version's feature with the same cleaned geometry (-1: none)."""
+        def build() -> np.ndarray:
+            previous, match = self._previous_version()
+            assert previous is not None
+            same = match.copy()
+            found = np.flatnonzero(match >= 0)
+            equal = shapely.to_wkb(self.cleaned()[found]) == \
+                shapely.to_wkb(previous.cleaned()[match[found]])
+            same[found[~equal]] = -1
+            return same
+        return self._built.get_or_insert("clean_match", build)
 
     def _simplified(self, base: np.ndarray, scale: float) -> RaggedArrays:
-        """The polygons simplified and moved onto the integer grid of the zoom (ragged, int64)."""
-        if self.coverage:
-            # Douglas-Peucker's tolerance bounds the distance moved; half the tile-unit
-            # tolerance keeps edges about as close as the area-based GEOS simplifier did.
-            arrays, _ = self.arcs().simplified(scale, self.tolerance / 2)
-            return arrays
+        """Each polygon simplified on its own and moved onto the integer grid of the zoom."""
         simple = shapely.simplify(base, self.tolerance / scale, preserve_topology=True)
         coords, rings, polygons, features = ragged(simple)
         geoms = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, np.rint(coords * scale),

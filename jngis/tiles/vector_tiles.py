@@ -83,12 +83,17 @@ class _Layer(NamedTuple):
 
     def successor(self, gdf: gpd.GeoDataFrame) -> _Layer:
         """This layer with the features of ``gdf``: itself when they are the same; the same
-        per-zoom geometry (only the properties re-read) when only their columns changed."""
+        per-zoom geometry (only the properties re-read) when only their columns changed; else
+        geometry updated from this layer's (:meth:`ZoomGeometry.update`: only what changed is
+        recomputed)."""
         if gdf is self.source.gdf:
             return self
         new = _build_layer(self.name, gdf, **self.options)
         if new.geometry.cache_key() != self.geometry.cache_key():
-            return new
+            geometry = self.geometry.update(gdf.geometry)
+            encoder = LayerEncoder(new.source, geometry, detail_zoom=self.options["detail_zoom"],
+                                   min_size=self.options["min_size"])
+            return new._replace(geometry=geometry, encoder=encoder)
         if _same_properties(new.source, self.source):
             return self
         encoder = LayerEncoder(new.source, self.geometry, detail_zoom=self.options["detail_zoom"],
