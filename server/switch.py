@@ -11,7 +11,9 @@ listens on the store's change channel (``store.listen``: PostgreSQL
 LISTEN/NOTIFY, or a once-a-second check of a SQLite table), and when the
 version in force is no longer the one served it builds the next
 :class:`Served` on one background worker, reusing the tile geometry of the
-layers whose geometry did not change (:meth:`jngis.tiles.VectorTiles.replaced`),
+layers whose geometry did not change and updating the others' from the
+previous version's, recomputed only where they changed
+(:meth:`jngis.tiles.VectorTiles.replaced`),
 prepares the rebuilt layers' geometry and the new per-grid table while the
 old version keeps serving, then swaps one reference. Order writes announced
 by any process refresh the per-grid table. Scheduled versions take effect

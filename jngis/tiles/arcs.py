@@ -431,7 +431,8 @@ def ragged(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return coords, rings.astype(np.int64), polygons.astype(np.int64), features.astype(np.int64)
 
 
-def snap_clean(polygons: np.ndarray, grid: float) -> np.ndarray | None:
+def snap_clean(polygons: np.ndarray, grid: float,
+               around: np.ndarray | None = None) -> np.ndarray | None:
     """Polygons edge-matched by snap rounding on a grid of ``1 / grid`` units, or None.
 
     Neighbours whose shared edges differ by float noise (a vertex a hair off
@@ -441,11 +442,15 @@ def snap_clean(polygons: np.ndarray, grid: float) -> np.ndarray | None:
     edge bends and the vertex one side has on it moves off the other side's
     chord by centimetres. None when snapping is not enough: an edge still
     crosses another, ends inside one or is used twice on one side
-    (overlapping input: the caller cleans with GEOS).
+    (overlapping input: the caller cleans with GEOS). ``around``: the
+    polygons whose vertices make the hot pixels (default ``polygons``): with
+    every polygon within a few grid steps of ``polygons``, the result is what
+    a run over all of them gives for these.
     """
     coords, rings, polygons_of, features = ragged(polygons)
     fine = coords * grid
-    hot, _ = _unique_rows(np.floor(fine + 0.5).astype(np.int64))
+    hot_vertices = fine if around is None else shapely.get_coordinates(around) * grid
+    hot, _ = _unique_rows(np.floor(hot_vertices + 0.5).astype(np.int64))
     ints, ring_offsets = snap.snap_arcs(fine, rings, hot, _cell(fine, rings))
     if (np.diff(ring_offsets) < 4).any() or \
             _unnoded_features(ints, ring_offsets, polygons_of, features, len(polygons)).any():

@@ -192,7 +192,7 @@ class ZoomGeometry:
         match = np.array([position.get(wkb, -1) for wkb in new._wkb()], dtype=np.int64)
         new.reused = int((match >= 0).sum())
         if len(match) == len(position) and (match == np.arange(len(match))).all():
-            for key in ("base", "clean", "arcs", "key", *range(self.maxzoom + 1),
+            for key in ("base", "clean", "snapped", "arcs", "key", *range(self.maxzoom + 1),
                         *((_RECORD, z) for z in range(self.maxzoom + 1))):
                 if key in self._built:
                     new._built.insert(key, self._built.get(key))
@@ -234,11 +234,16 @@ class ZoomGeometry:
 
     # -- builds -------------------------------------------------------------
     def _build_base(self) -> tuple[np.ndarray, shapely.STRtree]:
-        mercator = self._geometry.to_crs(3857).values
         if self.point:
+            mercator = self._geometry.to_crs(3857).values
             base = world_pixels(shapely.get_coordinates(mercator), self.maxzoom)
             return base, shapely.STRtree(shapely.points(base))
-        base = shapely.transform(mercator, lambda c: world_pixels(c, self.maxzoom))
+        previous, match = self._previous_version()
+        if previous is None:
+            base = self._world_pixels(self._geometry.values)
+        else:  # projecting is per vertex: the unchanged features' are the previous version's
+            base = previous.base()[0][np.maximum(match, 0)]
+            base[match < 0] = self._world_pixels(self._geometry.values[match < 0])
         # Cleaning moves vertices by far less than the query's slack, so the tree of the raw
         # polygons finds every candidate of every zoom.
         return base, shapely.STRtree(base)
@@ -270,10 +275,47 @@ class ZoomGeometry:
         warm_arcs()
         crs = self._geometry.crs
         metres = _GEOGRAPHIC_METRES if crs.is_geographic else crs.axis_info[0].unit_conversion_factor
-        snapped = snap_clean(self._geometry.values, _CLEAN_PER_METRE * metres)
+        grid = _CLEAN_PER_METRE * metres
+        cleaned = self._snap_cleaned_since(grid)
+        if cleaned is None:
+            snapped = snap_clean(self._geometry.values, grid)
+            if snapped is None:
+                return None
+            cleaned = self._world_pixels(snapped)
+        self._built.insert("snapped", True)
+        return cleaned
+
+    def _snap_cleaned_since(self, grid: float) -> np.ndarray | None:
+        """:meth:`_snap_cleaned` from the previous version's: only the polygons near changed ones
+        are snapped again (a hot pixel acts within a grid step). None: snap them all."""
+        previous, match = self._previous_version()
+        if previous is None or "snapped" not in previous._built:
+            return None
+        geoms, before = self._geometry.values, previous._geometry.values
+        kept = np.zeros(len(before), np.bool_)
+        kept[match[match >= 0]] = True
+        boxes = shapely.bounds(geoms)
+        tree = shapely.STRtree(geoms)
+        margin = 4.0 / grid
+
+        def near(found: np.ndarray) -> np.ndarray:
+            grown = shapely.box(found[:, 0] - margin, found[:, 1] - margin, found[:, 2] + margin,
+                                found[:, 3] + margin)
+            return np.unique(tree.query(grown)[1]) if len(found) else np.zeros(0, np.int64)
+
+        changed = np.union1d(np.flatnonzero(match < 0),
+                             near(np.concatenate([boxes[match < 0], shapely.bounds(before[~kept])])))
+        checked = near(boxes[changed])  # their neighbours: every contact of theirs is checked
+        snapped = snap_clean(geoms[checked], grid, around=geoms[near(boxes[checked])])
         if snapped is None:
             return None
-        mercator = gpd.GeoSeries(snapped, crs=crs).to_crs(3857).values
+        cleaned = previous.cleaned()[np.maximum(match, 0)]
+        cleaned[changed] = self._world_pixels(snapped[np.searchsorted(checked, changed)])
+        return cleaned
+
+    def _world_pixels(self, geoms: np.ndarray) -> np.ndarray:
+        """Polygons in the layer's CRS to float world pixels of ``maxzoom`` (vertex by vertex)."""
+        mercator = gpd.GeoSeries(geoms, crs=self._geometry.crs).to_crs(3857).values
         return shapely.transform(mercator, lambda c: world_pixels(c, self.maxzoom))
 
     def _hash(self) -> str:
