@@ -369,13 +369,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of N timed rounds")
     parser.add_argument("--skip-postgis", action="store_true", help="only the cold builds")
     parser.add_argument("--skip-pmtiles", action="store_true")
+    parser.add_argument("--skip-cold", action="store_true", help="only the incremental builds")
     parser.add_argument("--no-regrid", action="store_true",
                         help="leave the grids out of the whole-city plan (make_grids takes a while)")
     parser.add_argument("--tippecanoe", help="path of the tippecanoe executable")
     args = parser.parse_args()
     city = load_sample()
     if not args.skip_pmtiles:
-        bench_cold(city, ["communities", "units"], [(10, 14), (10, 16)], args.tippecanoe)
+        if not args.skip_cold:
+            bench_cold(city, ["communities", "units"], [(10, 14), (10, 16)], args.tippecanoe)
         bench_incremental(city, 10, 16, not args.no_regrid)
     if args.skip_postgis:
         return

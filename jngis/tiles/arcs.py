@@ -39,6 +39,9 @@ _RETRIES = (0.25, 0.0)
 #: Grid steps within which arcs affect each other's result at a zoom: a conflict needs their
 #: boxes to meet, a hot pixel is within half a step of a vertex and acts half a step around.
 _NEAR = 1.5
+#: When more than this share of a layer changed, an update builds it as a cold build does (the
+#: bookkeeping of the unchanged part would cost more than it saves).
+MOSTLY = 0.5
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,9 @@ class Arcs:
             return (ArcZoom(before.flags[match], before.ints[_pieces(before.offsets, match)],
                             offsets), changed, changed)
         while True:
+            if len(changed) > self.n_arcs * MOSTLY:
+                every = np.arange(self.n_arcs)
+                return self.zoom(scale, tolerance), every, every
             ring = np.setdiff1d(self.near(self.boxes[changed], margin), changed)
             seen = np.union1d(changed, ring)
             outer = np.setdiff1d(self.near(self.boxes[seen], margin), seen)

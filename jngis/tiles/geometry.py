@@ -24,6 +24,7 @@ from jngis import _mvt
 from jngis.cache import Cache, atomic_write
 from jngis.tiles import _arc_kernels
 from jngis.tiles.arcs import (
+    MOSTLY,
     Arcs,
     ArcZoom,
     RaggedArrays,
@@ -260,7 +261,12 @@ class ZoomGeometry:
         if self.coverage and not shapely.coverage_is_valid(base):
             # Edge-match neighbours (shared vertices) so the simplification keeps one shared
             # edge per pair.
-            cleaned = shapely.coverage_clean(base)
+            try:
+                cleaned = shapely.coverage_clean(base)
+            except shapely.errors.GEOSException:
+                # GEOS refuses some overlapping inputs: each zoom's check then finds the
+                # unmatched edges and snap-rounds the whole layer with GEOS instead.
+                return base
             lost = shapely.is_empty(cleaned)
             cleaned[lost] = base[lost]
             return cleaned
@@ -305,6 +311,8 @@ class ZoomGeometry:
 
         changed = np.union1d(np.flatnonzero(match < 0),
                              near(np.concatenate([boxes[match < 0], shapely.bounds(before[~kept])])))
+        if len(changed) > len(geoms) * MOSTLY:
+            return None
         checked = near(boxes[changed])  # their neighbours: every contact of theirs is checked
         snapped = snap_clean(geoms[checked], grid, around=geoms[near(boxes[checked])])
         if snapped is None:
@@ -377,8 +385,10 @@ class ZoomGeometry:
             return None
         before: Ragged = previous._built.get(z)
         arcs = self.arcs()
-        zoom, changed, seen = arcs.zoom_since(previous.arcs(), record.arcs, self._arc_match(),
-                                              scale, tolerance)
+        match = self._arc_match()
+        if (match < 0).sum() > len(match) * MOSTLY:
+            return None
+        zoom, changed, seen = arcs.zoom_since(previous.arcs(), record.arcs, match, scale, tolerance)
         same = self._clean_match()
         rebuilt = np.union1d(arcs.owners[changed].ravel(), np.flatnonzero(same < 0))
         rebuilt = rebuilt[rebuilt >= 0]
