@@ -1,7 +1,7 @@
 """jngis.tiles against PostGIS ST_AsMVT (same tiles), and PMTiles builds against tippecanoe.
 
 Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles] [--skip-postgis]
-      [--tippecanoe PATH]
+      [--tippecanoe PATH] [--skip-cold] [--regrid]
 
 1. Loads the sample city; polygon layers communities and units (and grids when
    the sample has them). Loads the same layers into a throw-away PostGIS
@@ -21,8 +21,8 @@ Run:  .venv/bin/python benchmarks/tiles.py [--per-zoom 60] [--skip-pmtiles] [--s
    skipped with a message when absent), then the incremental tile geometry
    (``VectorTiles.replaced``, as the server's version switch uses it) after a
    one-街道 redraw (``jngis.rebalance`` on that 街道) and after the whole-city plan
-   and its regridding (as benchmarks/adopt.py makes them), each against a cold
-   build of the same layers and checked equal to it.
+   (its regridding too with --regrid), as benchmarks/adopt.py makes them, each
+   against a cold build of the same layers and checked equal to it.
 """
 
 from __future__ import annotations
@@ -370,15 +370,15 @@ def main() -> None:
     parser.add_argument("--skip-postgis", action="store_true", help="only the cold builds")
     parser.add_argument("--skip-pmtiles", action="store_true")
     parser.add_argument("--skip-cold", action="store_true", help="only the incremental builds")
-    parser.add_argument("--no-regrid", action="store_true",
-                        help="leave the grids out of the whole-city plan (make_grids takes a while)")
+    parser.add_argument("--regrid", action="store_true",
+                        help="regrid the whole-city plan too (make_grids(previous=): minutes)")
     parser.add_argument("--tippecanoe", help="path of the tippecanoe executable")
     args = parser.parse_args()
     city = load_sample()
     if not args.skip_pmtiles:
         if not args.skip_cold:
             bench_cold(city, ["communities", "units"], [(10, 14), (10, 16)], args.tippecanoe)
-        bench_incremental(city, 10, 16, not args.no_regrid)
+        bench_incremental(city, 10, 16, args.regrid)
     if args.skip_postgis:
         return
     urban = city.districts[city.districts.district_code.isin(URBAN_DISTRICTS)]

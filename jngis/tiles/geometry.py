@@ -397,8 +397,8 @@ class ZoomGeometry:
             return None  # a cold build goes through GEOS here
         arrays, squares = self._squared(mend_pinched(arcs.assemble(zoom, rebuilt)), rebuilt, scale)
         kept = np.where(same >= 0, same, 0)
-        whole = _mvt.take(before.coords, before.rings, before.polygons, before.features, kept)
-        whole = _arc_kernels.splice(*whole, rebuilt, *arrays)
+        coords, rings, polygons, features = before.take(kept)
+        whole = _arc_kernels.splice(coords, rings, polygons, features, rebuilt, *arrays)
         drawn = record.squares[kept]
         drawn[rebuilt] = squares
         self._built.insert((_RECORD, z), _ZoomRecord(zoom, drawn))
