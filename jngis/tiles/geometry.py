@@ -6,6 +6,8 @@ layers one :class:`Ragged` array per zoom, coverage-simplified and snap-rounded
 to the integer grid of that zoom. Each is built once, on first use, through a
 :class:`jngis.cache.Cache` (concurrent first requests wait for one build), and
 the per-zoom arrays can be kept on disk between runs (:func:`jngis.cache.atomic_write`).
+:meth:`ZoomGeometry.update` makes a new version's geometry from the previous one's,
+recomputing only around the changed features: the result equals a cold build.
 """
 
 from __future__ import annotations
