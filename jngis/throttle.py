@@ -20,16 +20,17 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jngis import _checks
-from jngis.errors import InputTypeError
+from jngis.errors import AuthenticationError, InputTypeError, ParameterError
 
-__all__ = ["FailureThrottle"]
+__all__ = ["FailureThrottle", "FailureLog", "FailedSignIns", "CREDENTIALS", "FAILURES", "refusal"]
 
 
 @dataclass
@@ -112,3 +113,139 @@ def _key(client: object) -> str:
     if not isinstance(client, str):
         raise InputTypeError(f"client is a {type(client).__name__}; expected the client's address as text")
     return client
+
+
+# -- failed sign-ins in the access log ----------------------------------------------------------
+
+#: The kinds of credential a failed sign-in presented (what the access log's ``target`` says).
+CREDENTIALS = ("user token", "jwt", "bootstrap", "other")
+#: Why a sign-in failed, as a class (the access log's ``reason``); never the secret itself.
+FAILURES = ("unknown id", "wrong secret", "expired", "disabled", "bad signature", "wrong issuer",
+            "wrong audience", "wrong nonce", "unknown key", "algorithm", "claims", "malformed")
+
+
+def refusal(message: str, failure: str, reason: str | None = None) -> AuthenticationError:
+    """The :class:`AuthenticationError` of a failed sign-in: one ``message`` for all, its class in ``failure``.
+
+    ``failure`` (one of :data:`FAILURES`) goes to the access log; ``reason`` (the
+    longer why, default the class) to the server's own log. Neither is ever in
+    an answer.
+    """
+    if failure not in FAILURES:
+        raise ParameterError(f"refusal: failure={failure!r}; expected one of {list(FAILURES)}")
+    error = AuthenticationError(message)
+    error.failure = failure  # type: ignore[attr-defined]
+    error.reason = reason or failure  # type: ignore[attr-defined]
+    return error
+
+
+@dataclass
+class _Minute:
+    start: float
+    started_at: dt.datetime
+    last_at: dt.datetime
+    counts: Counter = field(default_factory=Counter)  # (credential, failure) -> failures after the first
+
+
+@dataclass(frozen=True)
+class FailedSignIns:
+    """One row of the access log for failed sign-ins: ``count`` of them from ``client`` by one kind and class."""
+
+    client: str
+    credential: str
+    failure: str
+    count: int
+    first: dt.datetime
+    last: dt.datetime
+
+    @property
+    def detail(self) -> str:
+        return f"count={self.count} from {self.first:%Y-%m-%dT%H:%M:%S} to {self.last:%Y-%m-%dT%H:%M:%S}"
+
+
+class FailureLog:
+    """Failed sign-ins folded into few access-log rows: at most one at once and one per kind a minute.
+
+    A client's first failure in a ``window`` (60 s) is a row at once (count 1),
+    so a single failed attempt is in the log straight away. Its further failures
+    in that window are counted per (credential, failure class) and come out as
+    one row each with the count when the window has passed (:meth:`due`, asked
+    at every sign-in) or when the server stops (:meth:`flush`). A flood from one
+    client is a handful of rows a minute; from more than ``max_clients``
+    addresses in one window the newcomers are counted under the client
+    ``"(other clients)"``.
+
+    Thread-safe; the rows are written by the caller (the server, with
+    :meth:`jngis.store.Store.log_failed_sign_ins`).
+
+    Examples
+    --------
+    >>> clock = [0.0]
+    >>> log = FailureLog(window=60, clock=lambda: clock[0])
+    >>> [row.count for row in log.failed("10.0.0.1", "user token", "wrong secret")]
+    [1]
+    >>> log.failed("10.0.0.1", "user token", "wrong secret") + log.failed("10.0.0.1", "jwt", "expired")
+    []
+    >>> clock[0] = 61.0
+    >>> sorted((row.credential, row.count) for row in log.due())
+    [('jwt', 1), ('user token', 1)]
+    """
+
+    OTHERS = "(other clients)"
+
+    def __init__(self, window: float = 60.0, *, max_clients: int = 1_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = float(_checks.number("FailureLog", "window", window, minimum=0, exclusive_minimum=True,
+                                           hint="seconds"))
+        self.max_clients = _checks.integer("FailureLog", "max_clients", max_clients, minimum=1)
+        if not callable(clock):
+            raise InputTypeError(f"FailureLog: clock is a {type(clock).__name__}; expected a function")
+        self._clock = clock
+        self._minutes: dict[str, _Minute] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, client: str, credential: str, failure: str) -> list[FailedSignIns]:
+        """Count one failure; the rows to write now (the client's first of its window, and any due)."""
+        if credential not in CREDENTIALS:
+            raise ParameterError(f"FailureLog.failed: credential={credential!r}; expected one of {list(CREDENTIALS)}")
+        if failure not in FAILURES:
+            raise ParameterError(f"FailureLog.failed: failure={failure!r}; expected one of {list(FAILURES)}")
+        key = _key(client)
+        now, at = self._clock(), _now_cst()
+        with self._lock:
+            rows = self._due(now)
+            minute = self._minutes.get(key)
+            if minute is None and len(self._minutes) >= self.max_clients:
+                key = self.OTHERS
+                minute = self._minutes.get(key)
+            if minute is None:
+                self._minutes[key] = _Minute(now, at, at)
+                rows.append(FailedSignIns(key, credential, failure, 1, at, at))
+            else:
+                minute.counts[(credential, failure)] += 1
+                minute.last_at = at
+        return rows
+
+    def due(self) -> list[FailedSignIns]:
+        """The rows of the windows that have passed (and forgets them)."""
+        with self._lock:
+            return self._due(self._clock())
+
+    def flush(self) -> list[FailedSignIns]:
+        """Every counted row, due or not (when the server stops)."""
+        with self._lock:
+            return self._due(float("inf"))
+
+    def _due(self, now: float) -> list[FailedSignIns]:
+        rows = []
+        for client in [c for c, m in self._minutes.items() if now - m.start >= self.window]:
+            minute = self._minutes.pop(client)
+            rows += [FailedSignIns(client, credential, failure, count, minute.started_at, minute.last_at)
+                     for (credential, failure), count in sorted(minute.counts.items())]
+        return rows
+
+
+def _now_cst() -> dt.datetime:
+    from jngis.workorders import now_cst
+
+    return now_cst()

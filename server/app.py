@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jngis import __version__
 from . import errors
 from .deps import Backend, static_dir
-from .routes import departments, evaluation, features, geocode, layers, stats, tiles, users, versions, workorders
+from .routes import auth, departments, evaluation, features, geocode, layers, stats, tiles, users, versions, workorders
 from .settings import Settings
 from .switch import cache_subdir
 from .tilestore import shared_tiles
@@ -204,7 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shared_tiles = shared_tiles(cache_subdir(settings.tile_geometry_dir, "tiles"))
     errors.install(app)
 
-    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions, users):
+    for module in (layers, tiles, features, stats, workorders, geocode, departments, evaluation, versions, users,
+                   auth):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     @app.get("/", name="root", include_in_schema=False)

@@ -20,6 +20,7 @@ principal may see and do is decided by the library and the store, never here.
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,10 @@ from fastapi import HTTPException, Request
 from jngis import access
 from jngis.access import ANONYMOUS, Principal
 from jngis.errors import AuthenticationError
+from jngis.throttle import refusal
 from .settings import Settings
+
+log = logging.getLogger("jngis.server.auth")
 
 #: The one answer to every failed sign-in.
 NOT_VALID = "the bearer token is not valid (unknown, wrong, expired or disabled); sign in again"
@@ -47,53 +51,107 @@ class Authenticator:
     store: Any
     verifier: Any = None
     throttle: Any = None
+    failures: Any = None  # jngis.throttle.FailureLog: failed sign-ins on their way to the access log
+    provider: Any = None  # jngis.jwt_auth.OidcProvider where the viewer signs in, if configured
 
     @classmethod
     def open(cls, settings: Settings, store: Any) -> Authenticator:
-        from jngis.throttle import FailureThrottle
+        from jngis.throttle import FailureLog, FailureThrottle
 
-        verifier = None
-        if settings.jwks is not None:
+        verifier = provider = None
+        if settings.oidc_issuer is not None:
+            from jngis.jwt_auth import JwtVerifier, OidcProvider
+
+            assert settings.oidc_client_id is not None  # Settings checks it
+            provider = OidcProvider.discover(settings.oidc_issuer, settings.oidc_discovery)
+            verifier = JwtVerifier(settings.jwks or provider.jwks_uri, issuer=provider.issuer,
+                                   audience=settings.jwt_audience or settings.oidc_client_id)
+        elif settings.jwks is not None:
             from jngis.jwt_auth import JwtVerifier
 
             assert settings.jwt_issuer is not None and settings.jwt_audience is not None  # Settings checks it
             verifier = JwtVerifier(settings.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         throttle = FailureThrottle(max_failures=settings.auth_failures, window=settings.auth_window_seconds)
-        return cls(settings=settings, store=store, verifier=verifier, throttle=throttle)
+        return cls(settings=settings, store=store, verifier=verifier, throttle=throttle,
+                   failures=FailureLog(window=settings.auth_log_seconds), provider=provider)
 
-    def principal(self, authorization: str | None, client: str) -> Principal:
-        """The principal a header names, ANONYMOUS without one; HTTPException 401/429 otherwise."""
+    def principal(self, authorization: str | None, client: str, *, nonce: str | None = None) -> Principal:
+        """The principal a header names, ANONYMOUS without one; HTTPException 401/429 otherwise.
+
+        ``nonce``: the header must hold an ID token of the OpenID Connect
+        provider carrying this nonce (the viewer's sign-in, :mod:`server.routes.auth`).
+        """
         if authorization is None:
             if not self.settings.anonymous:
                 raise HTTPException(401, SIGN_IN, headers=CHALLENGE)
             return ANONYMOUS
+        self._record(self.failures.due())
         retry_after = self.throttle.check(client)
         if retry_after is not None:
             raise HTTPException(429, f"too many failed sign-ins from this client; try again in "
                                      f"{math.ceil(retry_after)} s",
                                 headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
         try:
-            who = self._verify(authorization)
-        except AuthenticationError:
+            who = self._verify(authorization, nonce)
+        except AuthenticationError as error:
             self.throttle.failed(client)
+            credential = getattr(error, "credential", "other")
+            # the same path for every class of failure: the log's row costs the same whatever the cause
+            self._record(self.failures.failed(client, credential, getattr(error, "failure", "malformed")))
+            log.info("sign-in refused from %s: %s, %s", client, credential, getattr(error, "reason", error))
             raise HTTPException(401, NOT_VALID, headers=CHALLENGE) from None
         self.throttle.succeeded(client)
         return who
 
-    def _verify(self, authorization: str) -> Principal:
+    def _verify(self, authorization: str, nonce: str | None) -> Principal:
+        """The principal of a header; AuthenticationError with the kind of credential in ``credential``."""
         scheme, _, credentials = authorization.partition(" ")
         token = credentials.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError(NOT_VALID)
+            raise _of_kind(refusal(NOT_VALID, "malformed"), "other")
+        if nonce is not None:  # an OpenID Connect sign-in: only the provider's ID token will do
+            return _checked("jwt", self._jwt, token, nonce)
         bootstrap = self.settings.write_token
         # compared first, for every token, in constant time: the time taken does not depend on the guess
         if bootstrap is not None and hmac.compare_digest(token.encode(), bootstrap.get_secret_value().encode()):
             return access.ADMIN
         if token.startswith("jngis_"):
-            return self.store.authenticate(token)
+            return _checked("user token", self.store.authenticate, token)
         if self.verifier is not None and token.count(".") == 2:
-            return self.verifier.verify(token)
-        raise AuthenticationError(NOT_VALID)
+            return _checked("jwt", self._jwt, token, None)
+        if bootstrap is not None:  # all a token of another form could have been is the bootstrap token
+            raise _of_kind(refusal(NOT_VALID, "wrong secret"), "bootstrap")
+        raise _of_kind(refusal(NOT_VALID, "malformed"), "other")
+
+    def _jwt(self, token: str, nonce: str | None) -> Principal:
+        if self.verifier is None:
+            raise refusal(NOT_VALID, "malformed", "no identity provider is configured")
+        return self.verifier.verify(token, nonce=nonce)
+
+    def _record(self, rows: list) -> None:
+        """Write failed sign-ins to the access log (a failing write is logged, the answer stays the same)."""
+        if rows:
+            try:
+                self.store.log_failed_sign_ins(rows)
+            except Exception:
+                log.exception("writing %d failed sign-ins to the access log failed", len(rows))
+
+    def close(self) -> None:
+        """Write the failed sign-ins still being counted (the server is stopping)."""
+        self._record(self.failures.flush())
+
+
+def _of_kind(error: AuthenticationError, kind: str) -> AuthenticationError:
+    error.credential = kind  # type: ignore[attr-defined]
+    return error
+
+
+def _checked(kind: str, check: Any, *args: Any) -> Principal:
+    """``check(*args)``, its AuthenticationError marked with the kind of credential that failed."""
+    try:
+        return check(*args)
+    except AuthenticationError as error:
+        raise _of_kind(error, kind) from None
 
 
 def client_of(request: Request) -> str:

@@ -191,6 +191,7 @@ class Backend:
         """Stop listening for changes (the store stays open for the routes still running)."""
         if self.switcher is not None:
             self.switcher.stop()
+        self.auth.close()  # the failed sign-ins still being counted go to the access log
 
     # What the routes read, of the version in force.
     @property

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     jwt_issuer, jwt_audience : str or None
         The ``iss`` and ``aud`` a JWT must carry (``JNGIS_JWT_ISSUER``,
         ``JNGIS_JWT_AUDIENCE``); both are required when ``jwks`` is set.
+    oidc_issuer, oidc_client_id : str or None
+        The city's OpenID Connect provider (``JNGIS_OIDC_ISSUER``, an https
+        URL) and the viewer's client id there (``JNGIS_OIDC_CLIENT_ID``, a
+        public client: no secret). With them the viewer offers 统一身份认证登录:
+        the authorization-code flow with PKCE, the ID token then signs in as a
+        JWT (issuer this one, audience ``JNGIS_JWT_AUDIENCE`` or the client id,
+        keys ``JNGIS_JWKS`` or the provider's ``jwks_uri``).
+    oidc_discovery : str or None
+        The provider's discovery document, a file or URL (``JNGIS_OIDC_DISCOVERY``;
+        default ``{issuer}/.well-known/openid-configuration``), read at start.
+    oidc_scope : str
+        The scopes asked for (``JNGIS_OIDC_SCOPE``, default ``openid profile``).
     auth_failures : int
         Failed sign-ins one client may make within ``auth_window_seconds``
         before it is answered 429 with ``Retry-After`` (``JNGIS_AUTH_FAILURES``;
@@ -44,6 +56,10 @@ class Settings(BaseSettings):
         :class:`jngis.throttle.FailureThrottle`).
     auth_window_seconds : float
         The window ``auth_failures`` are counted in (``JNGIS_AUTH_WINDOW_SECONDS``).
+    auth_log_seconds : float
+        Failed sign-ins go to the access log as one row per client at once and
+        one per kind with its count after this window (``JNGIS_AUTH_LOG_SECONDS``,
+        default 60; :class:`jngis.throttle.FailureLog`).
     cors_origins : list of str
         Origins allowed to call the API from a browser (``JNGIS_CORS_ORIGINS``,
         comma separated or a JSON list). Empty (the default) means CORS is closed.
@@ -91,8 +107,13 @@ class Settings(BaseSettings):
     jwks: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_discovery: str | None = None
+    oidc_scope: str = Field(default="openid profile", min_length=6, max_length=500, pattern=r"^openid( [\x21-\x7e]+)*$")
     auth_failures: int = Field(default=10, ge=1, le=10_000)
     auth_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    auth_log_seconds: float = Field(default=60.0, gt=0, le=86_400)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tile_cache_mb: int = Field(default=256, ge=0, le=65536)
     basemap_url: str | None = None
@@ -120,14 +141,19 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("store", "basemap_url", "jwks", "jwt_issuer", "jwt_audience", mode="before")
+    @field_validator("store", "basemap_url", "jwks", "jwt_issuer", "jwt_audience", "oidc_issuer", "oidc_client_id",
+                     "oidc_discovery", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _jwt_needs_issuer_and_audience(self) -> Settings:
-        if self.jwks is not None and (self.jwt_issuer is None or self.jwt_audience is None):
+        if self.jwks is not None and self.oidc_issuer is None and (self.jwt_issuer is None
+                                                                   or self.jwt_audience is None):
             raise ValueError("JNGIS_JWKS is set: JNGIS_JWT_ISSUER and JNGIS_JWT_AUDIENCE are required too "
                              "(a JWT is only accepted for this server's issuer and audience)")
+        if (self.oidc_issuer is None) != (self.oidc_client_id is None):
+            raise ValueError("JNGIS_OIDC_ISSUER and JNGIS_OIDC_CLIENT_ID go together (the provider, and the "
+                             "viewer's client id there)")
         return self

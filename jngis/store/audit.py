@@ -1,6 +1,7 @@
 """The access log: who saw or changed what, append-only, kept at least 6 months.
 
-Reveals of personal data, user changes, admin actions and bulk exports each
+Reveals of personal data, user changes, admin actions, bulk exports and
+failed sign-ins (folded per client and minute, :class:`jngis.throttle.FailureLog`) each
 write one row ``(at, principal_id, role, action, target, detail, reason,
 client)``, inside the transaction of what they record. The database itself
 keeps the table append-only: SQLite triggers raise on UPDATE and on a DELETE
@@ -18,6 +19,7 @@ triggers refuse it even to a hand-written DELETE.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ import pandas as pd
 
 from jngis import _checks, access
 from jngis.access import Principal
-from jngis.errors import ParameterError
+from jngis.errors import InputTypeError, ParameterError
 from jngis.store._scope import StorePart
 from jngis.store.schema import SqlTypes
+from jngis.throttle import FailedSignIns
 from jngis.workorders import now_cst, to_cst
 
 __all__ = ["RETENTION_DAYS", "ACCESS_LOG_COLUMNS", "access_log_sql", "AuditLog"]
@@ -97,6 +100,27 @@ class AuditLog(StorePart):
         principal = access.principal(principal)
         with self._write() as conn:
             self._log(conn, principal, action, target=target, detail=detail, reason=reason, client=client)
+
+    def log_failed_sign_ins(self, rows: Iterable[FailedSignIns]) -> int:
+        """Append failed sign-ins (:class:`jngis.throttle.FailureLog` rows) to the access log; returns how many.
+
+        Each row is ``action="auth.failed"``, by the anonymous principal, with
+        the kind of credential as ``target`` (user token, jwt, bootstrap,
+        other), the failure's class as ``reason`` (unknown id, wrong secret,
+        expired, bad signature, disabled...), the count and time span as
+        ``detail`` and the client's address: never the token or its secret.
+        """
+        rows = list(rows)
+        for row in rows:
+            if not isinstance(row, FailedSignIns):
+                raise InputTypeError(f"log_failed_sign_ins: a row is a {type(row).__name__}; expected "
+                                     "FailedSignIns rows of jngis.throttle.FailureLog")
+        if rows:
+            with self._write() as conn:
+                for row in rows:
+                    self._log(conn, access.ANONYMOUS, "auth.failed", target=row.credential, detail=row.detail,
+                              reason=row.failure, client=row.client)
+        return len(rows)
 
     def access_log(self, since: Any = None, until: Any = None, *,
                    principal: Principal = access.ADMIN) -> pd.DataFrame:

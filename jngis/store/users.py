@@ -29,10 +29,11 @@ from jngis import _checks, access
 from jngis.access import ROLES, Principal
 from jngis.cache import Cache
 from jngis.codes import CODE_DIGITS, KEY_OF_LEVEL, level_of
-from jngis.errors import AuthenticationError, InputTypeError, NotFoundError, ParameterError
+from jngis.errors import InputTypeError, NotFoundError, ParameterError
 from jngis.store._scope import StorePart
 from jngis.store.audit import AuditLog
 from jngis.store.schema import SqlTypes
+from jngis.throttle import refusal
 from jngis.workorders import now_cst, to_cst
 
 __all__ = ["USER_COLUMNS", "TOKEN_CACHE_SECONDS", "SCOPED_ROLES", "users_sql", "parse_expiry", "Users"]
@@ -198,7 +199,12 @@ class Users(AuditLog):
         self._token_cache.clear()
 
     def authenticate(self, token: Any) -> Principal:
-        """The principal a token stands for, or :class:`AuthenticationError` (one message for every failure)."""
+        """The principal a token stands for, or :class:`AuthenticationError` (one message for every failure).
+
+        The error's ``failure`` says which (malformed, unknown id, wrong secret,
+        disabled, expired) for the access log (:meth:`log_failed_sign_ins`); it
+        is decided after the one scrypt every failure pays, so it costs no time.
+        """
         parsed = access.parse_token(token)
         key = (hashlib.sha256(token.encode("utf-8")).hexdigest() if parsed else "",
                self.change_versions()["users"])
@@ -214,7 +220,9 @@ class Users(AuditLog):
         matches = access.secret_matches(secret, user["token_hash"] if user else None)
         expires_at = self._from_db_time(user["expires_at"]) if user else None
         if not matches or user is None or bool(user["disabled"]) or (expires_at is not None and expires_at <= now):
-            raise AuthenticationError(AUTH_FAILED)
+            # the class is for the access log only (decided after the one scrypt every failure pays)
+            raise refusal(AUTH_FAILED, "malformed" if not parsed else "unknown id" if user is None
+                          else "wrong secret" if not matches else "disabled" if user["disabled"] else "expired")
         who = Principal(user["user_id"], user["name"], user["role"], tuple(json.loads(user["scope"])))
         self._token_cache.insert(key, (who, expires_at, time.monotonic()))
         return who
