@@ -105,15 +105,20 @@ class _TooLarge(HTTPException):
 class SecurityHeaders:
     """Standard hardening headers on every response; a strict CSP that keeps the page offline."""
 
-    def __init__(self, app, basemap_url: str | None) -> None:
+    def __init__(self, app, basemap_url: str | None, token_endpoint: str | None = None) -> None:
         self.app = app
         extra = ""
         if basemap_url:
             parts = urlsplit(basemap_url.replace("{", "").replace("}", ""))
             extra = f" {parts.scheme}://{parts.netloc}"
+        # the viewer trades its sign-in code at the identity provider's token endpoint (signin.js)
+        provider = ""
+        if token_endpoint:
+            parts = urlsplit(token_endpoint)
+            provider = f" {parts.scheme}://{parts.netloc}"
         # MapLibre's UMD build starts its worker from a blob: URL and sets inline styles.
         policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                  f"img-src 'self' data: blob:{extra}; connect-src 'self'{extra}; "
+                  f"img-src 'self' data: blob:{extra}; connect-src 'self'{extra}{provider}; "
                   "worker-src 'self' blob:; child-src blob:; object-src 'none'; "
                   "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
         self.headers = [
@@ -235,5 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
                            expose_headers=["ETag"], max_age=600)
-    app.add_middleware(SecurityHeaders, basemap_url=settings.basemap_url)
+    provider = app.state.backend.auth.provider
+    app.add_middleware(SecurityHeaders, basemap_url=settings.basemap_url,
+                       token_endpoint=provider.token_endpoint if provider is not None else None)
     return app
