@@ -82,7 +82,8 @@ def crawl_urls(client, order_ids: list[str], spots: list[tuple[float, float]],
     def visit(template: str, url: str) -> None:
         urls.setdefault(template, []).append(url)
 
-    for template in ("/healthz", "/layers", "/conformance", "/collections", "/stats/grids", "/openapi.json"):
+    for template in ("/healthz", "/layers", "/conformance", "/collections", "/stats/grids", "/openapi.json",
+                     "/auth/oidc"):
         visit(template, template)
     visit("/", "/?f=json")
     visit("/", "/")

@@ -206,9 +206,10 @@ def test_anonymous_reading_can_be_switched_off(store_url, settings_for, token):
             names = re.findall(r"{(\w+)", path)
             response = client.get(path.format(**{name: _sample(name) for name in names}))
             (opened if response.status_code != 401 else closed).append((path, response.status_code))
-        # the pages (the viewer, the evaluation dashboard) and /healthz; no data
+        # the pages (the viewer, the evaluation dashboard), /healthz and where to sign in; no data
         pages = {path for path, _ in opened}
-        assert {"/", "/healthz"} <= pages <= {"/", "/healthz", "/evaluation/dashboard"}, opened
+        assert {"/", "/healthz", "/auth/oidc"} <= pages <= {"/", "/healthz", "/evaluation/dashboard", "/auth/oidc"}, \
+            opened
         assert len(closed) >= 15
         assert client.get("/static/app.js").status_code == 200
         signed_in = {"Authorization": f"Bearer {token}"}
