@@ -43,7 +43,7 @@ from typing import Any
 
 from jngis import _checks
 from jngis.access import ROLES, Principal
-from jngis.errors import InputTypeError, JngisError, ParameterError
+from jngis.errors import AuthenticationError, InputTypeError, JngisError, ParameterError
 from jngis.throttle import refusal
 
 __all__ = ["JwtVerifier", "OidcProvider", "JWT_FAILED", "DEFAULT_CLAIMS"]

@@ -78,3 +78,39 @@ def test_bad_settings(kwargs, error, match):
 def test_client_must_be_text():
     with pytest.raises(InputTypeError, match="client is a NoneType"):
         FailureThrottle().failed(None)
+
+
+# -- failed sign-ins folded into access-log rows (jngis.throttle.FailureLog) ------------------------
+
+def test_the_failure_log_folds_a_flood_into_few_rows():
+    from jngis.throttle import FailureLog
+
+    clock = [0.0]
+    log = FailureLog(window=60, max_clients=3, clock=lambda: clock[0])
+    at_once = [row for i in range(1000) for row in log.failed("10.0.0.1", "user token",
+                                                              "unknown id" if i % 2 else "wrong secret")]
+    assert [(r.client, r.failure, r.count) for r in at_once] == [("10.0.0.1", "wrong secret", 1)]
+    assert log.due() == []
+    clock[0] = 59.9
+    assert log.due() == []
+    clock[0] = 60.0
+    summary = log.due()
+    assert sorted((r.failure, r.count) for r in summary) == [("unknown id", 500), ("wrong secret", 499)]
+    assert summary[0].detail.startswith("count=") and log.due() == []
+    # many addresses in one window: past max_clients they share one row
+    rows = [row for i in range(50) for row in log.failed(f"10.1.0.{i}", "jwt", "expired")]
+    assert [r.client for r in rows] == ["10.1.0.0", "10.1.0.1", "10.1.0.2", FailureLog.OTHERS]
+    assert sum(r.count for r in log.flush()) == 50 - 4 and log.flush() == []
+
+
+def test_the_failure_log_takes_known_classes_only():
+    from jngis.throttle import FailureLog, refusal
+
+    with pytest.raises(ParameterError, match="credential"):
+        FailureLog().failed("c", "password", "wrong secret")
+    with pytest.raises(ParameterError, match="failure"):
+        FailureLog().failed("c", "jwt", "the secret was hunter2")
+    with pytest.raises(ParameterError, match="failure"):
+        refusal("no", "because")
+    error = refusal("the token is not valid", "expired")
+    assert (str(error), error.failure) == ("the token is not valid", "expired")
