@@ -114,3 +114,15 @@ def test_a_moved_cell_in_a_thin_coverage_updates_like_a_cold_build(seed):
                                                                     strip)
     new = old.replaced({"communities": moved})
     assert_same_as_cold(new, "communities", moved, range(8, 17))
+
+
+def test_an_update_reuses_zooms_read_from_the_cache_folder(slice_city, tmp_path):
+    grids = slice_city.grids
+    VectorTiles({"grids": grids}, minzoom=10, maxzoom=14, cache_dir=tmp_path).prepare()
+    restarted = VectorTiles({"grids": grids}, minzoom=10, maxzoom=14, cache_mb=0, cache_dir=tmp_path)
+    a, b = grids.index[:2]
+    changed = grids.drop(index=b)
+    changed.loc[a, "geometry"] = shapely.union(grids.geometry[a], grids.geometry[b])
+    new = restarted.replaced({"grids": changed})
+    assert_same_as_cold(new, "grids", changed, range(10, 15))
+    assert sorted(new._layer("grids").geometry.reassembled) == list(range(10, 15))

@@ -94,6 +94,28 @@ class _ZoomRecord:
     arcs: ArcZoom | None  #: the zoom's arcs (None: the zoom went through GEOS, nothing to reuse)
     squares: np.ndarray  #: per feature, whether it is drawn as a ``min_size`` square
 
+    def save(self, path: Path) -> None:
+        empty = np.zeros(0, np.int64)
+        arcs = self.arcs
+        with open(path, "wb") as handle:  # a handle: np.savez would add ".npz" to the name
+            np.savez(handle, squares=self.squares, has_arcs=arcs is not None,
+                     flags=empty if arcs is None else arcs.flags,
+                     ints=empty.reshape(0, 2) if arcs is None else arcs.ints,
+                     offsets=empty if arcs is None else arcs.offsets)
+
+    @classmethod
+    def load(cls, path: Path) -> _ZoomRecord | None:
+        """The record saved at ``path``; None when missing or damaged (the zoom is then built cold)."""
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as saved:
+                arcs = ArcZoom(saved["flags"], saved["ints"], saved["offsets"]) \
+                    if bool(saved["has_arcs"]) else None
+                return cls(arcs, saved["squares"])
+        except (OSError, ValueError, KeyError):
+            return None
+
 
 def polygonal(geoms: np.ndarray) -> np.ndarray:
     """Keep only the polygonal parts of clipping results (a clip can leave lines)."""
@@ -347,7 +369,25 @@ class ZoomGeometry:
             found = self._build_zoom(z)
             if path is not None:
                 atomic_write(path, found.save)  # a read-only cache folder only costs speed
+                record = self._record_file(z)
+                if record is not None:
+                    atomic_write(record, self._built.get((_RECORD, z)).save)
         return found
+
+    def _record(self, z: int) -> _ZoomRecord | None:
+        """What an update reuses of zoom ``z``: kept since it was built, or from the cache folder."""
+        if (_RECORD, z) in self._built:
+            return self._built.get((_RECORD, z))
+        path = self._record_file(z)
+        found = None if path is None else _ZoomRecord.load(path)
+        if found is not None:
+            self._built.insert((_RECORD, z), found)
+        return found
+
+    def _record_file(self, z: int) -> Path | None:
+        if self.cache_dir is None or not self.coverage or self.point:
+            return None
+        return self.cache_dir / f"{self.name}-{self.cache_key()}-z{z}.arcs"
 
     def _build_zoom(self, z: int) -> Ragged:
         scale = 2.0 ** (z - self.maxzoom)
@@ -380,12 +420,10 @@ class ZoomGeometry:
     def _updated_zoom(self, z: int, scale: float, tolerance: float) -> RaggedArrays | None:
         """Zoom ``z`` from the previous version's, recomputed where it changed; None: build it cold."""
         previous, _ = self._previous_version()
-        if previous is None or z not in previous._built or (_RECORD, z) not in previous._built:
+        record = None if previous is None else previous._record(z)
+        if previous is None or record is None or record.arcs is None:
             return None
-        record: _ZoomRecord = previous._built.get((_RECORD, z))
-        if record.arcs is None:
-            return None
-        before: Ragged = previous._built.get(z)
+        before = previous.zoom(z)
         arcs = self.arcs()
         match = self._arc_match()
         if (match < 0).sum() > len(match) * MOSTLY:
