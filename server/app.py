@@ -20,6 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from jngis import __version__
 from . import errors
@@ -150,7 +151,7 @@ def _declared(dependant) -> set[str]:
     return names
 
 
-def refuse_unknown_parameters(request: Request) -> None:
+async def refuse_unknown_parameters(request: Request) -> None:
     """400 naming the query parameters a route does not take, with the ones it does.
 
     One dependency of the whole application: FastAPI would otherwise drop a
@@ -158,6 +159,10 @@ def refuse_unknown_parameters(request: Request) -> None:
     would list the whole city). A route whose names depend on its data (the
     property filters of a collection) sets ``endpoint.extra_parameters(request)``.
     Routes left out of the schema (the viewer page) are not checked.
+
+    Checked in the event loop (a plain function would cost every request of the server
+    a hop through the thread pool and back); only ``extra_parameters``, which may read
+    the store, runs in the thread pool.
     """
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not route.include_in_schema:
@@ -166,7 +171,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     unknown = set(request.query_params) - allowed
     extra = getattr(route.endpoint, "extra_parameters", None)
     if unknown and extra is not None:
-        more = set(extra(request))
+        more = set(await run_in_threadpool(extra, request))
         allowed |= more
         unknown -= more
     if unknown:
