@@ -46,14 +46,21 @@ class Gazetteer:
     def __init__(self, names: Mapping[str, Iterable[tuple[str, str]]], prefixes: Sequence[str] = ()) -> None:
         self.names = {name: tuple(entries) for name, entries in names.items() if len(name) >= 2}
         self.lengths = sorted({len(n) for n in self.names}, reverse=True)
+        # the lengths of the names that start with each character, longest first: a position
+        # whose character starts no name costs one dict look-up, not one per length
+        starting: dict[str, set[int]] = {}
+        for name in self.names:
+            starting.setdefault(name[0], set()).add(len(name))
+        self._starting = {c: tuple(sorted(lengths, reverse=True)) for c, lengths in starting.items()}
         short = {p[:-1] for p in prefixes if p[-1:] in ("省", "市") and len(p) > 2}
         self.prefixes = tuple(sorted(set(prefixes) | short, key=len, reverse=True))
         self.own_provinces = {p for p in PROVINCES if any(x.startswith(p) for x in self.prefixes)}
 
     def longest(self, text: str, at: int) -> tuple[str, tuple[tuple[str, str], ...]] | None:
         """The longest known name starting at position ``at``."""
-        for length in self.lengths:
-            entries = self.names.get(text[at:at + length])
+        names = self.names
+        for length in self._starting.get(text[at:at + 1], ()):
+            entries = names.get(text[at:at + length])
             if entries is not None:
                 return text[at:at + length], entries
         return None

@@ -17,19 +17,25 @@ def addressed_units(slice_city):
     return slice_city.units
 
 
-@pytest.fixture(scope="module", params=["memory", "store"])
-def geo_client(request, addressed_units, slice_city, tmp_path_factory, settings_for):
-    """The server on the slice, looking addresses up in memory or in the store (JNGIS_ADDRESS_LOOKUP)."""
-    from fastapi.testclient import TestClient
-
+@pytest.fixture(scope="module")
+def geo_path(addressed_units, slice_city, tmp_path_factory):
+    """A GeoPackage of the slice with its addresses and grids."""
     from jngis.grids import make_grids
     from jngis.layers import write_city
-    from jngis.server.app import create_app
 
     grids = make_grids(slice_city.communities, slice_city.units, seed=0)
     city = dataclasses.replace(slice_city, units=addressed_units, grids=grids)
-    path = write_city(city, tmp_path_factory.mktemp("geocode") / "city.gpkg")
-    with TestClient(create_app(settings_for(path, address_lookup=request.param))) as client:
+    return write_city(city, tmp_path_factory.mktemp("geocode") / "city.gpkg")
+
+
+@pytest.fixture(scope="module", params=["memory", "store"])
+def geo_client(request, geo_path, settings_for):
+    """The server on the slice, looking addresses up in memory or in the store (JNGIS_ADDRESS_LOOKUP)."""
+    from fastapi.testclient import TestClient
+
+    from jngis.server.app import create_app
+
+    with TestClient(create_app(settings_for(geo_path, address_lookup=request.param))) as client:
         yield client
 
 
@@ -58,6 +64,25 @@ def test_geocode_refuses_empty_and_long_q(geo_client):
     assert geo_client.get("/geocode").status_code in (400, 422)
     assert geo_client.get("/geocode", params={"q": ""}).status_code in (400, 422)
     assert geo_client.get("/geocode", params={"q": "路" * 201}).status_code in (400, 422)
+
+
+def test_geocode_principal_without_anonymous_reading(geo_path, addressed_units, settings_for, auth):
+    # the lookup decides "no header" in the event loop and checks a token in the thread pool:
+    # both must answer as every other map route does (JNGIS_ANONYMOUS=off: sign in first)
+    from fastapi.testclient import TestClient
+
+    from jngis.server.app import create_app
+
+    row = addressed_units.dropna(subset=["building"]).iloc[3]
+    with TestClient(create_app(settings_for(geo_path, anonymous=False))) as client:
+        nobody = client.get("/geocode", params={"q": row["address"]})
+        assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer"
+        assert nobody.json() == client.get("/layers").json()
+        wrong = client.get("/geocode", params={"q": row["address"]}, headers={"Authorization": "Bearer jngis_1_x"})
+        assert wrong.status_code == 401 and "unit_id" not in wrong.text
+        signed = client.get("/geocode", params={"q": row["address"]}, headers=auth)
+        assert signed.status_code == 200 and signed.json()["unit_id"] == row["unit_id"]
+        assert "input" not in signed.json()
 
 
 def test_workorder_from_an_address(geo_client, addressed_units, auth):
