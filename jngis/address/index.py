@@ -230,7 +230,11 @@ class AddressIndex:
         return self._answer(text)
 
     def lookup(self, texts: Iterable[Any], *, workers: int = 1) -> pd.DataFrame:
-        """The answers for many addresses, one row each in input order (a repeated text is solved once).
+        """The answers for many addresses, one row each in input order.
+
+        Texts that normalise to the same spelling (a repeated address, or the same one
+        written in full-width digits, Chinese numerals or with the city's prefix) are
+        solved once: the answer depends on the normalised text alone.
 
         A missing value (None, NaN) is ``not_found`` with the reason, never an error, so
         that one empty cell does not stop a whole export. ``workers`` > 1 shares the
@@ -242,16 +246,30 @@ class AddressIndex:
                                  "(use locate for one address)")
         workers = _checks.integer("AddressIndex.lookup", "workers", workers, minimum=1)
         values = list(texts.tolist() if isinstance(texts, (pd.Series, np.ndarray, pd.Index)) else texts)
-        distinct = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+        spelling = {v: normalise(v) for v in values if isinstance(v, str) and len(v) <= _MAX_TEXT}
+        distinct = list(dict.fromkeys(spelling.values()))
         solved = dict(zip(distinct, self._answers(distinct, workers)))
-        rows = [solved[v] if isinstance(v, str) else self._result(v, "not_found", reason="地址为空") for v in values]
+        rows, used = [], set()
+        for value in values:
+            if not isinstance(value, str):
+                rows.append(self._result(value, "not_found", reason="地址为空"))
+            elif value not in spelling:  # too long to be an address: its reason names its length
+                rows.append(self._answer(value))
+            else:
+                key = spelling[value]
+                answer = solved[key]
+                if key in used:  # every row its own answer: nothing shared between rows
+                    answer = {**answer, "candidates": [dict(c) for c in answer["candidates"]]}
+                used.add(key)
+                answer["input"] = value
+                rows.append(answer)
         return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
     def _answers(self, texts: list[str], workers: int) -> list[dict[str, Any]]:
         import multiprocessing
 
         if workers == 1 or len(texts) < 2 * _CHUNK or "fork" not in multiprocessing.get_all_start_methods():
-            return [self._answer(text) for text in texts]
+            return [self._solve(text) for text in texts]
         from concurrent.futures import ProcessPoolExecutor
 
         global _FORKED
@@ -281,7 +299,14 @@ class AddressIndex:
     def _answer(self, text: str) -> dict[str, Any]:
         if len(text) > _MAX_TEXT:
             return self._result(text, "not_found", reason=f"输入过长（{len(text)}字），不是地址")
-        c = parse(normalise(text), self.gazetteer)
+        answer = self._solve(normalise(text))
+        answer["input"] = text
+        return answer
+
+    def _solve(self, canonical: str) -> dict[str, Any]:
+        """The answer for a normalised text (its ``input``: that text)."""
+        text = canonical
+        c = parse(canonical, self.gazetteer)
         if c.outside is not None:
             return self._result(text, "not_found", reason=f"不在本市范围：{c.outside}")
         hits, reason = self._hits(c)
@@ -397,7 +422,7 @@ _FORKED: AddressIndex | None = None
 
 def _answer_chunk(texts: list[str]) -> list[dict[str, Any]]:
     assert _FORKED is not None
-    return [_FORKED._answer(text) for text in texts]
+    return [_FORKED._solve(text) for text in texts]
 
 
 def place_rows(rows: pd.DataFrame, index: Any, *, column: str = "address",
