@@ -102,6 +102,16 @@ def _cpu_seconds(pid: int) -> float:
     return cpu.user + cpu.system
 
 
+def _wait_idle(pid: int, limit: float = 120.0) -> None:
+    """Until the process uses under 5 % of a core over a second (at most ``limit`` seconds)."""
+    end = time.time() + limit
+    while time.time() < end:
+        before = _cpu_seconds(pid)
+        time.sleep(1)
+        if _cpu_seconds(pid) - before < 0.05:
+            return
+
+
 def _load(port: int, connections: int, seconds: float, paths: Path, folder: Path) -> dict:
     """One load run: requests, p50/p99 (ms), requests/s; wrk if installed, else a Python process."""
     import json
@@ -170,8 +180,8 @@ def _http(server, port: int, texts: list[str], seconds: float, concurrency: int)
         paths = folder / "paths.txt"
         paths.write_text("".join(f"/geocode?{urllib.parse.urlencode({'q': t})}\n" for t in texts))
         assert client.get("/geocode", params={"q": texts[0]}).json()["status"] == "matched"  # builds the index
-        _load(port, 4, 5, paths, folder)  # every query once (the normalising cache as in service), warm-up over
-        time.sleep(2)
+        _load(port, 4, 5, paths, folder)  # every query once (the normalising cache as in service)
+        _wait_idle(server.pid)  # the tile warm-up threads of a fresh server are done
         for connections in (concurrency, 1):
             cpu = _cpu_seconds(server.pid)
             run = _load(port, connections, seconds, paths, folder)
