@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +50,7 @@ _CLEAN_PER_METRE = 1000.0
 _GEOGRAPHIC_METRES = 111_320.0  # about one degree on the ground, for layers in degrees
 _GEOMETRY_VERSION = 2  # bump when the per-zoom geometry changes: old cache files are ignored
 _RECORD = "record"  # with a zoom, the key of its _ZoomRecord
+_Saved = TypeVar("_Saved")
 
 
 @dataclass
@@ -77,14 +80,20 @@ class Ragged:
     @classmethod
     def load(cls, path: Path) -> Ragged | None:
         """The arrays saved at ``path``; None when the file is missing or damaged (rebuilt, never trusted)."""
-        if not path.exists():
-            return None
-        try:
-            with np.load(path) as saved:
-                return cls(saved["coords"], saved["rings"], saved["polygons"], saved["features"],
-                           bounds=saved["bounds"], markers=int(saved["markers"]))
-        except (OSError, ValueError, KeyError):
-            return None
+        return _read(path, lambda saved: cls(saved["coords"], saved["rings"], saved["polygons"],
+                                             saved["features"], bounds=saved["bounds"],
+                                             markers=int(saved["markers"])))
+
+
+def _read(path: Path, read: Callable[[Any], _Saved]) -> _Saved | None:
+    """``read`` of the arrays saved at ``path``; None when the file is missing or damaged."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as saved:
+            return read(saved)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -106,15 +115,9 @@ class _ZoomRecord:
     @classmethod
     def load(cls, path: Path) -> _ZoomRecord | None:
         """The record saved at ``path``; None when missing or damaged (the zoom is then built cold)."""
-        if not path.exists():
-            return None
-        try:
-            with np.load(path) as saved:
-                arcs = ArcZoom(saved["flags"], saved["ints"], saved["offsets"]) \
-                    if bool(saved["has_arcs"]) else None
-                return cls(arcs, saved["squares"])
-        except (OSError, ValueError, KeyError):
-            return None
+        return _read(path, lambda saved: cls(
+            ArcZoom(saved["flags"], saved["ints"], saved["offsets"]) if bool(saved["has_arcs"])
+            else None, saved["squares"]))
 
 
 def polygonal(geoms: np.ndarray) -> np.ndarray:
