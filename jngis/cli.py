@@ -87,8 +87,10 @@ def info(file: Path, kind: str | None) -> None:
               help="Server processes sharing the port; each opens the store and hears its change channel.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (a line per tile costs as much as serving a warm one).")
+@click.option("--timeout-keep-alive", default=5, type=click.IntRange(1, 3600), show_default=True,
+              help="Seconds an idle connection is kept open (more than the clients' own expiry avoids a race).")
 @user_errors
-def serve(host: str, port: int, store: str | None, workers: int, access_log: bool) -> None:
+def serve(host: str, port: int, store: str | None, workers: int, access_log: bool, timeout_keep_alive: int) -> None:
     """Start the map server: the viewer at http://HOST:PORT/, the API beside it."""
     import os
 
@@ -112,14 +114,16 @@ def serve(host: str, port: int, store: str | None, workers: int, access_log: boo
         os.environ["JNGIS_STORE"] = url
         click.echo(f"jngis: {workers} worker processes; open http://{host}:{port}/", err=True)
         uvicorn.run("jngis.server.app:create_app", factory=True, workers=workers,
-                    host=host, port=port, log_level="info", access_log=access_log)
+                    host=host, port=port, log_level="info", access_log=access_log,
+                    timeout_keep_alive=timeout_keep_alive)
         return
     from jngis.server.app import create_app
 
     app = create_app(settings)
     click.echo(f"jngis: city loaded in {time.perf_counter() - started:.1f} s; "
                f"open http://{host}:{port}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
+                    timeout_keep_alive=timeout_keep_alive)
 
 
 @main.command("import-orders")
