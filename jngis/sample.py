@@ -60,6 +60,7 @@ from jngis.codes import GRID_HOUSEHOLDS, parent
 from jngis.errors import NotFoundError, ParameterError, SchemaError
 from jngis.grids import make_grids
 from jngis.layers import City, read_city, validate, write_city
+from jngis.workorders.synthetic import synthetic_loop
 
 __all__ = [
     "DISTRICTS",
@@ -83,7 +84,7 @@ SAMPLE_SEED = 2026
 #: "Now" of the sample city: work orders cover the year up to this moment.
 REFERENCE_TIME = pd.Timestamp("2026-10-31 18:00:00")
 # Bump when the generator changes, so stale caches are rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: the orders carry the department loop's times (synthetic_loop)
 #: Open land of at least this many m² (a campus, a park) is a dedicated grid (专属网格).
 SAMPLE_DEDICATED_MIN_AREA = 500_000
 
@@ -179,6 +180,9 @@ def build_city(seed: int = SAMPLE_SEED, *, progress: Callable[[str], None] | Non
     stations = _stations(units, communities, open_land, rng, scale)
     party_orgs = _party_orgs(units, communities, stations, rng, scale)
     workorders = _workorders(units, open_land, rng, scale, REFERENCE_TIME)
+    # the department loop's steps (签收, 联系, 到场, 督办, 回访, 核查): a stream of their own, so the
+    # orders' other columns stay as they were
+    workorders = workorders.join(synthetic_loop(workorders, seed=seed, now=REFERENCE_TIME))
     low, high = GRID_HOUSEHOLDS
     _progress(progress, f"grids (make_grids, {low}-{high} households)")
     grids = make_grids(communities, units, dedicated_min_area=SAMPLE_DEDICATED_MIN_AREA, seed=seed)

@@ -138,8 +138,9 @@ class Backend:
         if "districts" in layers:
             # the PolygonIndex a new work order is placed with: built now, not on the first report
             store.placer()
-            if backend.sample:  # the sample city's departments and dispatch catalogue, once
+            if backend.sample:  # the sample city's departments, dispatch catalogue and 街道 calls, once
                 store.load_sample_departments()
+                store.load_sample_calls()
         threading.Thread(target=backend._warm_tiles, name="jngis-warm-tiles", daemon=True).start()
         backend.switcher = Switcher(backend)
         backend.switcher.start()

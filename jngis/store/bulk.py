@@ -24,6 +24,7 @@ from jngis.errors import SchemaError
 from jngis.layers import validate
 from jngis.store.schema import CALLER_COLUMNS, CALLER_FIELDS, CODE_COLUMNS, ORDER_COLUMNS, TIME_COLUMNS
 from jngis.workorders import RESOLVE_WORKING_DAYS, WARNING_WORKING_DAYS, now_cst, synthetic_trail
+from jngis.workorders.synthetic import LOOP_HISTORY_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from jngis.store.base import Store
@@ -241,6 +242,9 @@ def _history_orders(store: Store, layer: gpd.GeoDataFrame, layers_version: int) 
     frame["extended_days"] = None
     frame["satisfied"] = None
     frame["department_code"] = layer["department_code"].to_numpy() if "department_code" in layer else None
+    for column in LOOP_HISTORY_COLUMNS:  # the department loop's recorded times, for the trail only
+        if column in layer:
+            frame[column] = layer[column].to_numpy()
     if "satisfied" in layer:  # only a closed order has the citizen's answer
         closed = (frame["status"] == "closed").to_numpy()
         frame["satisfied"] = np.where(closed, layer["satisfied"].astype(object).to_numpy(), None)

@@ -116,6 +116,39 @@ class DepartmentSteps:
         self.write_departments(departments, registry.sample_catalogue(departments))
         return len(departments)
 
+    def load_sample_calls(self, *, seed: int = 2026) -> int:
+        """Give a store of the sample city a year of 街道 calls (街呼) with ratings, once.
+
+        The calls (:func:`jngis.workorders.synthetic_calls`) are on standing problems, in the
+        year before the store's latest order. Does nothing when the store holds calls already or
+        no departments; returns how many calls were written.
+        """
+        from jngis.workorders.synthetic import synthetic_calls
+
+        conn = self._conn()
+        departments = self.departments()
+        latest = self._execute(conn, "SELECT MAX(received_at) FROM orders").fetchone()[0]
+        held = self._execute(conn, "SELECT COUNT(*) FROM calls").fetchone()[0]
+        if held or not len(departments) or latest is None or "streets" not in self.layer_names():
+            return 0
+        end = pd.Timestamp(self._from_db_time(latest))
+        streets = pd.DataFrame(self.read_layer("streets").drop(columns="geometry"))
+        calls = synthetic_calls(streets, departments, start=end - pd.Timedelta(days=365), end=end, seed=seed,
+                                calendar=self.calendar)
+        with self._write() as conn:
+            for _, call in calls.groupby("call_id", sort=True):
+                first = call.iloc[0]
+                call_id = self._execute(conn, "INSERT INTO calls(order_id, street_code, problem, who, called_at) "
+                                              "VALUES (?, ?, ?, ?, ?) RETURNING call_id",
+                                        (None, first["street_code"], first["problem"], first["who"],
+                                         self._to_db(first["called_at"]))).fetchone()[0]
+                self._insert_many(conn, "call_departments", CALL_DEPARTMENT_COLUMNS,
+                                  [(int(call_id), *(None if pd.isna(row[c]) else self._to_db(row[c])
+                                                     for c in CALL_DEPARTMENT_COLUMNS[1:]))
+                                   for row in call.to_dict("records")])
+            self.announce("orders")
+        return int(calls["call_id"].nunique())
+
     # -- one order's steps
     def step(self, order_id: str, action: str, *, principal: access.Principal = access.ADMIN, at: Any = None,
              note: str | None = None, **options: Any) -> dict:
