@@ -382,7 +382,7 @@ def value_label(column: str, value: Any) -> Any:
 def viewer_vocabulary() -> dict[str, Any]:
     """Labels, units, value labels, levels, work-order states and personal fields as plain JSON
     for the web viewer (``/layers``)."""
-    from jngis.workorders.states import STATES
+    from jngis.workorders.states import OPEN_STATES, STATES
 
     return {
         "labels": dict(LABELS),
@@ -391,5 +391,6 @@ def viewer_vocabulary() -> dict[str, Any]:
         "levels": [lv._asdict() for lv in LEVELS],
         "level_labels": dict(LEVEL_LABELS),
         "states": list(STATES),
+        "open_states": list(OPEN_STATES),
         "personal": list(PERSONAL_COLUMNS),
     }

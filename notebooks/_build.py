@@ -649,45 +649,51 @@ import matplotlib.pyplot as plt
 
 from jngis.evaluation import evaluate, to_excel, to_html, trend
 from jngis.workorders import (duplicate_scores, find_duplicates, plant_duplicates, sample_catalogue,
-                              sample_departments, synthetic_trail)"""),
+                              sample_departments, synthetic_calls, synthetic_trail)"""),
     ("md", """\
 ## 1. 一年的工单与部门 · A year of orders and the departments
 
-The sample's orders carry their states and times; `synthetic_trail` writes the steps they imply. Orders
-handled through a store (`store.step(...)`: 签收, 联系, 到场, 回复 ...) have their real trail instead
-(`store.trail_frame()`, `store.evaluation_orders()`)."""),
+The sample's orders carry their states and times, the department loop's included (签收, 联系, 到场, 督办,
+回访 and 重办, 核查); `synthetic_trail` writes the steps they imply. The 街道's calls to departments (街呼) on
+standing problems, with the 街道's ratings, come from `synthetic_calls`. Orders handled through a store
+(`store.step(...)`) have their real trail instead (`store.trail_frame()`, `store.evaluation_orders()`,
+`store.calls_frame()`)."""),
     ("code", """\
 city = jngis.load_sample()
 orders = city.workorders.assign(grid_code=jngis.assign(city.workorders, city.grids).to_numpy())
 trail = synthetic_trail(orders)
 departments = sample_departments(city.districts)
 catalogue = sample_catalogue(departments)
+calls = synthetic_calls(city.streets, departments, start="2025-11-01", end=orders["received_at"].max(), seed=2026)
 print(f"{len(orders):,} orders, {len(trail):,} trail rows, {len(departments)} departments, "
-      f"{len(catalogue)} catalogue rows")
-departments.groupby("kind").size()"""),
+      f"{len(catalogue)} catalogue rows, {calls['call_id'].nunique():,} calls of the 街道")
+trail["action"].value_counts()"""),
     ("md", """\
 ## 2. 十月的部门排名 · October's ranking of departments
 
 Units with fewer than 10 orders in the month are listed, not ranked (`report.unranked`)."""),
     ("code", """\
 report = evaluate(orders, trail, period="2026-10", level="department", departments=departments,
-                  catalogue=catalogue)
+                  catalogue=catalogue, calls=calls)
 ranking = report.rankings["on_time_rate"]
 ranking[["rank", "name", "on_time_rate", "received", "previous", "change", "rank_change"]].head(10)"""),
     ("code", """\
-report.totals[["received", "resolved_on_time", "closed", "overdue_now", "returned", "on_time_rate",
-               "closure_rate", "satisfaction_rate", "dissatisfaction_rate"]].round(3)"""),
+report.totals[["received", "resolved_on_time", "closed", "overdue_now", "returned", "signed_on_time",
+               "supervised", "rehandled", "ratings", "on_time_rate", "closure_rate", "satisfaction_rate",
+               "dissatisfaction_rate", "sign_rate", "mean_rating"]].round(3)"""),
+    ("code", """\
+report.rankings["mean_rating"][["rank", "name", "mean_rating", "received", "previous", "rank_change"]].head(8)"""),
     ("md", """\
 ## 3. 图表 · The ranking and the monthly trend"""),
     ("code", """\
 history = trend(orders, trail, period="2026-10", months=6, level="department", departments=departments,
-                catalogue=catalogue)
+                catalogue=catalogue, calls=calls)
 fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
 shown = pd.concat([ranking.head(8), ranking.tail(8)])
 left.barh(shown["name"][::-1], shown["on_time_rate"][::-1], color="#4c78a8")
 left.set_xlabel(jngis.codes.label("on_time_rate"))
 left.set_title("2026-10 按时办结率 前八与后八")
-for rate in ("on_time_rate", "closure_rate", "satisfaction_rate"):
+for rate in ("on_time_rate", "closure_rate", "satisfaction_rate", "sign_rate"):
     right.plot(history.index, history[rate], marker="o", label=jngis.codes.label(rate))
 right.set_ylim(0.5, 1)
 right.legend()

@@ -1,4 +1,4 @@
-"""The sample's department-loop history (jngis.workorders.synthetic): steps the state table accepts, the 街道's calls."""
+"""The sample's department-loop history (jngis.workorders.synthetic): steps the state table accepts; calls."""
 
 from __future__ import annotations
 

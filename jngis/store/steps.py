@@ -281,7 +281,18 @@ class DepartmentSteps:
         ``actor`` may take now (:func:`jngis.workorders.actions_for`; none without an actor)."""
         detail = self.order_detail(order_id, principal=principal, now=now)
         trail = [{**row, "note": access.mask_text(row["note"])} for row in self.trail(detail["order_id"])]
-        return {"order": detail, "trail": trail, "actions": actions_for(detail, actor) if actor else []}
+        return {"order": detail, "trail": trail, "actions": actions_for(detail, actor) if actor else [],
+                "calls": self.order_calls(detail["order_id"], principal=principal)}
+
+    def order_calls(self, order_id: str, *, principal: access.Principal = access.ADMIN) -> list[dict]:
+        """The 街道's calls on an order (:meth:`call` each, oldest first) that ``principal`` may see."""
+        ids = [r[0] for r in self._execute(self._conn(), "SELECT call_id FROM calls WHERE order_id = ? ORDER BY "
+                                                         "call_id", (order_id,)).fetchall()]
+        calls = []
+        for call_id in ids:
+            with contextlib.suppress(NotFoundError):
+                calls.append(self.call(int(call_id), principal=principal))
+        return calls
 
     def loop_frame(self) -> pd.DataFrame:
         """Every order's department-loop row (order_id and :data:`jngis.workorders.LOOP_COLUMNS`)."""

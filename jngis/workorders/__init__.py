@@ -59,7 +59,8 @@ Modules
 - :mod:`~jngis.workorders.clocks`: China Standard Time, working days, deadlines.
 - :mod:`~jngis.workorders.orders`: one order's steps, its public view, its trail.
 - :mod:`~jngis.workorders.io`: reading and checking a hotline export.
-- :mod:`~jngis.workorders.synthetic`: the trail implied by historical orders.
+- :mod:`~jngis.workorders.synthetic`: the trail implied by historical orders, the sample's department-loop
+  history and 街道 calls.
 - :mod:`~jngis.workorders.departments`: the departments registry and the dispatch catalogue.
 - :mod:`~jngis.workorders.loop`: the departments' steps (签收, 联系, 到场, 回复, 退单 and 改派, 延期申请
   and 审批, 督办, 回访, 重办, 核查, 并单), their rules and clocks, the deadline cards.
@@ -135,7 +136,7 @@ from jngis.workorders.states import (
     allowed_actions,
     next_state,
 )
-from jngis.workorders.synthetic import plant_duplicates, synthetic_trail
+from jngis.workorders.synthetic import plant_duplicates, synthetic_calls, synthetic_loop, synthetic_trail
 
 __all__ = [
     "STATES",
@@ -169,6 +170,8 @@ __all__ = [
     "now_cst",
     "to_cst",
     "synthetic_trail",
+    "synthetic_loop",
+    "synthetic_calls",
     "read_order_table",
     "clean_order_rows",
     "DEPARTMENT_KINDS",

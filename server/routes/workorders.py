@@ -25,7 +25,7 @@ from jngis.features import parse_datetime
 from jngis.query import FILTER_LANGS, MAX_FILTER_CHARS, ORDER_FIELDS, build_query, card_query, parse_sortby
 from jngis.query import Query as FeatureQuery
 from jngis.store import MAX_OFFSET
-from jngis.workorders import actions_for
+from jngis.workorders import actions_for, card as card_of
 from ..auth import client_of, current_principal
 from ..deps import Backend, backend
 
@@ -184,6 +184,9 @@ def list_orders(
                "district_code": district_code, "status": statuses, "overdue": overdue, "query": query}
     orders = store.store.list_orders(**filters, limit=limit, offset=offset, principal=who,
                                      sortby=parse_sortby(sortby, ORDER_FIELDS))
+    # each order with its deadline card (黄牌/红牌, jngis.workorders.card), as the ``card`` filter sees it
+    orders = [{**order, "card": card_of(order.get("status"), order.get("due_at"), order.get("warn_at"))}
+              for order in orders]
     return _encoded({"total": store.store.count_orders(**filters, principal=who), "limit": limit,
                      "offset": offset, "orders": orders})
 

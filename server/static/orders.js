@@ -1,5 +1,6 @@
-/* The work orders the signed-in principal may see: a list with filters, an order's details with its
- * trail, the steps it may take now and a reveal of the caller with a reason.
+/* The work orders the signed-in principal may see: a list with filters (the deadline card among them), an
+ * order's details with its trail, the steps it may take now, the 街道's calls on it with their ratings,
+ * and a reveal of the caller with a reason; and the link to the evaluation dashboard.
  *
  * Nothing is decided here: the server lists only the orders in the principal's scope, masks the
  * caller (or leaves it out), and sends each order with `actions`, the steps this principal may take
@@ -37,7 +38,9 @@ function query() {
   const status = $("order-status").value;
   const category = $("order-category").value.trim();
   const place = $("order-place").value.trim();
+  const card = $("order-card").value;
   if (status) params.set("status", status);
+  if (card) params.set("card", card);
   if (category) params.set("category", category);
   if (place) {
     const level = words().levels.find(function (lv) { return lv.digits === place.length; });
@@ -71,8 +74,10 @@ function listItem(order) {
   item.appendChild(element("span", order.category, "category"));
   item.appendChild(element("span", order.order_id + " · " + (order.grid_code || order.community_code || ""),
                            "code"));
-  if (order.deadline === "overdue" || order.deadline === "warning") {
-    item.appendChild(element("span", valueOf("deadline", order.deadline), "deadline " + order.deadline));
+  if (order.card) {  // 黄牌 / 红牌: the server's deadline card (jngis.workorders.card)
+    const flag = element("span", valueOf("card", order.card), "card-flag " + order.card);
+    flag.dataset.card = order.card;
+    item.appendChild(flag);
   }
   function open() { showOrder(order.order_id); }
   item.addEventListener("click", open);
@@ -86,13 +91,14 @@ export function showOrder(orderId) {
   detail.innerHTML = "";
   detail.appendChild(element("p", "正在读取…", "where"));
   const id = encodeURIComponent(orderId);
-  return Promise.all([getJSON("/workorders/" + id), getJSON("/workorders/" + id + "/trail")])
-    .then(function (answers) { renderOrder(answers[0], answers[1].trail); })
+  return Promise.all([getJSON("/workorders/" + id), getJSON("/workorders/" + id + "/trail"),
+                      getJSON("/workorders/" + id + "/loop")])
+    .then(function (answers) { renderOrder(answers[0], answers[1].trail, answers[2].calls || []); })
     .catch(function (error) { detail.innerHTML = ""; detail.appendChild(element("p", error.message, "problem")); });
 }
 state.showOrder = showOrder;
 
-function renderOrder(order, trail) {
+function renderOrder(order, trail, calls) {
   const detail = $("order-detail");
   detail.innerHTML = "";
   detail.dataset.order = order.order_id;
@@ -112,6 +118,7 @@ function renderOrder(order, trail) {
   detail.appendChild(table);
   if (callers.length && can("personal.reveal")) detail.appendChild(revealForm(order.order_id));
   detail.appendChild(actionsBox(order));
+  detail.appendChild(callsBox(order, calls));
   detail.appendChild(element("h4", "办理记录"));
   const steps = element("ol", undefined, "trail");
   steps.id = "order-trail";
@@ -241,6 +248,116 @@ function takeStep(order, action, note, extra) {
   });
 }
 
+// -- the 街道's calls on this order (街呼区应): each called department's response, the 街道's rating of it,
+// and, for principals that may call departments, a form to call one on an open order.
+let departmentList = null;
+function departments() {
+  if (!departmentList) departmentList = getJSON("/departments").then(function (answer) { return answer.departments; });
+  return departmentList;
+}
+
+function callsBox(order, calls) {
+  const box = element("div", undefined, "calls");
+  box.id = "order-calls-box";
+  if (!calls.length && !mayCall(order)) return box;
+  box.appendChild(element("h4", "街呼区应"));
+  const list = element("ol", undefined, "order-calls");
+  list.id = "order-calls";
+  calls.forEach(function (call) {
+    call.departments.forEach(function (answer) { list.appendChild(calledItem(order, call, answer)); });
+  });
+  box.appendChild(list);
+  if (mayCall(order)) box.appendChild(callForm(order));
+  return box;
+}
+
+function mayCall(order) { return can("departments.call") && words().open_states.indexOf(order.status) >= 0; }
+
+function calledItem(order, call, answer) {
+  const item = element("li");
+  item.dataset.call = call.call_id;
+  item.dataset.department = answer.department_code;
+  const steps = ["signed_at", "contacted_at", "on_site_at", "done_at"]
+    .filter(function (column) { return answer[column]; })
+    .map(function (column) { return labelOf(column) + " " + formatTime(answer[column]); });
+  item.appendChild(element("span", answer.department_code + "：" + call.problem + "（" +
+                           (steps.length ? steps.join("、") : "待签收") + "）"));
+  if (answer.rating !== null && answer.rating !== undefined) {
+    item.appendChild(element("span", " 评分 " + answer.rating + (answer.rating_note ? "：" + answer.rating_note : ""),
+                             "rating"));
+  } else if (can("departments.call")) {
+    item.appendChild(ratingForm(order, call, answer));
+  }
+  return item;
+}
+
+function ratingForm(order, call, answer) {
+  const form = element("form", undefined, "rating-form");
+  const rating = element("select");
+  rating.name = "rating";
+  rating.setAttribute("aria-label", "评分");
+  [5, 4, 3, 2, 1].forEach(function (n) { const o = element("option", n + " 分"); o.value = n; rating.appendChild(o); });
+  const note = element("input");
+  note.name = "note";
+  note.placeholder = "评价说明";
+  const button = element("button", "评价");
+  button.type = "submit";
+  const status = element("span", "", "status");
+  form.append(rating, note, button, status);
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const body = { rating: Number(rating.value) };
+    if (note.value.trim()) body.note = note.value.trim();
+    postJSON("/calls/" + call.call_id + "/departments/" + encodeURIComponent(answer.department_code) + "/rating", body)
+      .then(function () { return showOrder(order.order_id); })
+      .catch(function (error) { status.textContent = error.message; });
+  });
+  return form;
+}
+
+function callForm(order) {
+  const form = element("form", undefined, "call-form");
+  form.id = "call-form";
+  const pick = element("select");
+  pick.id = "call-department";
+  pick.setAttribute("aria-label", "呼叫部门");
+  const problem = element("input");
+  problem.id = "call-problem";
+  problem.placeholder = "呼叫事项（必填）";
+  problem.required = true;
+  const button = element("button", valueOf("action", "call"));
+  button.type = "submit";
+  const status = element("span", "", "status");
+  form.append(pick, problem, button, status);
+  departments().then(function (known) {
+    known.filter(function (d) { return d.districts.indexOf(order.district_code) >= 0; }).forEach(function (d) {
+      const option = element("option", d.name);
+      option.value = d.code;
+      pick.appendChild(option);
+    });
+    form.dataset.ready = "true";
+  }).catch(function (error) { status.textContent = error.message; });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    postJSON("/calls", { order_id: order.order_id, department_codes: [pick.value], problem: problem.value.trim() })
+      .then(function () { return showOrder(order.order_id); })
+      .catch(function (error) { status.textContent = error.message; });
+  });
+  return form;
+}
+
+function cardOptions() {
+  const select = $("order-card");
+  const cards = Object.keys(words().values.card || {});
+  const both = [cards.join(","), cards.map(function (c) { return valueOf("card", c); }).join("+")];
+  [["", "全部时限牌"]].concat(cards.map(function (c) { return [c, valueOf("card", c)]; }), cards.length > 1 ? [both] : [])
+    .forEach(function (pair) {
+      const option = element("option", pair[1]);
+      option.value = pair[0];
+      select.appendChild(option);
+    });
+}
+
 function statusOptions() {
   const select = $("order-status");
   const all = element("option", "全部状态");
@@ -267,8 +384,11 @@ function closeOrders() {
 
 // Only for principals that read orders: a button in the panel opens the list.
 export function wireOrders() {
+  // the evaluation dashboard (its page links back here) for the roles that read the evaluation
+  $("dashboard-link").hidden = !can("evaluation.read");
   if (!can("orders.read")) return;
   statusOptions();
+  cardOptions();
   $("orders-open").hidden = false;
   $("orders-open").addEventListener("click", openOrders);
   $("orders-close").addEventListener("click", closeOrders);
