@@ -129,7 +129,7 @@ class DepartmentSteps:
         departments = self.departments()
         latest = self._execute(conn, "SELECT MAX(received_at) FROM orders").fetchone()[0]
         held = self._execute(conn, "SELECT COUNT(*) FROM calls").fetchone()[0]
-        if held or not len(departments) or latest is None or "streets" not in self.layer_names():
+        if held or not len(departments) or latest is None or "streets" not in self.layer_names():  # type: ignore[attr-defined]
             return 0
         end = pd.Timestamp(self._from_db_time(latest))
         streets = pd.DataFrame(self.read_layer("streets").drop(columns="geometry"))

@@ -12,7 +12,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -151,7 +151,7 @@ def synthetic_loop(orders: pd.DataFrame, *, seed: int = 2026, now: object = None
         "on_site_at": np.where(handled & on_site_wanted, on_site, nat),
         "supervised_at": np.where(supervised_kept, supervised, nat),
         "rehandled_at": np.where(unsatisfied, rehandled, nat),
-        "callback": np.where(answered, callback, None),
+        "callback": pd.Series(callback, dtype=object).where(answered, None).to_numpy(object),
         "verified_at": np.where(verify, verified, nat),
     }, index=orders.index)
 
@@ -329,7 +329,7 @@ _CALL_PROBLEMS = {
 }
 
 
-def synthetic_calls(streets: pd.DataFrame, departments: pd.DataFrame, *, start: object, end: object,
+def synthetic_calls(streets: pd.DataFrame, departments: pd.DataFrame, *, start: Any, end: Any,
                     per_month: float = 2.0, seed: int = 2026, calendar: WorkCalendar = CALENDAR) -> pd.DataFrame:
     """The 街道's calls to departments (街呼) on standing problems between ``start`` and ``end``, with ratings.
 
@@ -367,7 +367,7 @@ def synthetic_calls(streets: pd.DataFrame, departments: pd.DataFrame, *, start: 
     days = pd.date_range(start.normalize(), end - pd.Timedelta("1s"), freq="D")
     working = days[[calendar.is_working_day(d) for d in days]] if len(days) else days
     months = max((end - start) / pd.Timedelta(days=30.4), 1 / 30.4)
-    rows = []
+    rows: list[tuple[str, str, pd.Timestamp, str]] = []
     for street, district in zip(streets["street_code"].astype(str), streets["district_code"].astype(str)):
         local = [c for c in codes if district in serving[c]]
         if not local or not len(working):
@@ -423,7 +423,7 @@ def _responses(calls: pd.DataFrame, promptness: np.ndarray, end: pd.Timestamp, r
         "on_site_at": np.where(reached_contact & visited & (on_site < end64), on_site, nat),
         "done_at": np.where(reached_done, done, nat),
         "rating": pd.array([int(r) if ok else None for r, ok in zip(rating, reached_rating)], dtype="Int64"),
-        "rating_note": np.where(reached_rating, [_RATING_NOTES[r] for r in rating], None),
+        "rating_note": [_RATING_NOTES[int(r)] if ok else None for r, ok in zip(rating, reached_rating)],
         "rated_at": np.where(reached_rating, rated, nat),
     }, index=calls.index)
 

@@ -25,7 +25,8 @@ from jngis.features import parse_datetime
 from jngis.query import FILTER_LANGS, MAX_FILTER_CHARS, ORDER_FIELDS, build_query, card_query, parse_sortby
 from jngis.query import Query as FeatureQuery
 from jngis.store import MAX_OFFSET
-from jngis.workorders import actions_for, card as card_of
+from jngis.workorders import actions_for
+from jngis.workorders import card as card_of
 from ..auth import client_of, current_principal
 from ..deps import Backend, backend
 
