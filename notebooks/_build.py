@@ -664,7 +664,8 @@ orders = city.workorders.assign(grid_code=jngis.assign(city.workorders, city.gri
 trail = synthetic_trail(orders)
 departments = sample_departments(city.districts)
 catalogue = sample_catalogue(departments)
-calls = synthetic_calls(city.streets, departments, start="2025-11-01", end=orders["received_at"].max(), seed=2026)
+end = orders["received_at"].max()  # the year of calls a server of the sample holds (store.load_sample_calls)
+calls = synthetic_calls(city.streets, departments, start=end - pd.Timedelta(days=365), end=end, seed=2026)
 print(f"{len(orders):,} orders, {len(trail):,} trail rows, {len(departments)} departments, "
       f"{len(catalogue)} catalogue rows, {calls['call_id'].nunique():,} calls of the 街道")
 trail["action"].value_counts()"""),

@@ -361,8 +361,10 @@ def synthetic_calls(streets: pd.DataFrame, departments: pd.DataFrame, *, start: 
     if not start < end:
         raise SchemaError(f"{func}: start={start} is not before end={end}; expected a period")
     rng = np.random.default_rng(seed)
-    codes = departments["code"].astype(str).tolist()
-    serving = {code: set(served) for code, served in zip(codes, departments["districts"])}
+    # in code order, so the same registry and streets in any row order give the same calls
+    serving = {str(code): set(served) for code, served in zip(departments["code"], departments["districts"])}
+    codes = sorted(serving)
+    streets = streets.sort_values("street_code", kind="stable")
     promptness = dict(zip(codes, rng.normal(0, 0.7, len(codes))))
     days = pd.date_range(start.normalize(), end - pd.Timedelta("1s"), freq="D")
     working = days[[calendar.is_working_day(d) for d in days]] if len(days) else days
