@@ -158,6 +158,16 @@ def test_city_round_trip_through_geopackage(slice_city, tmp_path):
                                    check_dtype=False, check_index=False)
 
 
+def test_nullable_counts_come_back_as_integers(slice_city, tmp_path):
+    units = slice_city.units.copy()
+    building = np.where(np.arange(len(units)) % 3 == 0, 0, np.arange(len(units)) % 7 + 1)
+    units["building"] = pd.array(building, dtype="Int64")
+    units.loc[building == 0, "building"] = pd.NA  # the only building at its door has no number
+    again = read_layer(write_layer(units, tmp_path / "units.gpkg"), "units")
+    assert str(again["building"].dtype) == "Int64"
+    pd.testing.assert_series_equal(again["building"], units["building"], check_index=False)
+
+
 def test_write_city_validates_first_and_leaves_nothing_behind(slice_city, tmp_path):
     broken = City(units=slice_city.units.assign(households=-1))
     with pytest.raises(SchemaError, match="negative"):

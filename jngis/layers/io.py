@@ -29,7 +29,7 @@ def _check_path(path, parameter: str) -> Path:
 
 
 def _normalise(gdf: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
-    """Undo what file formats do to types: codes read back as text, datetimes parsed."""
+    """Undo what file formats do to types: codes read back as text, counts with nulls as floats, datetimes parsed."""
     schema = SCHEMAS[kind]
     # Shapefiles cut field names to 10 characters (community_code -> community_)
     truncated = {c.name[:10]: c.name for c in schema.columns
@@ -38,6 +38,9 @@ def _normalise(gdf: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
     for column in schema.columns:
         if column.name not in gdf.columns:
             continue
+        if (column.dtype == "count" and column.nullable and pd.api.types.is_float_dtype(gdf[column.name])
+                and (gdf[column.name].dropna() % 1 == 0).all()):
+            gdf[column.name] = gdf[column.name].astype("Int64")  # files hand back an integer column with nulls as float
         if column.dtype == "datetime" and not pd.api.types.is_datetime64_any_dtype(gdf[column.name]):
             gdf[column.name] = pd.to_datetime(gdf[column.name], errors="raise", format="ISO8601")
     for name in gdf.columns:  # optional timestamps (resolved_at, closed_at ...) too
