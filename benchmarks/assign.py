@@ -7,7 +7,10 @@ households (where work orders come from: dense, small polygons), 5 % uniform
 over the city's bounding box (many outside). Prints points/s and the ratio,
 and checks that the answers are identical wherever sjoin finds exactly one
 polygon. Also timed: the STRtree + prepared-geometry path alone (what the
-grid pre-pass saves) and a reused PolygonIndex.
+grid pre-pass saves) and a reused PolygonIndex. Wall seconds are the best of
+alternating rounds; the CPU seconds (all threads) beside them show what the
+threads of jngis.assign cost, and the load average printed first says how
+busy the machine was.
 
     .venv/bin/python benchmarks/assign.py [--sizes 10000 100000 1000000]
         [--sets communities grids units] [--rounds 3]
@@ -16,6 +19,7 @@ grid pre-pass saves) and a reused PolygonIndex.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -46,6 +50,13 @@ def timed(func, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def timed_cpu(func, *args, **kwargs):
+    """Result, wall seconds and CPU seconds (all threads of the process)."""
+    cpu = time.process_time()
+    result, wall = timed(func, *args, **kwargs)
+    return result, wall, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -62,9 +73,11 @@ def main() -> None:
         sets.append(("grids", city.grids, "grid_code"))
     sets.append(("units", city.units, "unit_id"))
     sets = [s for s in sets if s[0] in args.sets]
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on "
+          f"{len(os.sched_getaffinity(0))} cores")
     print(f"{'polygons':>12} {'n':>8} {'points':>9} | {'sjoin pts/s':>12} {'jngis pts/s':>12} "
           f"{'ratio':>6} | {'index pts/s':>12} {'ratio':>6} | {'strtree pts/s':>13} | "
-          f"{'build s':>7} {'same':>5}")
+          f"{'build s':>7} {'same':>5} | {'cpu s sjoin/jngis/index':>23}")
     for name, polygons, key in sets:
         index, build = timed(PolygonIndex, polygons, key=key)
         right = polygons[[key, "geometry"]]
@@ -73,13 +86,14 @@ def main() -> None:
             # Alternating rounds, best of each: the machine is shared and its
             # load swings within seconds, which a single timing would carry.
             t_sjoin = t_assign = t_index = float("inf")
+            c_sjoin = c_assign = c_index = float("inf")
             for _ in range(args.rounds):
-                joined, t = timed(gpd.sjoin, points, right, predicate="within")
-                t_sjoin = min(t_sjoin, t)
-                ours, t = timed(assign, points, polygons, key=key)
-                t_assign = min(t_assign, t)
-                reused, t = timed(index.assign, points)
-                t_index = min(t_index, t)
+                joined, t, c = timed_cpu(gpd.sjoin, points, right, predicate="within")
+                t_sjoin, c_sjoin = min(t_sjoin, t), min(c_sjoin, c)
+                ours, t, c = timed_cpu(assign, points, polygons, key=key)
+                t_assign, c_assign = min(t_assign, t), min(c_assign, c)
+                reused, t, c = timed_cpu(index.assign, points)
+                t_index, c_index = min(t_index, t), min(c_index, c)
             x = shapely.get_x(points.geometry.values)
             y = shapely.get_y(points.geometry.values)
             _, t_tree = timed(index._exact, x, y)
@@ -88,7 +102,8 @@ def main() -> None:
                         and reused.equals(ours))
             print(f"{name:>12} {len(polygons):>8} {n:>9,} | {n / t_sjoin:>12,.0f} "
                   f"{n / t_assign:>12,.0f} {t_sjoin / t_assign:>6.2f} | {n / t_index:>12,.0f} "
-                  f"{t_sjoin / t_index:>6.2f} | {n / t_tree:>13,.0f} | {build:>7.2f} {str(same):>5}",
+                  f"{t_sjoin / t_index:>6.2f} | {n / t_tree:>13,.0f} | {build:>7.2f} {str(same):>5} | "
+                  f"{c_sjoin:>7.2f} {c_assign:>7.2f} {c_index:>7.2f}",
                   flush=True)
         print(f"{'':>12} index: {index.stats}")
     # A single-point lookup, as the work-order service does it.

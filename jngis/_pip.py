@@ -32,6 +32,8 @@ UNKNOWN = -3  # a crossing passes too near the centre to tell its side
 
 # Shewchuk's ccwerrboundA = (3 + 16 eps) eps with eps = 2**-53.
 _CCW_BOUND = 3.3306690738754716e-16
+# block_order groups points by blocks of 2**_BLOCK_SHIFT cells a side (8: fastest of 8-64).
+_BLOCK_SHIFT = 3
 # Most polygons a point walk may toggle at once (overlaps beyond go to GEOS).
 _MAX_SET = 16
 
@@ -48,6 +50,40 @@ def _orient(ax, ay, bx, by, cx, cy):
     if -det > bound:
         return -1
     return 0
+
+
+@njit(cache=True, nogil=True)
+def ring_edges(coords, coord_ring, ring_geom):
+    """Ends ``ax, ay, bx, by`` and polygon of every non-degenerate ring edge, in one pass.
+
+    ``coords`` (n, 2) are the rings' coordinates in order, ``coord_ring`` the
+    ring of each coordinate and ``ring_geom`` the polygon of each ring: an edge
+    joins two consecutive coordinates of one ring.
+    """
+    n = coords.shape[0]
+    ax = np.empty(max(n - 1, 0), dtype=np.float64)
+    ay = np.empty_like(ax)
+    bx = np.empty_like(ax)
+    by = np.empty_like(ax)
+    poly = np.empty(ax.size, dtype=np.int32)
+    m = 0
+    for k in range(n - 1):
+        r = coord_ring[k]
+        if coord_ring[k + 1] != r:
+            continue
+        x0 = coords[k, 0]
+        y0 = coords[k, 1]
+        x1 = coords[k + 1, 0]
+        y1 = coords[k + 1, 1]
+        if x0 == x1 and y0 == y1:
+            continue
+        ax[m] = x0
+        ay[m] = y0
+        bx[m] = x1
+        by[m] = y1
+        poly[m] = ring_geom[r]
+        m += 1
+    return ax[:m].copy(), ay[:m].copy(), bx[:m].copy(), by[:m].copy(), poly[:m].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -206,17 +242,66 @@ def centre_states(ax, ay, bx, by, epoly, x0, y0, cell, nx, ny, npoly, tol):
 
 
 @njit(cache=True, nogil=True)
-def centre_sides(seg, start, x0, y0, cell, nx):
-    """Side (+1 / -1 / 0 uncertain) of each listed edge its cell's centre lies on."""
-    side = np.empty(seg.shape[0], dtype=np.int8)
+def gather_edges(ax, ay, bx, by, epoly, start, edges, x0, y0, cell, nx):
+    """The listed edges in the cells' order: ends ``seg`` (listed, 4), ``side``, ``segpoly``.
+
+    ``side`` is the side (+1 / -1 / 0 uncertain) of each listed edge its cell's
+    centre lies on, computed once here rather than per point.
+    """
+    m = edges.size
+    seg = np.empty((m, 4), dtype=np.float64)
+    side = np.empty(m, dtype=np.int8)
+    segpoly = np.empty(m, dtype=np.int32)
     for c in range(start.size - 1):
+        a = start[c]
+        b = start[c + 1]
+        if a == b:
+            continue
         j = c // nx
         i = c - j * nx
         rx = x0 + (i + 0.5) * cell
         ry = y0 + (j + 0.5) * cell
-        for t in range(start[c], start[c + 1]):
-            side[t] = _orient(seg[t, 0], seg[t, 1], seg[t, 2], seg[t, 3], rx, ry)
-    return side
+        for t in range(a, b):
+            e = edges[t]
+            seg[t, 0] = ax[e]
+            seg[t, 1] = ay[e]
+            seg[t, 2] = bx[e]
+            seg[t, 3] = by[e]
+            segpoly[t] = epoly[e]
+            side[t] = _orient(ax[e], ay[e], bx[e], by[e], rx, ry)
+    return seg, side, segpoly
+
+
+@njit(cache=True, nogil=True)
+def block_order(px, py, x0, y0, cell, nx, ny):
+    """A permutation of the points grouping them by block of 8 x 8 cells (a counting sort).
+
+    :func:`locate` on points in this order reads the grid block by block
+    instead of at random: 2-3x fewer cache misses on a city's million
+    points, for a sort that costs a sixth of that. Points off the grid (and
+    NaN) come first.
+    """
+    bx = (nx >> _BLOCK_SHIFT) + 1
+    by = (ny >> _BLOCK_SHIFT) + 1
+    n = px.size
+    key = np.empty(n, dtype=np.int32)
+    counts = np.zeros(bx * by + 2, dtype=np.int64)
+    for q in range(n):
+        fx = (px[q] - x0) / cell
+        fy = (py[q] - y0) / cell
+        b = 0
+        if fx >= 0 and fy >= 0 and fx < nx and fy < ny:  # False for NaN
+            b = 1 + (int(fy) >> _BLOCK_SHIFT) * bx + (int(fx) >> _BLOCK_SHIFT)
+        key[q] = b
+        counts[b + 1] += 1
+    for b in range(counts.size - 1):
+        counts[b + 1] += counts[b]
+    order = np.empty(n, dtype=np.int64)
+    for q in range(n):
+        b = key[q]
+        order[counts[b]] = q
+        counts[b] += 1
+    return order
 
 
 # Long on purpose: one numba kernel whose per-point walk stays in one loop body; splitting it into
@@ -227,7 +312,7 @@ def locate(px, py, x0, y0, cell, nx, ny, state, start, seg, segside, segpoly, ra
 
     ``seg`` holds the ends (ax, ay, bx, by) of the edges listed in each cell,
     in the cells' order (``start`` gives each cell's rows), ``segside`` the
-    side of each the cell's centre lies on (:func:`centre_sides`) and
+    side of each the cell's centre lies on (:func:`gather_edges`) and
     ``segpoly`` their polygons: a cell's edges are read from one contiguous block.
     """
     buf = np.empty(_MAX_SET, dtype=np.int64)
@@ -324,6 +409,7 @@ def warm() -> None:
 
 
 def _compile() -> None:
+    ring_edges(np.zeros((5, 2)), np.zeros(5, dtype=np.int64), np.zeros(1, dtype=np.int32))
     ax = np.array([0.0, 1.0, 1.0, 0.0])
     ay = np.array([0.0, 0.0, 1.0, 1.0])
     bx = np.array([1.0, 1.0, 0.0, 0.0])
@@ -332,7 +418,7 @@ def _compile() -> None:
     start, edges = bin_edges(ax, ay, bx, by, -0.5, -0.5, 1.0, 3, 3, 1e-6)
     state = centre_states(ax, ay, bx, by, epoly, -0.5, -0.5, 1.0, 3, 3, 1, 1e-9)
     out = np.empty(1, dtype=np.int64)
-    seg = np.column_stack([ax, ay, bx, by])[edges]
-    side = centre_sides(seg, start, -0.5, -0.5, 1.0, 3)
+    block_order(np.array([0.25]), np.array([0.25]), -0.5, -0.5, 1.0, 3, 3)
+    seg, side, segpoly = gather_edges(ax, ay, bx, by, epoly, start, edges, -0.5, -0.5, 1.0, 3)
     locate(np.array([0.25]), np.array([0.25]), -0.5, -0.5, 1.0, 3, 3, state, start, seg,
-           side, epoly[edges], np.zeros(1, dtype=np.int64), out)
+           side, segpoly, np.zeros(1, dtype=np.int64), out)

@@ -150,6 +150,45 @@ def test_walks_through_vertices_match_brute_force(seed):
     assert any(v is not None for v in got)
 
 
+def test_large_batches_match_small_ones():
+    """Batches large enough to be sorted by block and located in threads give the same answers.
+
+    The hard points (vertices, edges, cell centres and corners, overlaps,
+    outside the grid, NaN) are mixed into 150,000 points: the sorted,
+    threaded batch must equal small unsorted batches and the STRtree path.
+    """
+    rng = np.random.default_rng(17)
+    polygons = _voronoi_cells(17, 300)
+    extra = shapely.buffer(shapely.points(rng.uniform(0, 1000, (4, 2)) + [X0, Y0]), 120)
+    polygons = pd.concat([polygons, gpd.GeoDataFrame(
+        {"grid_code": [f"370102001001{900 + i}" for i in range(4)]}, geometry=extra, crs=CRS)],
+        ignore_index=True)
+    index = PolygonIndex(polygons)
+    g = index._grid
+    n = 150_000
+    x = rng.uniform(-100, 1100, n) + X0
+    y = rng.uniform(-100, 1100, n) + Y0
+    bx, by = _boundary_points(polygons, rng, 20_000)
+    ci, cj = rng.integers(0, g.nx, 5000), rng.integers(0, g.ny, 5000)
+    hard_x = np.r_[bx, g.x0 + (ci + 0.5) * g.cell, g.x0 + ci * g.cell, np.nan, X0, np.inf]
+    hard_y = np.r_[by, g.y0 + (cj + 0.5) * g.cell, g.y0 + cj * g.cell, Y0, np.nan, Y0]
+    spots = rng.choice(n, hard_x.size, replace=False)
+    x[spots], y[spots] = hard_x, hard_y
+    whole = index.locate_positions(x, y)
+    parts = np.concatenate([index.locate_positions(x[k:k + 10_000], y[k:k + 10_000])
+                            for k in range(0, n, 10_000)])
+    np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_array_equal(whole, PolygonIndex(polygons, raster=False).locate_positions(x, y))
+    assert (whole >= 0).sum() > 0.7 * n and (whole == -1).any()
+    # the one-off call on as many points: the same, missing and empty points NA
+    geoms = shapely.points(x, y)
+    geoms[:3] = [None, shapely.Point(), shapely.Point(np.nan, Y0)]
+    one_off = _quiet_assign(gpd.GeoDataFrame(geometry=geoms, crs=CRS), polygons)
+    expected = np.where(whole >= 0, polygons["grid_code"].to_numpy()[whole], None)
+    expected[:3] = None
+    assert [None if pd.isna(v) else v for v in one_off] == expected.tolist()
+
+
 def test_every_assigned_point_lies_in_its_polygon(slice_city):
     units = slice_city.units
     rng = np.random.default_rng(1)
@@ -420,6 +459,14 @@ def test_errors(four_squares):
         assign(points, gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[bowtie], crs=CRS))
     with pytest.raises(SchemaError, match="cannot be ordered"):
         assign(points, four_squares.assign(grid_code=["a", 1, "b", 2]))
+    # the points' errors come first, though their coordinates are read while the index builds
+    line = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])] * 200_000, crs=CRS)
+    with pytest.raises(GeometryError, match="200000 geometry.*not Points"):
+        assign(line, gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[bowtie], crs=CRS))
+    # and an invalid polygon before a grid too large to build
+    with pytest.raises(GeometryError, match="invalid geometry"):
+        PolygonIndex(gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[bowtie], crs=CRS),
+                     cell_size=1e-6)
 
 
 def test_index_errors(four_squares):

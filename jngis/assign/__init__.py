@@ -75,7 +75,7 @@ import pandas as pd
 import shapely
 
 from jngis.assign.index import PolygonIndex
-from jngis.assign.inputs import point_coordinates
+from jngis.assign.inputs import checked_coordinates, point_geometries, start_reading
 from jngis.codes import INPUT_CRS_NAMES
 
 __all__ = ["assign", "PolygonIndex", "COORDS"]
@@ -145,8 +145,15 @@ def assign(
     >>> bool(codes.notna().all()), codes.index.equals(city.stations.index)
     (True, True)
     """
-    xy = point_coordinates("assign", points)  # type errors first, before the build
-    index = PolygonIndex(polygons, key=key, raster=_worth_a_grid(points, polygons))
+    series, geoms = point_geometries("assign", points)
+    # The points' coordinates are read in the pool while the index is built here.
+    reading = start_reading(geoms)
+    try:
+        index = PolygonIndex(polygons, key=key, raster=_worth_a_grid(points, polygons))
+    except Exception:
+        checked_coordinates("assign", series, geoms, reading)  # the points' errors come first
+        raise
+    xy = checked_coordinates("assign", series, geoms, reading)
     return index._assign("assign", points, coords=coords, warn=True, xy=xy)
 
 

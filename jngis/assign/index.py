@@ -13,9 +13,16 @@ import pyproj
 import shapely
 
 from jngis import _checks, _pip
+from jngis.assign import parallel
 from jngis.assign.grid import build_grid
 from jngis.assign.inputs import cell_size as check_cell_size
-from jngis.assign.inputs import check_polygons, key_ranks, point_coordinates
+from jngis.assign.inputs import (
+    check_polygons,
+    check_validity,
+    key_ranks,
+    point_coordinates,
+    start_validity,
+)
 from jngis.codes import INPUT_CRS_NAMES
 from jngis.crs.base import CGCS2000, WGS84, _as_float_array, _crs_label, _is_lonlat_wgs84_like
 from jngis.crs.gauss_kruger import transformer
@@ -23,6 +30,11 @@ from jngis.crs.gcj import bd09_to_wgs84, gcj02_to_wgs84
 from jngis.errors import CRSError, ParameterError, UnassignedPointsWarning
 
 __all__ = ["PolygonIndex"]
+
+# From this many points on, locate_positions runs one slice per core.
+_PARALLEL_POINTS = 100_000
+# From this many points on, locate_positions sorts them by block of cells first.
+_SORTED_POINTS = 20_000
 
 
 class PolygonIndex:
@@ -102,9 +114,19 @@ class PolygonIndex:
         started = time.perf_counter()
         func = "PolygonIndex"
         geoms, keys, crs = check_polygons(func, polygons, key)
+        valid = start_validity(geoms)  # in the pool, while the index is built here
+        try:
+            self._build(func, polygons, key, geoms, keys, crs, cell_size, raster)
+        except Exception:
+            check_validity(func, polygons, geoms, valid)  # an invalid polygon is named first
+            raise
+        check_validity(func, polygons, geoms, valid)
+        self.stats["seconds"] = time.perf_counter() - started
+
+    def _build(self, func: str, polygons: gpd.GeoDataFrame, key: str, geoms: np.ndarray,
+               keys: np.ndarray, crs: pyproj.CRS, cell_size: float | None, raster: bool) -> None:
         if cell_size is not None:
             cell_size = check_cell_size(func, cell_size)
-
         self.key = key
         self.crs = crs
         self.keys = keys
@@ -116,13 +138,13 @@ class PolygonIndex:
         self._tree.query(shapely.points(shapely.total_bounds(self._geoms)[:2]))  # built now
 
         self.raster = _checks.instance(func, "raster", raster, bool, "a bool")
+        self.stats: dict[str, Any]
         if raster:
             self._grid, self.stats = build_grid(func, self._geoms, cell_size)
             self.cell_size = self.stats["cell_size"]
         else:
             self.cell_size = float("nan")
             self.stats = {"bytes": 0}
-        self.stats["seconds"] = time.perf_counter() - started
 
     # ------------------------------------------------------------------ public
 
@@ -214,9 +236,24 @@ class PolygonIndex:
         if not self.raster:
             return self._exact(x, y)
         g = self._grid
-        result = np.empty(x.shape, dtype=np.int64)
-        _pip.locate(x, y, g.x0, g.y0, g.cell, g.nx, g.ny, g.state, g.start, g.seg, g.segside,
-                    g.segpoly, self._rank, result)
+        order = None
+        sx, sy = x, y
+        if x.size >= _SORTED_POINTS:  # grouped by block of cells: the grid read in order
+            order = _pip.block_order(x, y, g.x0, g.y0, g.cell, g.nx, g.ny)
+            sx, sy = x[order], y[order]
+        found = np.empty(x.shape, dtype=np.int64)
+
+        def locate(part: slice) -> None:
+            _pip.locate(sx[part], sy[part], g.x0, g.y0, g.cell, g.nx, g.ny, g.state, g.start,
+                        g.seg, g.segside, g.segpoly, self._rank, found[part])
+
+        # one slice per core (the kernel releases the GIL) for a large batch; one call for a few
+        parallel.run_sliced(locate, x.size, parallel.workers() if x.size >= _PARALLEL_POINTS else 1)
+        if order is None:
+            result = found
+        else:
+            result = np.empty_like(found)
+            result[order] = found
         undecided = np.flatnonzero(result == _pip.FALLBACK)
         if undecided.size:
             result[undecided] = self._exact(x[undecided], y[undecided])

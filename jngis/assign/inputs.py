@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 import geopandas as gpd
@@ -11,8 +12,12 @@ import pyproj
 import shapely
 
 from jngis import _checks
+from jngis.assign import parallel
 from jngis.crs.base import JINAN_GK
 from jngis.errors import GeometryError, ParameterError, SchemaError
+
+# From this many points on, their x and y are read in two threads (GEOS releases the GIL).
+_PARALLEL_POINTS = 100_000
 
 
 def key_ranks(func: str, keys: np.ndarray, key: str) -> np.ndarray:
@@ -31,7 +36,10 @@ def key_ranks(func: str, keys: np.ndarray, key: str) -> np.ndarray:
 
 
 def check_polygons(func: str, polygons: Any, key: str) -> tuple[np.ndarray, np.ndarray, pyproj.CRS]:
-    """The polygons' geometries, keys (object arrays) and CRS, or the error naming what is wrong."""
+    """The polygons' geometries, keys (object arrays) and CRS, or the error naming what is wrong.
+
+    Validity is checked apart (:func:`start_validity`), while the index is built.
+    """
     _checks.instance(func, "polygons", polygons, gpd.GeoDataFrame,
                      "a geopandas.GeoDataFrame of (Multi)Polygons", show_value=False)
     _checks.instance(func, "key", key, str, "a column name (str)")
@@ -56,6 +64,33 @@ def check_polygons(func: str, polygons: Any, key: str) -> tuple[np.ndarray, np.n
     return geoms, keys, crs
 
 
+def start_validity(geoms: np.ndarray) -> Future[np.ndarray]:
+    """``shapely.is_valid(geoms)`` started in the pool (GEOS releases the GIL).
+
+    The grid may be built meanwhile: it needs (Multi)Polygons with finite
+    coordinates (:func:`check_polygons`), not valid ones; an invalid polygon
+    is refused by :func:`check_validity` before the index is used.
+    """
+    if parallel.workers() > 1:
+        return parallel.submit(shapely.is_valid, geoms)
+    done: Future[np.ndarray] = Future()
+    done.set_result(shapely.is_valid(geoms))
+    return done
+
+
+def check_validity(func: str, polygons: gpd.GeoDataFrame, geoms: np.ndarray,
+                   valid: Future[np.ndarray]) -> None:
+    """GeometryError naming the first invalid polygon, if :func:`start_validity` found any."""
+    bad = ~valid.result()
+    if bad.any():
+        reason = shapely.is_valid_reason(geoms[np.flatnonzero(bad)[0]])
+        raise GeometryError(
+            f"{func}: polygons has {int(bad.sum())} invalid geometry(ies) (rows "
+            f"{list(polygons.index[bad][:5])}; first: {reason}); expected valid polygons "
+            "(repair with shapely.make_valid or jngis.topology)"
+        )
+
+
 def _check_polygon_geometries(func: str, polygons: gpd.GeoDataFrame, geoms: np.ndarray) -> None:
     kind = shapely.get_type_id(geoms)
     bad = ~np.isin(kind, (3, 6))  # Polygon, MultiPolygon (None gives -1)
@@ -78,39 +113,70 @@ def _check_polygon_geometries(func: str, polygons: gpd.GeoDataFrame, geoms: np.n
         raise GeometryError(
             f"{func}: polygons has NaN or infinite coordinates; expected finite coordinates"
         )
-    bad = ~shapely.is_valid(geoms)
-    if bad.any():
-        reason = shapely.is_valid_reason(geoms[np.flatnonzero(bad)[0]])
-        raise GeometryError(
-            f"{func}: polygons has {int(bad.sum())} invalid geometry(ies) (rows "
-            f"{list(polygons.index[bad][:5])}; first: {reason}); expected valid polygons "
-            "(repair with shapely.make_valid or jngis.topology)"
-        )
 
 
 def point_coordinates(func: str, points: Any) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """x, y (NaN for a missing or empty point) and the index of Point geometries."""
+    series, geoms = point_geometries(func, points)
+    return checked_coordinates(func, series, geoms, start_reading(geoms))
+
+
+def point_geometries(func: str, points: Any) -> tuple[gpd.GeoSeries, np.ndarray]:
+    """The points' GeoSeries and its geometries (object array), or InputTypeError."""
     _checks.instance(func, "points", points, (gpd.GeoDataFrame, gpd.GeoSeries),
                      "a geopandas.GeoDataFrame or GeoSeries of Points", show_value=False)
     series = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-    geoms = np.asarray(series.values, dtype=object)
-    kind = shapely.get_type_id(geoms)
-    bad = (kind != 0) & (kind != -1)  # Point, or missing
-    if bad.any():
-        types = sorted({str(t) for t in series[bad].geom_type})
-        raise GeometryError(
-            f"{func}: points has {int(bad.sum())} geometry(ies) that are not Points "
-            f"(types {types}, rows {list(series.index[bad][:5])}); expected Point "
-            "geometries (use .centroid or .representative_point() for polygons)"
-        )
-    # Missing and empty points have no coordinates: they stay NaN (NA later).
-    coords = shapely.get_coordinates(geoms)
-    if coords.shape[0] == len(geoms):  # one coordinate per point, in order
-        return coords[:, 0].copy(), coords[:, 1].copy(), series.index
-    coords, rows = shapely.get_coordinates(geoms, return_index=True)
-    x = np.full(len(geoms), np.nan)
-    y = np.full(len(geoms), np.nan)
-    x[rows], y[rows] = coords[:, 0], coords[:, 1]
+    return series, np.asarray(series.values, dtype=object)
+
+
+def start_reading(geoms: np.ndarray) -> list[Future[np.ndarray]]:
+    """``shapely.get_x`` and ``get_y`` of `geoms` started in the pool (GEOS releases the GIL)."""
+    if len(geoms) >= _PARALLEL_POINTS and parallel.workers() > 1:
+        return [parallel.submit(shapely.get_x, geoms), parallel.submit(shapely.get_y, geoms)]
+    done: list[Future[np.ndarray]] = [Future(), Future()]
+    for future, read in zip(done, (shapely.get_x, shapely.get_y)):
+        try:
+            future.set_result(read(geoms))
+        except shapely.errors.GEOSException as error:
+            future.set_exception(error)
+    return done
+
+
+def checked_coordinates(func: str, series: gpd.GeoSeries, geoms: np.ndarray,
+                        reading: list[Future[np.ndarray]]) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """``(x, y, index)`` from :func:`start_reading`, once every geometry is known to be a Point.
+
+    ``get_x`` is NaN for anything but a non-empty Point (and for a missing
+    geometry), so only those rows need their type read: a million points are
+    checked without another pass over their geometries. An empty Point makes
+    GEOS refuse ``get_x``; then every type and coordinate is read the long way.
+    """
+    try:
+        x, y = (future.result() for future in reading)
+    except shapely.errors.GEOSException:
+        unsure = np.arange(len(geoms))
+        x = y = None
+    else:
+        unsure = np.flatnonzero(np.isnan(x))
+    if unsure.size:
+        kind = shapely.get_type_id(geoms[unsure])
+        bad = unsure[(kind != 0) & (kind != -1)]  # Point, or missing
+        if bad.size:
+            types = sorted({str(t) for t in series.iloc[bad].geom_type})
+            raise GeometryError(
+                f"{func}: points has {bad.size} geometry(ies) that are not Points "
+                f"(types {types}, rows {list(series.index[bad[:5]])}); expected Point "
+                "geometries (use .centroid or .representative_point() for polygons)"
+            )
+    if x is None or y is None:
+        # Missing and empty points have no coordinates: they stay NaN (NA later).
+        coords, rows = shapely.get_coordinates(geoms, return_index=True)
+        x = np.full(len(geoms), np.nan)
+        y = np.full(len(geoms), np.nan)
+        x[rows], y[rows] = coords[:, 0], coords[:, 1]
+    elif unsure.size:
+        y = y.copy()
+        y[unsure] = np.nan  # a point without x has no location
     return x, y, series.index
 
 
