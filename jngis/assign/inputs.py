@@ -151,6 +151,8 @@ def checked_coordinates(func: str, series: gpd.GeoSeries, geoms: np.ndarray,
     checked without another pass over their geometries. An empty Point makes
     GEOS refuse ``get_x``; then every type and coordinate is read the long way.
     """
+    x: np.ndarray | None
+    y: np.ndarray | None
     try:
         x, y = (future.result() for future in reading)
     except shapely.errors.GEOSException:
