@@ -73,9 +73,9 @@ def copy_layer(frame: gpd.GeoDataFrame, kind: str, k: int, dx: float, dy: float)
         if column in out:
             out[column] = city + out[column].str[4:]
     for column in IDS.get(kind, ()):
-        if column == "order_id":  # 14 digits: the day, then a number per day (room for 16 copies)
-            out[column] = out[column].str[:8] + (out[column].str[8:].astype(int) + k * 100_000
-                                                 ).map("{:07d}".format).str[1:]
+        if column == "order_id":  # the day, then the order's number in the province (7 digits)
+            number = out[column].str[8:].astype(int) + k * 100_000
+            out[column] = out[column].str[:8] + number.map("{:07d}".format)
         elif column in out and out[column].notna().any():
             out[column] = out[column].where(out[column].isna(), f"C{k:02d}" + out[column].astype(str))
     return out

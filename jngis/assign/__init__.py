@@ -18,6 +18,11 @@ Two steps, both exact:
    to itself, and each of the cell's edges it crosses toggles that edge's
    polygon. The side tests use Shewchuk's orientation filter: a sign is
    trusted only beyond the determinant's proven rounding bound.
+   A batch of 20,000 points or more is first sorted by block of 8 x 8 cells
+   (the grid is then read in order, not at random), and from 100,000 points
+   on it is located in one slice per core (:mod:`jngis.assign.parallel`); a
+   one-off :func:`assign` reads the points' coordinates and checks the
+   polygons' validity in those threads while it builds the grid.
 2. Points the pre-pass cannot decide with certainty — on an edge or an
    edge's line, a walk through a vertex, a centre next to a crossing or
    inside overlapping polygons — go through shapely's STRtree with the
