@@ -3,6 +3,7 @@
 Run: .venv/bin/python benchmarks/rebalance.py [--quick]
      .venv/bin/python benchmarks/rebalance.py --speed REF [--rounds 2]   # this tree vs git REF, whole cities
      .venv/bin/python benchmarks/rebalance.py --exact 12                 # HiGHS optimum on the 12 smallest 街道
+     .venv/bin/python benchmarks/rebalance.py --compactness              # PP with and without the border swaps
 
 Prints, per input, time / share of communities within 1,000-3,000 households /
 households moved (same definition for all: total minus households kept under
@@ -194,6 +195,32 @@ def speed(ref, rounds):
                               f"{r['assignment']} |", flush=True)
 
 
+def compactness():
+    """Mean Polsby-Popper before / after, without and with the border-swap polish, one process, one worker.
+
+    PP is the plain mean over communities (not area-weighted) of 4πA/P² of each community's dissolved
+    units, before (today's communities) and after (every community of the plan, changed or not).
+    """
+    import importlib
+
+    search = importlib.import_module("jngis.rebalance.search")
+    print("| city | border swaps | communities before -> after | PP before | PP after | moved | "
+          "within bounds | contiguous | wall s | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for city in ("sample", "ningbo"):
+        units = city_units(city)
+        for flag in (False, True):
+            search.BORDER_SWAPS = flag
+            cpu, start = time.process_time(), time.perf_counter()
+            m = rebalance(units, workers=1, progress=False).metrics
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            print(f"| {city} | {'on' if flag else 'off'} | {m['communities_before']} -> {m['communities_after']} | "
+                  f"{m['mean_polsby_popper_before']:.4f} | {m['mean_polsby_popper_after']:.4f} | "
+                  f"{m['moved_households']:,} | {m['within_bounds_after']}/{m['communities_after']} | "
+                  f"{m['contiguous_share_after']:.1%} | {wall:.1f} | {cpu:.1f} |", flush=True)
+    search.BORDER_SWAPS = True
+
+
 def exact(count):
     """HiGHS's proven optimum of households moved beside the whole-city plan's, on the smallest 街道."""
     from jngis.rebalance import exact_moved
@@ -217,6 +244,7 @@ def main():
     parser.add_argument("--speed", metavar="REF", help="whole-city runs of this tree against git REF")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--exact", type=int, metavar="N", help="exact optimum on the N smallest 街道")
+    parser.add_argument("--compactness", action="store_true", help="PP with and without the border swaps")
     parser.add_argument("--time-one", choices=("sample", "ningbo"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,6 +254,8 @@ def main():
         return speed(args.speed, args.rounds)
     if args.exact:
         return exact(args.exact)
+    if args.compactness:
+        return compactness()
     city = load_sample()
     units = city.units
     header = ("| input | method | seconds | communities | within 1,000-3,000 | above max | moved | mean PP |\n"

@@ -252,3 +252,24 @@ def test_the_second_city_is_another_zone_with_islands(ningbo_units):
     plan = rebalance(ningbo_units, workers=1, progress=False)
     assert len(plan.islands) > 0
     check_hard_rules(ningbo_units, plan, 1000, 3000)
+
+
+@pytest.mark.parametrize("city", ["jinan_units", "ningbo_units"])
+def test_border_swaps_raise_compactness_without_moving_more(city, request, monkeypatch):
+    """Issue 17: the border-swap polish keeps or raises mean Polsby-Popper (on the dissolved real
+    geometry) and never moves more households than the plan without it, computed here too."""
+    import importlib
+
+    search = importlib.import_module("jngis.rebalance.search")
+    units = request.getfixturevalue(city)
+    monkeypatch.setattr(search, "BORDER_SWAPS", False)
+    without = rebalance(units, workers=1, progress=False)
+    monkeypatch.setattr(search, "BORDER_SWAPS", True)
+    plan = rebalance(units, workers=1, progress=False)
+    check_hard_rules(units, plan, 1000, 3000)
+    m, w = plan.metrics, without.metrics
+    assert m["moved_households"] <= w["moved_households"]
+    assert m["within_bounds_after"] >= w["within_bounds_after"]
+    assert m["mean_polsby_popper_after"] >= w["mean_polsby_popper_after"]
+    assert m["mean_polsby_popper_after"] >= m["mean_polsby_popper_before"]
+    assert m["contiguous_share_after"] == 1.0

@@ -56,7 +56,9 @@ In each 街道:
 4. **Polish.** Atoms away from their old community return to it where the
    bounds allow (fewer moved households), then boundary moves and swaps
    along a shared border that raise the Polsby-Popper sum of the two
-   communities without moving more households. It runs twice from the
+   communities without moving more households, then swaps of any two atoms
+   across a border (one of them away from its old community) whose change
+   in households moved is zero or less. It runs twice from the
    repaired plan — atoms returned home in atom order, and the returns that
    make shapes most compact first — and keeps the plan moving fewer
    households, then the more compact one.

@@ -10,7 +10,7 @@ process.
 The phases, in order: :func:`repair` (the region furthest outside the bounds
 first: :func:`fix_over` / :func:`fix_under`), :func:`send_home`,
 :func:`prefer` (with a preferred band), :func:`polish`, :func:`swap_polish`,
-:func:`polish`. With headroom (a working band inside the hard bounds) or a
+:func:`polish`, :func:`border_swaps`, :func:`polish`. With headroom (a working band inside the hard bounds) or a
 preferred band first, :func:`repair` runs on the tightest band, then on each
 looser one down to the hard bounds; where that leaves the 街道 further outside
 the hard bounds than the plain search, the plain search's plan is kept. Every move keeps every
@@ -31,7 +31,10 @@ import numpy as np
 
 from jngis.regions import NO_HOME, Graph, Regions, soft_descent
 
-__all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME"]
+__all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME", "BORDER_SWAPS"]
+
+#: Run :func:`border_swaps` in the polish (False: the plan without it, for comparison in one process).
+BORDER_SWAPS = True
 
 
 @dataclass
@@ -395,6 +398,83 @@ def swap_polish(regions: Regions, rounds: int = 2) -> None:
             return
 
 
+def border_swaps(regions: Regions, rounds: int = 3) -> None:
+    """Swap pairs of atoms across a border (a of r joins s, b of s joins r) when that raises the two
+    communities' Polsby-Popper sum and moves no more households.
+
+    Households moved never rise: only pairs where at least one atom is away from its old
+    community are tried, and the pair's change in households moved must be zero or less. Both
+    communities keep within the bounds (and get no further from the preferred band) and stay
+    contiguous. The best pair per (away atom, neighbouring community) is taken.
+    """
+    s = regions
+    lo, hi = s.lo, s.hi
+    for _ in range(rounds):
+        changed = False
+        for a in range(s.n):
+            if s.out_of_time():
+                return
+            r = s.label[a]
+            if s.locked_atom[a] or s.rlocked[r] or s.home[r] == s.origin[a]:
+                continue  # only away atoms start a pair: a swap of two atoms at home moves both
+            for t in {s.label[c] for c in s.nbrs[a]} - {r}:
+                if s.rlocked[t]:
+                    continue
+                best = _best_swap(s, a, r, t, lo, hi)
+                if best is not None and _swap(s, a, best, r, t):
+                    changed = True
+                    break
+        if not changed:
+            return
+
+
+def _best_swap(s: Regions, a: int, r: int, t: int, lo: int, hi: int) -> int | None:
+    """The atom b of t on its border with r whose swap with a gains most Polsby-Popper (None: none gains)."""
+    label, w = s.label, s.w
+    wa, da = w[a], s.moved_delta(a, t)
+    a_r = s.shared(a, r)
+    a_t = s.shared(a, t)
+    before = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[t], s.rp[t])
+    best, gain_best = None, 1e-4
+    for b in {c for x in s.members[r] for c in s.nbrs[x] if label[c] == t}:
+        if b == a or s.locked_atom[b]:
+            continue
+        wb = w[b]
+        if da + s.moved_delta(b, r) > 0:
+            continue
+        wr, wt = s.rw[r] - wa + wb, s.rw[t] + wa - wb
+        if not (lo <= wr <= hi or wr == s.rw[r]) or not (lo <= wt <= hi or wt == s.rw[t]):
+            continue
+        if s.soft is not None and (s.soft_distance(wr) + s.soft_distance(wt)
+                                   > s.soft_distance(s.rw[r]) + s.soft_distance(s.rw[t])):
+            continue
+        ab = sum(length for c, length in zip(s.nbrs[a], s.nlen[a]) if c == b)
+        b_t = s.shared(b, t)
+        b_r = s.shared(b, r)
+        # a leaves r (its edges with r become border) and joins t; then b leaves t (now holding a)
+        rp = s.rp[r] - s.perim[a] + 2 * a_r + s.perim[b] - 2 * (b_r - ab)
+        tp = s.rp[t] + s.perim[a] - 2 * a_t - s.perim[b] + 2 * (b_t + ab)
+        gain = (s.pp(s.ra[r] - s.area[a] + s.area[b], rp) + s.pp(s.ra[t] + s.area[a] - s.area[b], tp)
+                - before)
+        if gain > gain_best:
+            best, gain_best = b, gain
+    return best
+
+
+def _swap(s: Regions, a: int, b: int, r: int, t: int) -> bool:
+    """Move a to t and b to r if both regions stay connected; False (and undone) otherwise."""
+    if not s.can_leave(a):
+        return False
+    mark = len(s.log)
+    s.move(a, t)
+    # t without b stays connected (a with it), and b must still touch r once a has left it
+    if s.can_leave(b) and any(s.label[c] == r for c in s.nbrs[b]):
+        s.move(b, r)
+        return True
+    s.rollback(mark)
+    return False
+
+
 def prefer(regions: Regions, weight: float) -> None:
     """Boundary moves towards the preferred band, each household outside it worth ``weight``
     households moved (:func:`jngis.regions.soft_descent`)."""
@@ -421,6 +501,9 @@ def search(regions: Regions, problem: StreetProblem) -> None:
         polish(regions)
         swap_polish(regions)
         polish(regions)
+        if BORDER_SWAPS:
+            border_swaps(regions)
+            polish(regions)
         finished.append((_score(regions, problem.preferred_weight), list(regions.label)))
         if regions.timed_out:
             break
