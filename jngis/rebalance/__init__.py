@@ -45,9 +45,10 @@ In each 街道:
      the code keeps most households); else push the excess along the
      shortest chain of neighbouring communities to one with room.
    - *Too small*: gain boundary atoms from neighbours with households to
-     spare, or dissolve into the neighbour that can take it (whichever moves
-     fewer households first); else pull along a chain; else merge with a
-     neighbour and split the union again.
+     spare, or dissolve into the neighbour that can take it, or spread over
+     several neighbours when that leaves them more compact at as many
+     households moved (whichever moves fewer households first); else pull
+     along a chain; else merge with a neighbour and split the union again.
 
    An atom only leaves a community if the rest stays connected (never an
    articulation point alone), so every intermediate plan is contiguous. Each

@@ -476,7 +476,12 @@ class Regions:
             self.move(a, keep)
 
     def dissolve(self, r: int) -> bool:
-        """Give all of ``r`` to neighbours with room; False (and undone) if impossible."""
+        """Give all of ``r`` to neighbours with room; False (and undone) if impossible.
+
+        Where one neighbour can take it whole, the merge is compared with spreading ``r`` atom by atom
+        (the most compact move first) and the one moving fewer households, then leaving the regions more
+        compact (Polsby-Popper sum), is kept.
+        """
         mark = len(self.log)
         options = []
         for s, length in self.neighbour_regions(r).items():
@@ -485,22 +490,40 @@ class Regions:
             options.append((min(self.rw[r], self.rw[s]), -length, s))
         if options:
             self.merge(r, min(options)[2])
+            # spreading r over its neighbours may leave them more compact than one union, at as many moved
+            merged = self._dissolve_score()
+            self.rollback(mark)
+            if self._spread(r, compact=True) and self._dissolve_score() < merged:
+                return True
+            self.rollback(mark)
+            self.merge(r, min(options)[2])
             return True
-        # spread atom by atom, peeling atoms that keep the rest connected
+        if self._spread(r, compact=False):
+            return True
+        self.rollback(mark)
+        return False
+
+    def _spread(self, r: int, *, compact: bool) -> bool:
+        """Peel r atom by atom into neighbours with room, keeping the rest connected (heaviest first,
+        or the most compact move first); whether r was emptied (the moves are left for the caller)."""
         progress = True
         while self.members[r] and progress and not self.out_of_time():
             progress = False
-            for a, s in sorted(self.boundary_pairs(r), key=lambda pair: -self.w[pair[0]]):
+            pairs = list(self.boundary_pairs(r))
+            pairs.sort(key=(lambda pair: -self.compact_delta(*pair)) if compact else (lambda pair: -self.w[pair[0]]))
+            for a, s in pairs:
                 if self.rlocked[s] or self.rw[s] + self.w[a] > self.hi:
                     continue
                 if len(self.members[r]) == 1 or self.can_leave(a):
                     self.move(a, s)
                     progress = True
                     break
-        if self.members[r]:
-            self.rollback(mark)
-            return False
-        return True
+        return not self.members[r]
+
+    def _dissolve_score(self) -> tuple[int, float]:
+        """(households away from their old region, minus the Polsby-Popper sum): lower is better."""
+        moved = sum(self.w[a] for a in range(self.n) if self.home[self.label[a]] != self.origin[a])
+        return moved, -sum(self.pp(self.ra[q], self.rp[q]) for q in range(len(self.rw)) if self.members[q])
 
 
 def _floats(values: Floats | None, n: int) -> list[float]:
