@@ -35,7 +35,6 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -392,8 +391,11 @@ def _tiles(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, kind: st
 def attribute_text(layer: gpd.GeoDataFrame) -> pd.Series:
     """Each row's attributes (everything but the geometry) as JSON text, by key order of the columns."""
     plain = pd.DataFrame(layer.drop(columns=layer.geometry.name))
-    records = json.loads(plain.to_json(orient="records", force_ascii=False, date_format="iso"))
-    return pd.Series([json.dumps(r, ensure_ascii=False) for r in records], index=layer.index, dtype=object)
+    if len(plain) == 0:
+        return pd.Series([], index=layer.index, dtype=object)
+    # one C-level serialisation for the whole layer (a JSON line per row: strings hold no raw newlines)
+    lines = plain.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").splitlines()
+    return pd.Series(lines, index=layer.index, dtype=object)
 
 
 def all_changes(before: Boundaries, after: Boundaries) -> dict[str, dict[str, set]]:
@@ -405,20 +407,33 @@ def all_changes(before: Boundaries, after: Boundaries) -> dict[str, dict[str, se
 def changed_codes(before: gpd.GeoDataFrame | None, after: gpd.GeoDataFrame | None, key: str) -> dict[str, set]:
     """Codes ``created`` (only after), ``retired`` (only before) and ``changed`` (in both, geometry or
     attributes differ)."""
-    old = _by_code(before, key)
-    new = _by_code(after, key)
-    both = old.index.intersection(new.index)
-    differs = (old.loc[both, "wkb"].to_numpy() != new.loc[both, "wkb"].to_numpy()) | \
-        (old.loc[both, "attributes"].to_numpy() != new.loc[both, "attributes"].to_numpy())
-    return {"created": set(new.index.difference(old.index)), "retired": set(old.index.difference(new.index)),
-            "changed": set(both[differs])}
+    old = pd.Index([] if before is None else before[key].astype(str).to_numpy(), dtype=object)
+    new = pd.Index([] if after is None else after[key].astype(str).to_numpy(), dtype=object)
+    both = old.intersection(new)
+    out = {"created": set(new.difference(old)), "retired": set(old.difference(new)), "changed": set()}
+    if len(both) == 0 or before is None or after is None:
+        return out
+    at_old, at_new = old.get_indexer(both), new.get_indexer(both)
+    differs = ~shapely.equals_identical(np.asarray(before.geometry.values, dtype=object)[at_old],
+                                        np.asarray(after.geometry.values, dtype=object)[at_new])
+    columns = [c for c in dict.fromkeys([*before.columns, *after.columns])
+               if c not in (before.geometry.name, after.geometry.name)]
+    for column in columns:
+        if column not in before.columns or column not in after.columns:
+            differs[:] = True
+            break
+        differs |= ~_same_values(before[column].to_numpy(object)[at_old], after[column].to_numpy(object)[at_new])
+    out["changed"] = set(both[differs])
+    return out
 
 
-def _by_code(layer: gpd.GeoDataFrame | None, key: str) -> pd.DataFrame:
-    if layer is None:
-        return pd.DataFrame({"wkb": [], "attributes": []}, index=pd.Index([], dtype=object))
-    return pd.DataFrame({"wkb": shapely.to_wkb(np.asarray(layer.geometry.values, dtype=object)),
-                         "attributes": attribute_text(layer).to_numpy()}, index=layer[key].astype(str).to_numpy())
+def _same_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise equality of two object arrays, missing values (None, NaN, NA, NaT) equal to each other."""
+    missing_a, missing_b = pd.isna(a), pd.isna(b)
+    same = missing_a & missing_b
+    both = ~missing_a & ~missing_b
+    same[both] = np.asarray(a[both] == b[both], dtype=bool)
+    return same
 
 
 def _grid_of_units(geometries: Any, grids: gpd.GeoDataFrame | None) -> np.ndarray:

@@ -11,7 +11,6 @@ GiST index; orders likewise (``orders.geom``).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import re
 import threading
@@ -40,6 +39,8 @@ __all__ = ["PostGISStore", "POSTGRES_URL"]
 POSTGRES_URL = re.compile(r"postgres(ql)?://")
 _DEFAULT_SRID = int(DEFAULT_CRS.removeprefix("EPSG:"))
 _STORE_LOCK = 4_548_012_345  # advisory lock key serialising schema creation
+# the advisory lock key of the one due-version scheduler, per schema (stores in one database are apart)
+_SCHEDULER_LOCK = "hashtextextended('jngis.scheduler.' || current_schema(), 0)"
 _HAS_STORE = ("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
               "AND table_name = 'jngis_store'")
 
@@ -126,6 +127,17 @@ class PostGISStore(Store):
 
         yield replace
 
+    @contextlib.contextmanager
+    def _one_scheduler(self) -> Iterator[bool]:
+        """A session advisory lock on this thread's connection: one due-version scheduler at a time."""
+        conn = self._conn()
+        mine = bool(conn.execute(f"SELECT pg_try_advisory_lock({_SCHEDULER_LOCK})").fetchone()[0])
+        try:
+            yield mine
+        finally:
+            if mine:
+                conn.execute(f"SELECT pg_advisory_unlock({_SCHEDULER_LOCK})")
+
     # -- the change channel
     def _notify(self, conn, kind: str, version: int) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notification(kind, version)))
@@ -171,20 +183,21 @@ class PostGISStore(Store):
         srid = self._layer_srid(conn, kind)
         if srid is None:
             raise NotFoundError(f"read_layer: the store {self.url} holds no {kind!r} layer")
-        names = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = %s AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (kind,))]
+        types = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (kind,)).fetchall())
+        names = list(types)
         cursor = conn.execute(f'SELECT ST_AsBinary(geom), {", ".join(chr(34) + n + chr(34) for n in names)} '
                               f'FROM "{kind}" ORDER BY fid')
         rows = cursor.fetchall()
         frame = pd.DataFrame([r[1:] for r in rows], columns=names)
-        for name in names:
-            if frame[name].map(lambda v: isinstance(v, dt.datetime)).any():
+        # the column's SQL type says what it holds (no scan of its values)
+        for name, kind_ in types.items():
+            if kind_.startswith("timestamp"):
                 frame[name] = pd.to_datetime(frame[name])
-            elif frame[name].map(lambda v: isinstance(v, bool)).any():
+            elif kind_ == "boolean":
                 frame[name] = pd.array(frame[name], dtype="boolean")
-            elif frame[name].map(lambda v: isinstance(v, int) and not isinstance(v, bool)).any() \
-                    and frame[name].isna().any():
+            elif kind_ in ("bigint", "integer", "smallint") and frame[name].isna().any():
                 frame[name] = pd.array(frame[name], dtype="Int64")
         geoms = shapely.from_wkb([bytes(r[0]) for r in rows])
         return gpd.GeoDataFrame(frame, geometry=geoms, crs=pyproj.CRS.from_epsg(srid))
@@ -215,10 +228,11 @@ class PostGISStore(Store):
         columns = "".join(f"{name} {_pg_type(layer[c], kind)}, " for name, c in zip(quoted, attributes))
         conn.execute(f'CREATE TABLE "{kind}" (fid bigserial PRIMARY KEY, {columns}geom geometry(Geometry, {srid}))')
         wkb = shapely.to_wkb(layer.geometry.values, hex=True, include_srid=False)
-        values = layer[attributes].astype(object).where(layer[attributes].notna(), None)
+        values = [_copy_values(layer[c]) for c in attributes]
+        geoms = [f"SRID={srid};{geom}" for geom in wkb]
         with conn.cursor().copy(f'COPY "{kind}" ({"".join(q + ", " for q in quoted)}geom) FROM STDIN') as copy:
-            for row, geom in zip(values.itertuples(index=False, name=None), wkb):
-                copy.write_row([_pg_value(v) for v in row] + [f"SRID={srid};{geom}"])
+            for row in zip(*values, geoms):
+                copy.write_row(row)
         conn.execute(f'CREATE INDEX "{kind}_geom" ON "{kind}" USING gist(geom)')
         key = SCHEMAS[kind].key
         conn.execute(f'CREATE INDEX "{kind}_{key}" ON "{kind}" ("{key}")')
@@ -240,7 +254,10 @@ def _pg_type(series: pd.Series, kind: str) -> str:
     return "text"
 
 
-def _pg_value(value: Any) -> Any:
-    """A Python value COPY can write: times as ISO text, numpy scalars as Python ones."""
-    value = python_value(value)
-    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value
+def _copy_values(series: pd.Series) -> list:
+    """A column as the Python values COPY writes (times as ISO text, missing as None), converted at once."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return [None if pd.isna(v) else v.isoformat(sep=" ") for v in series]
+    values = series.astype(object).where(series.notna(), None).tolist()
+    # numeric and boolean columns give Python scalars; an object column may hold numpy ones
+    return [python_value(v) for v in values] if series.dtype == object else values

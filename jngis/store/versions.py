@@ -225,7 +225,8 @@ class BoundaryVersions:
                              (version, version)).fetchall()
         if not rows:
             return None
-        frame = pd.DataFrame([json.loads(r[0]) for r in rows])
+        # one parse of the whole layer's attributes (a JSON array), not one per row
+        frame = pd.DataFrame(json.loads("[" + ",".join(r[0] for r in rows) + "]"))
         layer = gpd.GeoDataFrame(frame, geometry=shapely.from_wkb([bytes(r[1]) for r in rows]),
                                  crs=pyproj.CRS.from_epsg(int(rows[0][2])))
         return validate(layer, kind)
@@ -453,10 +454,23 @@ class BoundaryVersions:
     def apply_due_versions(self, now: Any = None) -> list[int]:
         """Make the pending versions whose effective date has come the version in force; returns their ids.
 
-        The server calls it periodically (every process may: the first one
-        applies, the others find nothing left to do).
+        The server calls it periodically, in every worker process. Two at
+        once are safe: PostgreSQL lets one scheduler at a time past an
+        advisory lock (the others return at once: it announces what it
+        applied), and both stores re-check, under the ``versions`` row lock
+        (SQLite: ``BEGIN IMMEDIATE``), that the version is still pending, so
+        it takes effect once, its orders re-placed and announced once.
         """
         today = now_cst().date() if now is None else _day("apply_due_versions", "now", now)
+        with self._one_scheduler() as mine:
+            return self._apply_due(today) if mine else []
+
+    @contextlib.contextmanager
+    def _one_scheduler(self) -> Iterator[bool]:
+        """Whether this caller is the one scheduler now (SQLite: always; its write lock serialises)."""
+        yield True
+
+    def _apply_due(self, today: dt.date) -> list[int]:
         rows = self._execute(self._conn(), "SELECT version_id FROM versions WHERE NOT applied AND effective <= ? "
                                            "ORDER BY version_id", (self._date_param(today),)).fetchall()
         due = [int(r[0]) for r in rows]
