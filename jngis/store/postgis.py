@@ -138,6 +138,20 @@ class PostGISStore(Store):
             if mine:
                 conn.execute(f"SELECT pg_advisory_unlock({_SCHEDULER_LOCK})")
 
+    def _history_view(self, conn, kind: str, columns: list[tuple[str, str]], crs: pyproj.CRS,
+                      version: int) -> None:
+        """The view ``<kind>_versions`` over ``<kind>_history``: a typed geometry column with the layer's SRID
+        (so ``geometry_columns`` lists it) and the attributes as typed columns."""
+        srid = crs.to_epsg()
+        casts = {"integer": "::numeric::bigint", "real": "::double precision", "boolean": "::boolean",
+                 "time": "::timestamp", "text": ""}
+        attributes = "".join(f"(attributes::jsonb ->> '{c}'){casts[k]} AS \"{c}\", " for c, k in columns)
+        name = f"{kind}_versions"
+        conn.execute(f'DROP VIEW IF EXISTS "{name}"')
+        conn.execute(f'CREATE VIEW "{name}" AS SELECT hid AS fid, version_from, version_to, valid_from, valid_to, '
+                     f"{attributes}ST_SetSRID(ST_GeomFromWKB(geom), {srid})::geometry(Geometry, {srid}) AS geom "
+                     f"FROM {kind}_history")
+
     # -- the change channel
     def _notify(self, conn, kind: str, version: int) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notification(kind, version)))

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import struct
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -311,6 +312,42 @@ class SQLiteStore(Store):
                 yield lambda conn: self._copy_layers(conn, list(layers))
             finally:
                 conn.execute("DETACH DATABASE scratch")
+
+    def _history_view(self, conn, kind: str, columns: list[tuple[str, str]], crs: pyproj.CRS,
+                      version: int) -> None:
+        """The feature table ``<kind>_versions``: the rows of ``<kind>_history`` as a GeoPackage layer.
+
+        A table, not a view: GDAL (and so QGIS) types a view's computed columns as text and does not
+        take a computed geometry for one. Its rows are ``<kind>_history``'s, copied by SQL (the stored
+        WKB behind a GeoPackage geometry header: little-endian, no envelope); an adoption copies only
+        the rows it opened or closed, and the whole table when the layer's columns changed.
+        """
+        srs_id = self._ensure_srs(conn, crs)
+        name = f"{kind}_versions"
+        types = {"integer": "INTEGER", "real": "REAL", "boolean": "BOOLEAN", "time": "DATETIME", "text": "TEXT"}
+        wanted = ["fid", "version_from", "version_to", "valid_from", "valid_to", *(c for c, _ in columns), "geom"]
+        header = (b"GP\x00\x01" + struct.pack("<i", srs_id)).hex()
+        select = ("SELECT hid, version_from, version_to, valid_from, valid_to, " + "".join(
+            f"json_extract(attributes, '$.\"{c}\"'), " for c, _ in columns) + f"CAST(X'{header}' || geom AS BLOB) "
+            f"FROM {kind}_history")
+        held = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+        if held == wanted:
+            v = int(version)
+            touched = f"SELECT hid FROM {kind}_history WHERE version_from = {v} OR version_to = {v}"
+            conn.execute(f'DELETE FROM "{name}" WHERE fid IN ({touched})')
+            conn.execute(f'INSERT INTO "{name}" {select} WHERE hid IN ({touched})')
+            return
+        conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        attributes = "".join(f'"{c}" {types[k]}, ' for c, k in columns)
+        conn.execute(f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY, version_from INTEGER NOT NULL, version_to '
+                     f"INTEGER, valid_from DATE, valid_to DATE, {attributes}geom GEOMETRY)")
+        conn.execute(f'INSERT INTO "{name}" {select}')
+        for table in ("gpkg_contents", "gpkg_geometry_columns"):
+            conn.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
+        conn.execute("INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) VALUES "
+                     "(?, 'features', ?, ?, ?)", (name, name, f"every version of {kind} (valid_from, valid_to)",
+                                                  srs_id))
+        conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'GEOMETRY', ?, 0, 0)", (name, srs_id))
 
     def _move_orders_crs(self, conn, crs: pyproj.CRS) -> int:
         """Register the (empty) orders layer in ``crs``; returns its srs_id."""

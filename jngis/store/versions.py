@@ -51,7 +51,7 @@ from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
 from jngis.store.schema import CODE_COLUMNS, TRAIL_COLUMNS, VERSIONED_KINDS
 from jngis.workorders import now_cst, to_cst
 
-__all__ = ["BoundaryVersions", "FIRST_NOTE"]
+__all__ = ["BoundaryVersions", "FIRST_NOTE", "HISTORY_VIEW_COLUMNS"]
 
 FIRST_NOTE = "版本1：启用版本管理时库中的边界"
 _HISTORY_COLUMNS = ("code", "version_from", "version_to", "valid_from", "valid_to", "srid", "attributes", "geom")
@@ -86,6 +86,7 @@ class BoundaryVersions:
     _insert_many: Callable[..., None]
     _read_city_layer: Callable[[str], gpd.GeoDataFrame]
     _staged_layers: Callable[[dict], contextlib.AbstractContextManager]
+    _history_view: Callable[..., None]  # (conn, kind, [(column, kind)], crs, version): each store's own SQL
     layer_names: Callable[[], list[str]]
     announce: Callable[..., int]
     placer: Callable[[], Placer]
@@ -249,6 +250,22 @@ class BoundaryVersions:
                         jversions.attribute_text(layer), shapely.to_wkb(np.asarray(layer.geometry.values,
                                                                                   dtype=object))))
 
+    def _history_views(self, conn, layers: dict[str, gpd.GeoDataFrame], version: int) -> None:
+        """(Re)make the layer ``<kind>_versions`` of each layer, inside the open write of ``version``.
+
+        Every version of the layer as a spatial layer that GIS programs open
+        (QGIS, GDAL/ogrinfo, geopandas): ``fid``, ``version_from``,
+        ``version_to``, ``valid_from``, ``valid_to``, the layer's attributes as
+        typed columns (those of ``layer``, the version just written; a row of
+        an older version without one has NULL) and ``geom`` in the layer's CRS
+        (PostGIS: a view with a typed geometry column; GeoPackage: a feature table
+        kept in step with the history by SQL).
+        """
+        for kind, layer in layers.items():
+            columns = [(str(c), _column_kind(layer[c])) for c in layer.columns
+                       if c != layer.geometry.name and c not in HISTORY_VIEW_COLUMNS and _plain_name(str(c))]
+            self._history_view(conn, kind, columns, layer.crs, version)
+
     def _date_param(self, day: dt.date | None) -> Any:
         # SQLite keeps dates as ISO text (its default date adapter is deprecated)
         return day.isoformat() if day is not None and self._paramstyle == "qmark" else day
@@ -278,6 +295,7 @@ class BoundaryVersions:
             self._insert_version(conn, 1, None, "system", FIRST_NOTE, summary, applied=True)
             for kind, kind_rows in rows.items():
                 self._insert_many(conn, f"{kind}_history", _HISTORY_COLUMNS, kind_rows)
+            self._history_views(conn, layers, 1)
             self.announce("versions")
         return jversions.Boundaries(layers["streets"], layers["communities"], layers["units"], layers.get("grids"))
 
@@ -383,6 +401,7 @@ class BoundaryVersions:
             self._insert_version(conn, version, day, who.id, note, summary, applied=False)
             for kind in kinds:
                 self._write_history(conn, kind, version, day, getattr(after, kind), changed[kind])
+            self._history_views(conn, {kind: getattr(after, kind) for kind in kinds}, version)
             self._insert_many(conn, "lineage", _LINEAGE_COLUMNS, _lineage_rows(version, flows))
             if applies:
                 self._take_effect(conn, version, after, replace)
@@ -502,6 +521,28 @@ class BoundaryVersions:
             raise ParameterError(f"write_city: the store keeps boundary versions, so its {versioned[0]} change "
                                  "only by adoption; expected store.adopt(...) (or a city without "
                                  f"{', '.join(versioned)})")
+
+
+#: The columns every ``<kind>_versions`` view starts with (the layer's attributes follow, then ``geom``).
+HISTORY_VIEW_COLUMNS = ("fid", "version_from", "version_to", "valid_from", "valid_to", "geom")
+
+
+def _column_kind(series: pd.Series) -> str:
+    """What a layer attribute holds, for the view's column type: integer, real, boolean, time or text."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(series.dtype):
+        return "real"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "time"
+    return "text"
+
+
+def _plain_name(name: str) -> bool:
+    """A column name that can be quoted in SQL and in a JSON path as it is (no quote characters)."""
+    return not any(q in name for q in "\"'\\")
 
 
 def _lineage_rows(version: int, flows: pd.DataFrame) -> list[tuple]:
