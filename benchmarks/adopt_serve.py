@@ -15,7 +15,14 @@ plan of benchmarks/adopt.py (``jngis.rebalance`` on every 街道, ``make_grids(p
 4. against that, what a restart would rebuild: every layer's per-zoom geometry at the same zooms
    from an empty geometry folder (``VectorTiles(...).prepare``), in this process.
 
-    .venv/bin/python benchmarks/adopt_serve.py [--workers 2]
+5. with ``--tipg UVICORN`` (the uvicorn of a separate environment with ``pip install tipg==1.6.1``):
+   the same plan adopted into PostGIS (a throw-away cluster, or $JNGIS_BENCH_POSTGIS_DSN) while tipg
+   serves that database: its cold and repeated latency of grid tiles (z12-z14 over 历下), the
+   Cache-Control it sends, and when it serves the new geometry after the commit (it reads the tables
+   per request: no rebuild, but the answers it sent before carry ``max-age``), and whether the history
+   view ``grids_versions`` is in its catalogue without a restart.
+
+    .venv/bin/python benchmarks/adopt_serve.py [--workers 2] [--tipg UVICORN] [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -103,7 +110,7 @@ def fetch_tiles(client: httpx.Client, template: str, tiles: list[tuple[int, int,
     return time.perf_counter() - started
 
 
-def served_after_adoption(path: Path, folder: Path, plan, grids) -> dict:
+def served_after_adoption(path: Path, folder: Path, plan, communities, grids) -> dict:
     figures: dict = {}
     server = Server(path, folder)
     try:
@@ -115,7 +122,7 @@ def served_after_adoption(path: Path, folder: Path, plan, grids) -> dict:
         figures["warm-up wall s"] = round(time.perf_counter() - started, 2)
         with open_store(path) as store:
             started = time.perf_counter()
-            record = store.adopt(plan, grids=grids, note="基准测试：全市调整")
+            record = store.adopt(plan, communities=communities, grids=grids, note="基准测试：全市调整")
             committed = time.perf_counter()
         figures["adopt (commit) s"] = round(committed - started, 2)
         while client.get("/versions/current").json()["version"] != record["version_id"]:
@@ -154,12 +161,78 @@ def whole_rebuild(path: Path, folder: Path) -> dict:
     return figures
 
 
+def tipg_after_adoption(uvicorn: str, plan, communities, grids) -> dict:
+    """tipg 1.6.1 serving the PostGIS store while the plan is adopted into it."""
+    from adopt import load_sample, postgis_dsn
+
+    central = grids[grids["grid_code"].str[:6] == CENTRAL[0]].to_crs(4326).geometry.representative_point()
+    tiles = []
+    for z in (12, 13, 14):
+        found = sorted({tile_of(p.x, p.y, z) for p in central})
+        tiles += [(z, x, y) for x, y in found[::max(1, len(found) // 6)][:6]]
+    figures: dict = {"tiles": len(tiles)}
+    with postgis_dsn() as dsn:
+        with open_store(dsn) as store:
+            store.write_city(load_sample())
+            store._ensure_versions()
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        environment = {**os.environ, "DATABASE_URL": dsn, "TIPG_DB_SCHEMAS": '["public"]'}
+        server = subprocess.Popen([uvicorn, "tipg.main:app", "--port", str(port), "--log-level", "warning"],
+                                  env=environment)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                with __import__("contextlib").suppress(httpx.TransportError):
+                    if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                        break
+                time.sleep(0.5)
+            client = httpx.Client(base_url=url, timeout=120)
+            template = "/collections/public.grids/tiles/WebMercatorQuad/{z}/{x}/{y}"
+
+            def fetch() -> tuple[float, list[bytes], str | None]:
+                started, bodies, response = time.perf_counter(), [], None
+                for z, x, y in tiles:
+                    response = client.get(template.format(z=z, x=x, y=y))
+                    response.raise_for_status()
+                    bodies.append(response.content)
+                assert response is not None
+                return (time.perf_counter() - started) / len(tiles), bodies, response.headers.get("cache-control")
+
+            cold, old, figures["tipg Cache-Control"] = fetch()
+            figures["tipg cold tile ms (before)"] = round(cold * 1000, 1)
+            figures["tipg repeated tile ms"] = round(fetch()[0] * 1000, 1)
+            with open_store(dsn) as store:
+                started = time.perf_counter()
+                store.adopt(plan, communities=communities, grids=grids, note="基准测试：tipg")
+                committed = time.perf_counter()
+            figures["adopt (commit) s"] = round(committed - started, 2)
+            first, new, _ = fetch()
+            figures["tipg first tile ms after the commit"] = round(first * 1000, 1)
+            figures["commit -> tipg served the new grids s"] = round(time.perf_counter() - committed, 2)
+            figures["tipg tiles that changed"] = sum(a != b for a, b in zip(old, new))
+            figures["grids_versions in tipg's catalogue"] = "public.grids_versions" in client.get("/collections").text
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tipg", metavar="UVICORN", help="uvicorn of an environment with tipg 1.6.1")
+    parser.add_argument("--skip-sqlite", action="store_true", help="only the tipg comparison")
     args = parser.parse_args()
     results: dict = {}
-    results["proposal"], plan, grids = proposal(args.workers)
+    results["proposal"], plan, communities, grids = proposal(args.workers)
+    if args.tipg:
+        results["postgis + tipg"] = tipg_after_adoption(args.tipg, plan, communities, grids)
+    if args.skip_sqlite:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+        return
     with tempfile.TemporaryDirectory(prefix="jngis-serve-") as folder:
         path = Path(folder) / "city.gpkg"
         shutil.copy(sample_path(), path)
@@ -167,7 +240,8 @@ def main() -> None:
             pass
         (Path(folder) / "switch").mkdir()
         (Path(folder) / "rebuild").mkdir()
-        results["sqlite: adopt -> served"] = served_after_adoption(path, Path(folder) / "switch", plan, grids)
+        results["sqlite: adopt -> served"] = served_after_adoption(path, Path(folder) / "switch", plan, communities,
+                                                                   grids)
         results["whole rebuild (restart)"] = whole_rebuild(path, Path(folder) / "rebuild")
     print(json.dumps(results, ensure_ascii=False, indent=1))
 

@@ -10,7 +10,9 @@ trail row each), and ``layers`` / ``orders`` are announced once.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
+import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -24,8 +26,21 @@ DAY = jngis.workorders.now_cst().date() + dt.timedelta(days=30)
 SCHEDULERS = 2
 
 
-def _apply(url: str, barrier, out, slot: int) -> None:
-    """One scheduler: its own store (own connection), started with the others."""
+#: One scheduler in a process of its own: connects, says READY, waits for GO, applies, prints what it applied.
+_SCHEDULER = """
+import json, sys
+from jngis.store import open_store
+
+with open_store(sys.argv[1]) as store:
+    store.versions()
+    print("READY", flush=True)
+    sys.stdin.readline()
+    print(json.dumps(store.apply_due_versions(now=sys.argv[2])), flush=True)
+"""
+
+
+def _apply(url: str, barrier, out: dict, slot: int) -> None:
+    """One scheduler thread: its own store (own connection), started with the others."""
     with open_store(url) as store:
         store.versions()  # connected before the start line
         barrier.wait(timeout=120)
@@ -34,24 +49,25 @@ def _apply(url: str, barrier, out, slot: int) -> None:
 
 def _concurrently(url: str, how: str) -> list[list[int]]:
     """``apply_due_versions`` run by SCHEDULERS processes or threads at once; what each returned."""
-    if how == "processes":
-        context = multiprocessing.get_context("fork")
-        with context.Manager() as manager:
-            barrier, out = context.Barrier(SCHEDULERS), manager.dict()
-            workers = [context.Process(target=_apply, args=(url, barrier, out, i)) for i in range(SCHEDULERS)]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join(timeout=300)
-            assert [w.exitcode for w in workers] == [0] * SCHEDULERS
-            return [list(out[i]) for i in range(SCHEDULERS)]
-    barrier, found = threading.Barrier(SCHEDULERS), {}
-    threads = [threading.Thread(target=_apply, args=(url, barrier, found, i)) for i in range(SCHEDULERS)]
+    if how == "processes":  # fresh interpreters (a fork of the test process could copy a held lock)
+        children = [subprocess.Popen([sys.executable, "-c", _SCHEDULER, url, DAY.isoformat()], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True) for _ in range(SCHEDULERS)]
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline().strip() == "READY"
+        for child in children:  # both go at once
+            assert child.stdin is not None
+            child.stdin.write("GO\n")
+            child.stdin.flush()
+        found = [child.communicate(timeout=300)[0] for child in children]
+        assert [child.returncode for child in children] == [0] * SCHEDULERS
+        return [json.loads(text.strip().splitlines()[-1]) for text in found]
+    barrier, done = threading.Barrier(SCHEDULERS), {}
+    threads = [threading.Thread(target=_apply, args=(url, barrier, done, i)) for i in range(SCHEDULERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
-    return [found[i] for i in range(SCHEDULERS)]
+    return [done[i] for i in range(SCHEDULERS)]
 
 
 @pytest.mark.parametrize("how", ["processes", "threads"])
@@ -65,7 +81,6 @@ def test_two_schedulers_apply_a_due_version_exactly_once(slice_store_url, slice_
         assert pending["status"] == "pending" and store.version_in_force() == 1
         before = store.change_versions()
         replaced_before = (store.trail_frame()["action"] == "replaced").sum()
-    # fork before any thread of this process holds a connection the children would copy
     results = _concurrently(slice_store_url, how)
     assert sorted(results) == [[], [pending["version_id"]]], results
     with open_store(slice_store_url) as store:
