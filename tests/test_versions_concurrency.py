@@ -41,8 +41,8 @@ def test_orders_created_while_an_adoption_takes_effect(slice_store_url, slice_ci
     with open_store(slice_store_url) as store:
         before = store.count_orders()
         store._ensure_versions()  # version 1 now: the race is the adoption itself
-    # fork first (no thread or connection of this process is copied into the workers)
-    with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
+    # fresh interpreters (a fork could copy a lock held by a thread of this process, e.g. assign's pool)
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
         in_processes = [pool.apply_async(_create, (slice_store_url, spots, 100 + p)) for p in range(PROCESSES)]
         results: dict[int, list[str]] = {}
         threads = [threading.Thread(target=lambda s=seed: results.__setitem__(s, _create(slice_store_url, spots, s)))
