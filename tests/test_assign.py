@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -486,3 +487,28 @@ def test_index_errors(four_squares):
         index.locate_xy("a", 1.0)
     with pytest.raises(CRSError, match="crs='EPSG:99999' is not a CRS pyproj understands"):
         index.locate_xy(1.0, 1.0, crs="EPSG:99999")
+
+
+def _locate_in_child(queue):
+    from jngis.assign import parallel
+
+    done: list[slice] = []
+    parallel.run_sliced(done.append, 10, 2)
+    queue.put(len(done))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the platform does not fork")
+def test_a_forked_child_gets_its_own_pool():
+    # the parent's pool threads do not exist in a forked child: work it queued there would never run
+    from jngis.assign import parallel
+
+    parallel.run_sliced(lambda _: None, 10, 2)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_locate_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    child.kill()
+    assert not alive, "the forked child waited for the parent's pool threads"
+    assert queue.get(timeout=5) == 2

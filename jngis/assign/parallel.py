@@ -24,6 +24,16 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child has none of the parent's threads: it starts its own pool on first use."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def workers() -> int:
     """The cores this process may run on (at least 1)."""
     if hasattr(os, "sched_getaffinity"):
