@@ -20,10 +20,19 @@ import pandas as pd
 from jngis import _checks
 from jngis.access import Scope
 from jngis.codes import personal_columns
-from jngis.errors import SchemaError
+from jngis.errors import JngisError, SchemaError
 from jngis.layers import validate
-from jngis.store.schema import CALLER_COLUMNS, CALLER_FIELDS, CODE_COLUMNS, ORDER_COLUMNS, TIME_COLUMNS
-from jngis.workorders import RESOLVE_WORKING_DAYS, WARNING_WORKING_DAYS, now_cst, synthetic_trail
+from jngis.store.schema import (
+    CALLER_COLUMNS,
+    CALLER_FIELDS,
+    CODE_COLUMNS,
+    ORDER_COLUMNS,
+    TIME_COLUMNS,
+    TRAIL_COLUMNS,
+)
+from jngis.workorders import RESOLVE_WORKING_DAYS, WARNING_WORKING_DAYS, check_trail, now_cst, synthetic_trail
+from jngis.workorders.loop import LOOP_COLUMNS, replay_loop
+from jngis.workorders.states import TRANSITIONS
 from jngis.workorders.synthetic import LOOP_HISTORY_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,8 +214,18 @@ def _progress_bar(enabled: bool, total: int, desc: str) -> Iterator[Callable[[in
 
 
 def import_history(store: Store, workorders: gpd.GeoDataFrame, *, who: str = "history",
-                   progress: bool = False) -> int:
-    """Import a historical ``workorders`` layer (see :meth:`jngis.store.Store.import_history`)."""
+                   progress: bool = False, trail: pd.DataFrame | None = None) -> int:
+    """Import a historical ``workorders`` layer (see :meth:`jngis.store.Store.import_history`).
+
+    ``trail`` is the orders' own trail (an export's step log: ``order_id``,
+    ``action``, ``from_state``, ``to_state``, ``who``, ``at``, ``note``, each
+    order's rows in the order they were written) instead of the synthetic
+    one; each order's rows must replay to its ``status``
+    (:func:`jngis.workorders.check_trail`). An ``extended_days`` column gives
+    the working days an order's extension added (its decision was granted).
+    Every order that can still take a step gets the department-loop row its
+    trail replays to (:func:`_history_loops`).
+    """
     validate(workorders, "workorders")
     layer = workorders.to_crs(store.crs) if workorders.crs != store.crs else workorders
     ids = layer["order_id"].astype(str)
@@ -215,15 +234,79 @@ def import_history(store: Store, workorders: gpd.GeoDataFrame, *, who: str = "hi
         return 0
     layers_version = store.change_versions()["layers"]
     frame = _history_orders(store, layer, layers_version)
-    trail = synthetic_trail(frame, who=who)
+    trail = synthetic_trail(frame, who=who) if trail is None else _given_trail(frame, trail)
     frame["updated_at"] = frame["order_id"].map(trail.groupby("order_id", sort=False)["at"].max()).to_numpy()
+    loops = _history_loops(store, frame, trail)
     frame = frame[list(ORDER_COLUMNS)]
     with store._write() as conn:
         _place_again_if_moved(store, conn, frame, layers_version)
         store._bump_counters(conn, frame["order_id"])
         with _progress_bar(progress, len(frame), "history") as advance:
             store._bulk_orders(conn, frame, pd.DataFrame(columns=list(CALLER_COLUMNS)), trail, advance)
+        store._insert_many(conn, "order_loop", ("order_id", *LOOP_COLUMNS),
+                           [(order_id, *(store._to_db(loop[c]) for c in LOOP_COLUMNS)) for order_id, loop in loops])
     return len(frame)
+
+
+def _given_trail(frame: pd.DataFrame, trail: pd.DataFrame) -> pd.DataFrame:
+    """The given trail's rows of the imported orders, checked against their states."""
+    _checks.dataframe("import_history", "trail", trail)
+    _checks.columns("import_history", "trail", trail, TRAIL_COLUMNS)
+    trail = trail[trail["order_id"].astype(str).isin(frame["order_id"]).to_numpy()][list(TRAIL_COLUMNS)].copy()
+    trail["order_id"] = trail["order_id"].astype(str)
+    trail["at"] = pd.to_datetime(trail["at"]).dt.floor("s")
+    problems = check_trail(frame, trail)
+    if len(problems):
+        first = problems.iloc[0]
+        raise SchemaError(f"import_history: trail of work order {first['order_id']!r} (status {first['status']!r}): "
+                          f"{first['problem']}; expected each order's rows to replay to its status")
+    return trail.reset_index(drop=True)
+
+
+def _history_loops(store: Store, frame: pd.DataFrame, trail: pd.DataFrame) -> list[tuple[str, dict]]:
+    """The department-loop rows of the history's orders that can still take a step, from their trail.
+
+    Each order's trail is replayed through the loop's own rules
+    (:func:`jngis.workorders.loop.replay_loop`, the store's rules and calendar),
+    so an open order's row is the one the same steps taken live would have
+    written. Closed and merged orders take no more steps and keep none (their
+    trail holds their history; the evaluation reads it, and a closed order's
+    first callback answer stays the one counted). A trail row the loop
+    refuses is a SchemaError naming the order: nothing is written.
+    """
+    steppable = [state for state, steps in TRANSITIONS.items() if steps]
+    open_ids = frame["order_id"][frame["status"].isin(steppable).to_numpy()]
+    if open_ids.empty:
+        return []
+    rows = trail[trail["order_id"].isin(open_ids).to_numpy()]
+    ids, actions, who = (rows[c].to_numpy(object) for c in ("order_id", "action", "who"))
+    notes = rows["note"].astype(object).where(rows["note"].notna(), None).to_numpy(object)
+    at = pd.to_datetime(rows["at"]).astype(object).to_numpy(object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    wanted = frame[frame["order_id"].isin(open_ids).to_numpy()]
+    created_as = {order_id: {"order_id": order_id, "status": "received", "category": category, "due_at": due,
+                             "warn_at": warn, "dispatched_at": None, "extended_days": None}
+                  for order_id, category, due, warn in zip(wanted["order_id"], wanted["category"],
+                                                           wanted["due_at"].astype(object),
+                                                           wanted["warn_at"].astype(object))}
+    extended = dict(zip(wanted["order_id"], wanted["extended_days"].astype(object)))
+    loops = []
+    for start, end in zip(starts, ends):
+        order_id = ids[start]
+        created = {**created_as[order_id], "updated_at": at[start]}
+        steps = [{"action": actions[i], "who": who[i], "at": at[i], "note": notes[i]} for i in range(start + 1, end)]
+        try:
+            days = extended[order_id]
+            days = None if days is None or pd.isna(days) else int(days)
+            _, loop = replay_loop(created, steps, rules=store.rules, calendar=store.calendar, extension_days=days,
+                                  granted=None if days is None else True)
+        except JngisError as error:
+            raise SchemaError(f"import_history: the trail of work order {order_id!r} is refused by the department "
+                              f"loop: {error}; expected a trail the loop accepts") from error
+        if loop is not None:
+            loops.append((str(order_id), loop))
+    return loops
 
 
 def _history_orders(store: Store, layer: gpd.GeoDataFrame, layers_version: int) -> pd.DataFrame:
@@ -239,7 +322,7 @@ def _history_orders(store: Store, layer: gpd.GeoDataFrame, layers_version: int) 
         frame[column] = pd.to_datetime(layer[column]).to_numpy() if column in layer else pd.NaT
     if "warn_at" not in layer:
         frame["warn_at"] = store.calendar.add_working_days(pd.DatetimeIndex(frame["due_at"]), -WARNING_WORKING_DAYS)
-    frame["extended_days"] = None
+    frame["extended_days"] = layer["extended_days"].astype(object).to_numpy() if "extended_days" in layer else None
     frame["satisfied"] = None
     frame["department_code"] = layer["department_code"].to_numpy() if "department_code" in layer else None
     for column in LOOP_HISTORY_COLUMNS:  # the department loop's recorded times, for the trail only

@@ -43,7 +43,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -63,7 +63,7 @@ from jngis.workorders.clocks import (
 from jngis.workorders.orders import _text, plan_transition
 from jngis.workorders.states import DEPARTMENT_ACTIONS, NOTE_REQUIRED, allowed_actions, check_action, next_state
 
-__all__ = ["CALLBACK_LEVELS", "LOOP_COLUMNS", "LoopRules", "DEFAULT_RULES", "plan_step", "card"]
+__all__ = ["CALLBACK_LEVELS", "LOOP_COLUMNS", "LoopRules", "DEFAULT_RULES", "plan_step", "replay_loop", "card"]
 
 #: The callback's answers (回访): 满意, 基本满意, 不满意.
 CALLBACK_LEVELS: tuple[str, ...] = ("satisfied", "basically_satisfied", "not_satisfied")
@@ -384,6 +384,65 @@ def _merge(step: _Step, *, master: Any, **_: Any) -> tuple[dict, dict, list[dict
 
 def _call(step: _Step, **_: Any) -> tuple[dict, dict, list[dict]]:
     return _moved(step, "call"), {}, [step.row("call")]
+
+
+def replay_loop(order: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, rules: LoopRules = DEFAULT_RULES,
+                calendar: WorkCalendar = CALENDAR, extension_days: int | None = None,
+                granted: bool | None = None) -> tuple[dict, dict | None]:
+    """Take an order's trail ``rows`` (after its creation) through :func:`plan_step`, as a store would.
+
+    ``order`` is the order as created (``order_id``, ``category``,
+    ``status`` ``received``, ``due_at``, ``warn_at``, ``updated_at`` ...);
+    ``rows`` its later trail rows (``action``, ``who``, ``at``, ``note``) in
+    the order they were written. Returns ``(order, loop)``: the order after
+    the last step and its department-loop row, None when no step wrote one
+    (as :meth:`jngis.store.Store.step` writes it only then). What a trail row
+    does not record is taken as follows: a callback's level is its note when
+    that is a level, ``not_satisfied`` when the re-handling it planned
+    follows, else ``satisfied``; a verification failed when the re-handling
+    follows; an extension asked for ``extension_days`` (default: the most)
+    and was ``granted`` (default: True); a dispatch went to the order's 街道
+    (the loop row does not depend on who). A row the loop refuses raises
+    its refusal, naming the order.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> order = {"order_id": "W1", "status": "received", "category": "环境卫生", "due_at": None,
+    ...          "extended_days": None, "updated_at": dt.datetime(2025, 10, 9, 9)}
+    >>> rows = [{"action": a, "who": "x", "at": dt.datetime(2025, 10, 9, 10 + i), "note": None}
+    ...         for i, a in enumerate(["dispatched", "sign", "contact", "on_site"])]
+    >>> order, loop = replay_loop(order, rows)
+    >>> order["status"], loop["on_site_at"]
+    ('in_progress', datetime.datetime(2025, 10, 9, 13, 0))
+    """
+    order, loop, written = dict(order), {}, False
+    position = 0
+    while position < len(rows):
+        row = rows[position]
+        action, note = row["action"], row.get("note")
+        follows = rows[position + 1] if position + 1 < len(rows) else None
+        redone = follows is not None and follows["action"] == "rehandle" and follows["at"] == row["at"]
+        options: dict[str, Any] = {}
+        if action == "callback":
+            options["level"] = note if note in CALLBACK_LEVELS else "not_satisfied" if redone else "satisfied"
+            note = None if note in CALLBACK_LEVELS else note
+        elif action == "verify":
+            options["passed"] = not redone
+        elif action == "extension_request":
+            options["days"] = extension_days
+        elif action == "extension_decision":
+            options["granted"] = True if granted is None else granted
+        elif action == "extended":
+            options["days"] = extension_days
+        changes, loop_changes, planned = plan_step(order, loop, action, who=row["who"], at=row["at"], note=note,
+                                                   rules=rules, calendar=calendar, **options)
+        order.update(changes)
+        if loop_changes:
+            loop.update(loop_changes)
+            written = True
+        position += len(planned)  # a step that planned a re-handling took the row after it too
+    return order, ({c: loop.get(c) for c in LOOP_COLUMNS} if written else None)
 
 
 _PLANNERS: dict[str, Any] = {
