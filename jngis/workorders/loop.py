@@ -416,7 +416,8 @@ def replay_loop(order: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, 
     >>> order["status"], loop["on_site_at"]
     ('in_progress', datetime.datetime(2025, 10, 9, 13, 0))
     """
-    order, loop, written = dict(order), {}, False
+    order, written = dict(order), False
+    loop: dict[str, Any] = {}
     position = 0
     while position < len(rows):
         row = rows[position]
