@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from jngis.codes import extends
+from jngis.codes import extends, parent
 from jngis.errors import (
     CodeConflictError,
     CoverageMismatchError,
@@ -134,12 +134,21 @@ def proposal(source: Any, before: Boundaries, *, grids: gpd.GeoDataFrame | None 
     ``communities`` and/or ``grids`` layer. Units keep their ids and
     households; their community follows the plan, or the community their
     representative point lies in.
+
+    A plan may cover some 街道 only (a redraw of one district or one 街道:
+    ``rebalance`` of their units), each of them whole. The 街道 outside it
+    keep the communities, grids and units of ``before`` exactly (rows given
+    for them in ``communities=`` or ``grids=`` are replaced by those of
+    ``before``), so they are not changed in the lineage or the diff.
     """
     from jngis.rebalance import RebalancePlan
 
     if isinstance(source, RebalancePlan):
-        units = _units_of_plan(source, before)
+        units, streets = _units_of_plan(source, before)
         drawn = plan_communities(source, before) if communities is None else communities
+        drawn = _kept_outside(validate(drawn, "communities"), before.communities, streets)
+        if grids is not None and before.grids is not None:
+            grids = _kept_outside(validate(grids, "grids"), before.grids, streets)
         return _completed(before, drawn, units, grids)
     if isinstance(source, (str, os.PathLike)):
         return _from_file(Path(source), before)
@@ -200,22 +209,45 @@ def _units_in(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> gpd.Geo
     return out
 
 
-def _units_of_plan(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
+def _units_of_plan(plan: Any, before: Boundaries) -> tuple[gpd.GeoDataFrame, set[str]]:
+    """The units with the plan's communities, and the 街道 the plan covers (each of them whole)."""
     assignment = plan.assignment
     units = before.units
-    held, planned = set(units["unit_id"].astype(str)), set(assignment.index.astype(str))
-    missing = sorted(held - planned)
-    extra = sorted(planned - held)
-    if len(missing) or len(extra):
-        example = (missing or extra)[0]
+    ids = units["unit_id"].astype(str)
+    planned = set(assignment.index.astype(str))
+    extra = sorted(planned - set(ids))
+    if extra:
         raise UnitsMismatchError(
-            f"adopt: the plan's units do not match the store's: {len(missing)} store units not in the plan, "
-            f"{len(extra)} plan units not in the store (e.g. unit_id={example!r}); expected a plan made from "
-            "store.read_layer('units')")
+            f"adopt: the plan's units do not match the store's: {len(extra)} plan units not in the store (e.g. "
+            f"unit_id={extra[0]!r}); expected a plan made from store.read_layer('units')")
+    inside = ids.isin(planned).to_numpy()
+    street = units["street_code"].astype(str).to_numpy()
+    streets = set(street[inside])
+    left = ~inside & np.isin(street, list(streets))
+    if left.any():
+        where = sorted(set(street[left]))[0]
+        missing = ids[left & (street == where)]
+        raise UnitsMismatchError(
+            f"adopt: the plan covers part of 街道 street_code={where!r}: {len(missing)} store units not in the "
+            f"plan (e.g. unit_id={missing.iloc[0]!r}), {int((inside & (street == where)).sum())} in it; expected "
+            "whole 街道 (every unit of each 街道 the plan touches, from store.read_layer('units'))")
     out = units.copy()
     lookup = dict(zip(assignment.index.astype(str), assignment.astype(str)))
-    out["community_code"] = [lookup[u] for u in units["unit_id"].astype(str)]
-    return out
+    old = units["community_code"].astype(str).tolist()
+    out["community_code"] = [lookup.get(u, c) for u, c in zip(ids, old)]
+    return out, streets
+
+
+def _kept_outside(given: gpd.GeoDataFrame, held: gpd.GeoDataFrame, streets: set[str]) -> gpd.GeoDataFrame:
+    """``given`` in the plan's ``streets``, ``held`` (the layer in force) in every other 街道."""
+    key = "community_code" if "grid_code" not in given.columns else "grid_code"
+    mine = np.isin(parent(given[key].astype(str).to_numpy(), "street"), list(streets))
+    theirs = ~np.isin(parent(held[key].astype(str).to_numpy(), "street"), list(streets))
+    if mine.all() and not theirs.any():
+        return given
+    kept = held[theirs].to_crs(given.crs)
+    return pd.concat([given[mine], kept[[c for c in kept.columns if c in given.columns]]],
+                     ignore_index=True).sort_values(key, ignore_index=True)
 
 
 def _same_units(store_units: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> None:
@@ -242,16 +274,20 @@ def plan_communities(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
     Communities whose units stay the same keep their polygon; in each 街道 the plan
     changed, the open land not in a kept community goes to the new
     communities it borders (split along the Voronoi diagram of their shared
-    edges, as :func:`jngis.make_grids` gives open land to grids).
+    edges, as :func:`jngis.make_grids` gives open land to grids). Only the 街道
+    the plan covers are in the layer (:func:`proposal` adds the others as they are).
     """
     crs = before.communities.crs
-    untouched = _untouched(before.units, plan.assignment)
+    units = before.units[before.units["unit_id"].astype(str).isin(list(plan.assignment.index.astype(str)))]
+    untouched = _untouched(units, plan.assignment)
     drawn = plan.communities.to_crs(crs).set_index("community_code")
     old = before.communities.set_index("community_code")
     names = old["name"] if "name" in old else pd.Series(dtype=object)
     rows = []
     for street, street_geom in zip(before.streets["street_code"], before.streets.geometry.values):
         codes = drawn.index[drawn["street_code"].to_numpy() == street]
+        if not len(codes):
+            continue
         kept = [c for c in codes if c in untouched and c in old.index]
         changed = [c for c in codes if c not in kept]
         rows += [(c, old.at[c, "geometry"]) for c in kept]

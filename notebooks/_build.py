@@ -289,64 +289,53 @@ sheets[list(sheets)[3]].head()"""),
 ## 6. 采纳为新版本 · Adopt the plan
 
 方案批准后，社区调整与网格重划一起作为一个新的边界版本采纳：生效日起地图、工单落点和各项指标都按新边界，
-旧版本仍可查询，每个社区、网格的户数去向都有记录。这里把整个区的方案采纳到示例数据的一个副本
-（本区今天的边界和未办结工单；示例数据本身不变），再读出两个版本之间的差异。
+旧版本仍可查询，每个社区、网格的户数去向都有记录。这里把本区的方案采纳到整个示例城市数据的一个副本
+（示例数据本身不变）：只有本区的社区和网格改变，其他区原样保留；再读出两个版本之间的差异。
 
-An approved redraw is adopted together with its regridding, as one boundary version. The communities are
-grown over their 街道's open land so that they tile it (`plan_communities`), the grids are redrawn where
-the communities changed (`make_grids(previous=)` keeps the others), then `store.adopt` writes the version
-in one transaction (checks first: a refusal names what is wrong and writes nothing). Here the whole
-district's plan is adopted into a store of the district with its open work orders (a copy: the sample
-stays as it is).
+An approved redraw is adopted together with its regridding, as one boundary version. `proposal` gives the
+boundaries the adoption makes for the whole city: the plan's communities grown over their 街道's open land
+so that they tile it, every 街道 outside the plan exactly as it is. The grids are redrawn where the
+communities changed (`make_grids(previous=)` keeps the others), then `store.adopt` writes the version in
+one transaction (checks first: a refusal names what is wrong and writes nothing). A plan may cover some
+街道 only, each of them whole: here the district's plan is adopted into a copy of the whole city's store
+(the sample stays as it is); the other districts keep their communities, grids and work orders, and the
+lineage and the diff are the district's only.
 
 **再次调整时** · *The next redraw*: a code retired by a version is never given to another area. Pass the
 store's retired codes to the next redraw — `rebalance(units, retired=store.retired_codes("communities"))`
 and `make_grids(..., retired=store.retired_codes("grids"))` — and its new communities and grids take
 codes never used before (notebook 03 shows it)."""),
     ("code", """\
+import shutil
 import tempfile
 
-from jngis.codes import OPEN_STATES
+from jngis.sample import sample_path
 from jngis.store import open_store
-from jngis.versions import Boundaries, plan_communities
+from jngis.versions import Boundaries, proposal
 
-outline = city.districts.set_index("district_code").geometry[district]
-# open orders are re-placed into the new grids; closed ones keep theirs, so the copy leaves them out
-open_orders = city.workorders[city.workorders["status"].isin(OPEN_STATES)]
-
-
-def in_district(layer, key=None):
-    inside = layer[key].str.startswith(district) if key else layer.intersects(outline)
-    return layer[inside].reset_index(drop=True)
-
-
-today = jngis.City(districts=in_district(city.districts, "district_code"),
-                   streets=in_district(city.streets, "street_code"),
-                   communities=in_district(city.communities, "community_code"), units=units.reset_index(drop=True),
-                   grids=in_district(city.grids, "grid_code"), stations=in_district(city.stations),
-                   party_orgs=in_district(city.party_orgs), workorders=in_district(open_orders))
-store = open_store(Path(tempfile.mkdtemp()) / "city.gpkg")
-store.write_city(today)  # version 1: today's boundaries of the district, with its open work orders
-print("\\n".join(today.summary()))"""),
-    ("code", """\
-communities = plan_communities(plan, Boundaries.of(today))  # grown over the open land of their 街道
-new_units = today.units.assign(community_code=today.units["unit_id"].map(plan.assignment).to_numpy())
-grids = jngis.make_grids(communities, new_units, previous=today.grids, seed=0,
-                         retired=store.retired_codes("grids"))
-record = store.adopt(plan, communities=communities, grids=grids, note="历下区社区规模调整方案（示例）")
+copy = Path(tempfile.mkdtemp()) / "city.gpkg"
+shutil.copy(sample_path(), copy)  # version 1: today's boundaries of the whole city, with its work orders
+store = open_store(copy)
+after = proposal(plan, Boundaries.of(city), grids=city.grids)  # the whole city; only the plan's 街道 change
+mine = after.communities["street_code"].isin(plan.communities["street_code"])
+grids = jngis.make_grids(after.communities[mine], after.units[after.units["unit_id"].isin(units["unit_id"])],
+                         previous=city.grids, seed=0, retired=store.retired_codes("grids"))
+record = store.adopt(plan, communities=after.communities, grids=grids, note="历下区社区规模调整方案（示例）")
 store.versions()[["version_id", "effective", "status", "adopted_by", "note"]]"""),
     ("md", """\
 ### 版本差异 · The difference between the versions
 
 `store.diff(1, 2)`: households and units moved, communities and grids created, split, merged, dissolved or
 adjusted (one row per changed code, with its partners), and the open work orders re-placed into the new
-grids (each re-placement is in the order's trail)."""),
+grids (each re-placement is in the order's trail). Only the district changed."""),
     ("code", """\
 from jngis.codes import value_label
 from jngis.viz import size_figure
 
 diff = store.diff(1, 2)
 assert diff.summary["households_moved"] == plan.metrics["moved_households"]
+for table in (diff.communities, diff.grids, diff.units.rename(columns={"to": "code"})):
+    assert table["code"].str.startswith(district).all()  # the other districts did not change
 print(f"迁移 {diff.summary['households_moved']:,} 户（{diff.summary['units_moved']:,} 个单元），"
       f"重新落格工单 {diff.summary['orders_replaced']:,} 件")
 kinds = pd.DataFrame({"社区": diff.communities["change"].value_counts(),
@@ -359,9 +348,11 @@ size_figure(changed.loc[changed["change"] != "created", "households_before"],
             changed.loc[changed["change"] != "dissolved", "households_after"])"""),
     ("code", """\
 now = store.read_layer("communities")  # the version in force
+now = now[now["community_code"].str.startswith(district)]
 moved = (changed.set_index("code")["households_after"] - changed.set_index("code")["households_before"])
 moved = moved.reindex(now["community_code"], fill_value=0).rename("户数变化")
-m = grid_map(now, moved, column="户数变化", names=(today.streets, now),
+streets = city.streets[city.streets["street_code"].str.startswith(district)]
+m = grid_map(now, moved, column="户数变化", names=(streets, now),
              title="历下区 调整后社区户数变化（版本 2 对比版本 1）")
 m.save(OUT / "02_version_diff.html")
 m"""),
