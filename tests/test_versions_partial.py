@@ -112,12 +112,12 @@ def test_a_plan_of_part_of_the_city_changes_only_that_part(store, prefix):
         if not order["grid_code"].startswith(prefix):
             assert now_order["grid_code"] == order["grid_code"]
             assert not [r for r in store.trail(order["order_id"]) if r["action"] == "replaced"]
-    # the history holds one row per feature outside the plan: they were not written again
+    # outside the plan the history was not written again: one row per feature, from version 1, still open
     for kind, key in (("communities", "community_code"), ("grids", "grid_code")):
-        outside = set(getattr(now, kind)[key]) - set(getattr(diff, kind)["code"])
-        codes = [c for c in outside if not c.startswith(prefix)]
-        old = store.read_layer(kind, at="2000-01-01").set_index(key)
-        assert set(codes) <= set(old.index)
+        rows = store._execute(store._conn(), f"SELECT code, version_from, version_to FROM {kind}_history "
+                                             "WHERE code NOT LIKE ?", (f"{prefix}%",)).fetchall()
+        assert len(rows) == (~getattr(now, kind)[key].str.startswith(prefix)).sum() > 0
+        assert {(int(a), b) for _, a, b in rows} == {(1, None)}
     # and a second plan elsewhere is adopted over it
     other = "330203"
     _, plan2, proposed2, grids2 = _redraw(store, other)
