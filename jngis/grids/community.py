@@ -13,7 +13,6 @@ import numpy as np
 import shapely
 
 from jngis.errors import GeometryError, ParameterError
-from jngis.grids.exact import exact_tiling, tiles_exactly
 from jngis.grids.land import assign_land, polygonal, reconnect, repair_tiling
 from jngis.grids.partition import choose_k_with_big, partition
 from jngis.topology import coverage_errors, union_coverage
@@ -159,8 +158,6 @@ def one_community(task: CommunityTask) -> list[tuple]:
         if errors.worst > TILING_TOLERANCE:  # pragma: no cover - defensive
             raise GeometryError(f"make_grids: the grids of community {code!r} do not tile it ({errors}); "
                                 "expected gaps and overlaps under 1 m² (are the units valid?)")
-    if not tiles_exactly(geometries, polygon):  # float noise of the unions: one noded linework, shared edges shared
-        geometries = exact_tiling(polygon, geometries)
     shapes = np.asarray(geometries, dtype=object)
     # in code order, each grid takes the next sequence number that was never retired
     numbers = [n for n in range(1, 1000) if n not in task.retired]
