@@ -137,9 +137,11 @@ def proposal(source: Any, before: Boundaries, *, grids: gpd.GeoDataFrame | None 
 
     A plan may cover some 街道 only (a redraw of one district or one 街道:
     ``rebalance`` of their units), each of them whole. The 街道 outside it
-    keep the communities, grids and units of ``before`` exactly (rows given
-    for them in ``communities=`` or ``grids=`` are replaced by those of
-    ``before``), so they are not changed in the lineage or the diff.
+    keep the communities, grids and units of ``before`` exactly, so they are
+    not changed in the lineage or the diff; rows given for them in
+    ``communities=`` or ``grids=`` must be those of ``before`` (as
+    ``make_grids(previous=)`` keeps them), and any other is refused with
+    :class:`~jngis.errors.CoverageMismatchError`.
     """
     from jngis.rebalance import RebalancePlan
 
@@ -239,15 +241,39 @@ def _units_of_plan(plan: Any, before: Boundaries) -> tuple[gpd.GeoDataFrame, set
 
 
 def _kept_outside(given: gpd.GeoDataFrame, held: gpd.GeoDataFrame, streets: set[str]) -> gpd.GeoDataFrame:
-    """``given`` in the plan's ``streets``, ``held`` (the layer in force) in every other 街道."""
+    """``given`` in the plan's ``streets``, ``held`` (the layer in force) in every other 街道.
+
+    Rows ``given`` for another 街道 must be the ones in force (same code, same polygon), as
+    ``make_grids(previous=)`` keeps them; a row that differs is refused, not dropped.
+    """
     key = "community_code" if "grid_code" not in given.columns else "grid_code"
     mine = np.isin(parent(given[key].astype(str).to_numpy(), "street"), list(streets))
     theirs = ~np.isin(parent(held[key].astype(str).to_numpy(), "street"), list(streets))
     if mine.all() and not theirs.any():
         return given
     kept = held[theirs].to_crs(given.crs)
+    _same_outside(given[~mine], kept, key)
     return pd.concat([given[mine], kept[[c for c in kept.columns if c in given.columns]]],
                      ignore_index=True).sort_values(key, ignore_index=True)
+
+
+def _same_outside(extra: gpd.GeoDataFrame, kept: gpd.GeoDataFrame, key: str) -> None:
+    """Rows given for 街道 outside the plan are the ones in force, or the proposal is refused."""
+    if not len(extra):
+        return
+    held = kept.set_index(kept[key].astype(str)).geometry
+    codes = extra[key].astype(str).to_numpy()
+    known = np.isin(codes, held.index.to_numpy())
+    same = np.zeros(len(extra), dtype=bool)
+    same[known] = shapely.equals_exact(extra.geometry.to_numpy()[known], held.loc[codes[known]].to_numpy(),
+                                       tolerance=1e-6)
+    if not same.all():
+        code = codes[~same][0]
+        street = str(parent(code, "street"))
+        raise CoverageMismatchError(
+            f"proposal: {key}={code!r} lies in 街道 street_code={street!r}, which the plan does not cover, "
+            f"and is {'not in force' if code not in held.index else 'drawn otherwise than in force'} "
+            f"({int((~same).sum())} such rows); expected the plan's 街道 only, or the rows in force elsewhere")
 
 
 def _same_units(store_units: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> None:

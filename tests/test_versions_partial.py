@@ -17,7 +17,7 @@ import shapely
 
 import jngis
 from jngis import access
-from jngis.errors import ForbiddenError, UnitsMismatchError
+from jngis.errors import CoverageMismatchError, ForbiddenError, UnitsMismatchError
 from jngis.sample import build_city_in
 from jngis.store import open_store
 from jngis.versions import Boundaries, proposal
@@ -148,3 +148,23 @@ def test_a_partial_street_or_another_district_is_refused(store):
     for kind, key in (("communities", "community_code"), ("grids", "grid_code"), ("units", "unit_id")):
         assert getattr(held, kind)[key].tolist() == getattr(now, kind)[key].tolist()
     assert held.units["community_code"].tolist() == now.units["community_code"].tolist()
+
+
+def test_rows_given_outside_the_plan_must_be_the_ones_in_force(store):
+    now = store.read_city()
+    units = now.units[now.units["street_code"].str.startswith(STREET)].copy()
+    plan = jngis.rebalance(units, min_households=400, max_households=1200, progress=False, workers=1)
+    outside = now.grids[~now.grids["grid_code"].str.startswith(STREET)]
+    assert len(outside) >= 2
+    kept = proposal(plan, Boundaries.of(now), grids=now.grids)  # the rows in force, as make_grids keeps them
+    assert set(outside["grid_code"]) <= set(kept.grids["grid_code"])
+    redrawn = now.grids.copy()
+    first = outside.index[0]
+    redrawn.loc[first, "geometry"] = shapely.affinity.translate(redrawn.loc[first, "geometry"], xoff=5.0)
+    with pytest.raises(CoverageMismatchError, match=rf"grid_code='{outside.loc[first, 'grid_code']}'.*"
+                                                    r"drawn otherwise than in force"):
+        proposal(plan, Boundaries.of(now), grids=redrawn)
+    unknown = now.grids.copy()
+    unknown.loc[first, "grid_code"] = outside.loc[first, "grid_code"][:-3] + "999"
+    with pytest.raises(CoverageMismatchError, match="not in force"):
+        proposal(plan, Boundaries.of(now), grids=unknown)
