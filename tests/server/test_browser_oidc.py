@@ -101,6 +101,7 @@ def test_sign_in_through_the_provider(served, require_tool, tmp_path):
         page.wait_for_selector("#oidc-signin", timeout=WAIT_MS)
         assert page.evaluate("() => sessionStorage.getItem('jngis.token')") is None
         assert page.locator("#orders-open").is_hidden()
+        _forget_navigation_aborts(session)
         session.clean()
 
 
@@ -137,6 +138,12 @@ def _used_code(provider: Provider, redirect_uri: str) -> str:
     return code
 
 
+def _forget_navigation_aborts(session) -> None:
+    """The page's own fetches still in flight when it leaves for the provider end as net::ERR_ABORTED
+    (under load /versions/current may not have answered yet): not a failed request of the page."""
+    session.failed[:] = [f for f in session.failed if not f.endswith(": net::ERR_ABORTED")]
+
+
 def test_forged_answers_are_refused(served, require_tool):
     live, provider, _, url = served
     from jngis.store import open_store
@@ -165,6 +172,7 @@ def test_forged_answers_are_refused(served, require_tool):
                                  "another nonce": ["ok"], "a code used before": ["code used before"]}[name], name
             # the refused requests' own console lines (400 from the provider, 401 from the server)
             session.errors = [e for e in session.errors if "400" not in e and "401" not in e]
+            _forget_navigation_aborts(session)
             session.clean()
     with open_store(url) as store:
         log = store.access_log(principal=ADMIN)

@@ -94,7 +94,9 @@ def test_a_plan_adopted_while_the_page_is_open_redraws_it(city_file, tmp_path, l
         page.wait_for_function("() => window.jngis.statsLoaded >= 2", timeout=WAIT_MS)
         for row in drawn(page):
             assert row["open"] == counts[row["code"]], f"grid {row['code']} coloured by another count"
-        assert "第" + str(record["version_id"]) + "版" in page.locator("#version-status").inner_text()
+        # the status line is written when the version list is read again, after the switch
+        page.wait_for_function("(v) => document.getElementById('version-status').textContent.includes('第' + v + '版')",
+                               arg=record["version_id"], timeout=WAIT_MS)
         options = page.locator("#version-select option").all_inner_texts()
         assert any("现行" in text for text in options) and len(options) == 2
 
