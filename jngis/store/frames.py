@@ -31,6 +31,19 @@ __all__ = ["SQL_TIME", "iso_text", "column_values", "records", "order_filters", 
 SQL_TIME = "%Y-%m-%dT%H:%M:%S"
 
 
+def column_kind(series: pd.Series) -> str:
+    """What a layer attribute holds, for a column type: integer, real, boolean, time or text."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(series.dtype):
+        return "real"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "time"
+    return "text"
+
+
 def iso_text(values: Any) -> np.ndarray:
     """Datetimes as ISO text, None for NaT."""
     stamps = pd.to_datetime(pd.Series(values))

@@ -28,7 +28,7 @@ from jngis.layers import SCHEMAS, City
 from jngis.store.audit import access_log_sql
 from jngis.store.base import Store, no_store
 from jngis.store.changes import CHANNEL, notification
-from jngis.store.frames import python_value
+from jngis.store.frames import column_kind, python_value
 from jngis.store.schema import ADDED_ORDER_COLUMNS, DEFAULT_CRS, POSTGIS_TYPES, store_tables_sql
 from jngis.store.users import users_sql
 from jngis.workorders import CALENDAR, WorkCalendar
@@ -252,20 +252,17 @@ class PostGISStore(Store):
         conn.execute(f'CREATE INDEX "{kind}_{key}" ON "{kind}" ("{key}")')
 
 
+#: The PostgreSQL column type of each kind of attribute (:func:`jngis.store.frames.column_kind`).
+_PG_TYPES = {"boolean": "boolean", "integer": "bigint", "real": "double precision", "time": "timestamp",
+             "text": "text"}
+
+
 def _pg_type(series: pd.Series, kind: str) -> str:
     """The column type of a layer attribute: codes and names stay text, numbers by their dtype."""
     schema = {c.name: c for c in SCHEMAS[kind].columns}
     if series.name in schema and schema[series.name].dtype in ("code", "id", "str"):
         return "text"
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return "bigint"
-    if pd.api.types.is_float_dtype(series.dtype):
-        return "double precision"
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return "timestamp"
-    return "text"
+    return _PG_TYPES[column_kind(series)]
 
 
 def _copy_values(series: pd.Series) -> list:

@@ -46,7 +46,7 @@ from jngis.cache import Cache
 from jngis.codes import OPEN_STATES
 from jngis.errors import AdoptionError, EffectiveDateError, NotFoundError, ParameterError, VersionConflictError
 from jngis.layers import validate
-from jngis.store.frames import SQL_TIME
+from jngis.store.frames import SQL_TIME, column_kind
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
 from jngis.store.schema import CODE_COLUMNS, TRAIL_COLUMNS, VERSIONED_KINDS
 from jngis.workorders import now_cst, to_cst
@@ -262,7 +262,7 @@ class BoundaryVersions:
         kept in step with the history by SQL).
         """
         for kind, layer in layers.items():
-            columns = [(str(c), _column_kind(layer[c])) for c in layer.columns
+            columns = [(str(c), column_kind(layer[c])) for c in layer.columns
                        if c != layer.geometry.name and c not in HISTORY_VIEW_COLUMNS and _plain_name(str(c))]
             self._history_view(conn, kind, columns, layer.crs, version)
 
@@ -525,19 +525,6 @@ class BoundaryVersions:
 
 #: The columns every ``<kind>_versions`` view starts with (the layer's attributes follow, then ``geom``).
 HISTORY_VIEW_COLUMNS = ("fid", "version_from", "version_to", "valid_from", "valid_to", "geom")
-
-
-def _column_kind(series: pd.Series) -> str:
-    """What a layer attribute holds, for the view's column type: integer, real, boolean, time or text."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(series.dtype):
-        return "real"
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return "time"
-    return "text"
 
 
 def _plain_name(name: str) -> bool:
