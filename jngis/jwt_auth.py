@@ -186,19 +186,25 @@ class JwtVerifier:
             raise _refused(str(exc)) from None
 
 
+def _json_file(value: str | os.PathLike, missing: str, func: str, expected: str = "") -> Any:
+    """The JSON of the file ``value``; ``missing`` is the error when it is no file, ``expected`` ends the
+    error when it is not JSON."""
+    path = Path(value)
+    if not path.is_file():
+        raise ParameterError(missing)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ParameterError(f"{func}: {str(path)!r} is not JSON ({exc}){expected}") from None
+
+
 def _key_set(jwks: Any) -> Any:
     """A :class:`jwt.PyJWKSet` from a JWKS dict or file."""
     import jwt
 
     if isinstance(jwks, (str, os.PathLike)):
-        path = Path(jwks)
-        if not path.is_file():
-            raise ParameterError(f"JwtVerifier: jwks={str(jwks)!r} is neither a file nor an http(s) URL; "
-                                 "expected a JWKS file, URL or dict")
-        try:
-            jwks = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ParameterError(f"JwtVerifier: {str(path)!r} is not JSON ({exc}); expected a JWKS") from None
+        jwks = _json_file(jwks, f"JwtVerifier: jwks={str(jwks)!r} is neither a file nor an http(s) URL; "
+                          "expected a JWKS file, URL or dict", "JwtVerifier", "; expected a JWKS")
     if not isinstance(jwks, Mapping):
         raise InputTypeError(f"JwtVerifier: jwks is a {type(jwks).__name__}; expected a path, a URL or a dict")
     try:
@@ -260,14 +266,9 @@ class OidcProvider:
         if isinstance(document, str) and document.startswith(("https://", "http://")):
             document = _fetch_json(_secure_url("OidcProvider.discover", "document", document), timeout)
         elif isinstance(document, (str, os.PathLike)):
-            path = Path(document)
-            if not path.is_file():
-                raise ParameterError(f"OidcProvider.discover: document={str(document)!r} is neither a file nor "
-                                     "an https URL; expected the provider's openid-configuration")
-            try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise ParameterError(f"OidcProvider.discover: {str(path)!r} is not JSON ({exc})") from None
+            document = _json_file(document, f"OidcProvider.discover: document={str(document)!r} is neither a file "
+                                  "nor an https URL; expected the provider's openid-configuration",
+                                  "OidcProvider.discover")
         if not isinstance(document, Mapping):
             raise InputTypeError(f"OidcProvider.discover: the discovery document is a {type(document).__name__}; "
                                  "expected a JSON object")
