@@ -181,8 +181,13 @@ class SavedTables:
         frame.attrs = {_AT_ATTR: str(at)}  # one file holds the table and its time
         try:
             written = atomic_write(path, frame.to_parquet)
-            saved = sorted(self.directory.glob(_PATTERN), key=lambda p: p.stat().st_mtime)
-            for old in saved[:-self.keep]:
+            saved = []
+            for found in self.directory.glob(_PATTERN):
+                try:
+                    saved.append((found.stat().st_mtime, found))
+                except FileNotFoundError:  # pruned meanwhile by another worker sharing the folder
+                    continue
+            for _, old in sorted(saved)[:-self.keep]:
                 old.unlink(missing_ok=True)
         except Exception:  # the cache only saves time; serving goes on without it
             log.warning("could not save the grid table for the next start", exc_info=True)

@@ -120,6 +120,18 @@ def test_only_the_newest_tables_are_kept(tmp_path):
                                                                       "grid-table-c3.parquet"]
 
 
+def test_a_table_pruned_by_another_worker_meanwhile_is_passed_over(tmp_path, caplog):
+    """Workers of one host share the folder: a file listed by one may be gone when it looks at it
+    (a dangling link is such a file: listed, and no longer there)."""
+    saved = SavedTables(tmp_path, keep=1)
+    (tmp_path / "grid-table-gone.parquet").symlink_to(tmp_path / "removed.parquet")
+    table = pd.DataFrame({"open_orders": [1]})
+    with caplog.at_level(logging.WARNING, logger="jngis.gridtable"):
+        assert saved.save("a1", table, "2026-01-01T00:00:00") is True
+    assert caplog.text == ""
+    pd.testing.assert_frame_equal(saved.load("a1")[0], table)
+
+
 def test_a_damaged_file_is_passed_over(tmp_path, caplog):
     saved = SavedTables(tmp_path)
     saved.path("abc").write_bytes(b"not parquet")
