@@ -24,10 +24,19 @@ transport error) per kind and overall, and the server's resident memory
 zoom has been visited, memory may grow by at most the warm-tile cache's
 bound (``JNGIS_TILE_CACHE_MB``).
 
+Each run starts with cold encoded tiles and the machine's per-zoom tile
+geometry, as a restarted server finds it (``JNGIS_TILE_GEOMETRY_DIR``: a
+folder of the run's with the geometry files linked in, and no shared tile
+file), so runs of the same mix are comparable. Besides
+the figures it prints the CPU seconds of the client and of the server's
+processes over the run, and the load average.
+
 Run: ``.venv/bin/python benchmarks/load.py`` (100,000 requests on the full
 sample city with grids, built once and cached in ~/.cache/jngis),
 ``--city slice`` (the committed 街道), ``--requests N``, or ``--quick`` (the
-slice, 3,000 requests). Only loopback, only a server this script started.
+slice, 3,000 requests); ``--versus REV [--rounds N]`` runs the same mix on
+REV's server code and on this tree's, alternately, and prints them side by
+side. Only loopback, only a server this script started.
 """
 
 from __future__ import annotations
@@ -63,17 +72,29 @@ def free_port() -> int:
 
 class Server:
     """``with Server(store, tile_cache_mb=64) as server:`` a uvicorn process on 127.0.0.1
-    (``workers=N``: ``jngis serve --workers N``, N processes sharing the port)."""
+    (``workers=N``: ``jngis serve --workers N``, N processes sharing the port; ``tree``: a checkout
+    whose jngis and server it runs instead of the installed one). Its tile folder is ``tiles/``
+    beside ``store`` (:func:`link_tile_geometry`)."""
 
     def __init__(self, store: str | Path, *, tile_cache_mb: int = 64, startup_timeout: float = 300,
-                 workers: int = 1) -> None:
+                 workers: int = 1, tree: Path | None = None) -> None:
         self.workers = workers
+        self.tree = tree
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tile_cache_mb = tile_cache_mb
         self.startup_timeout = startup_timeout
+        # The server's tile folder is this run's (beside the store copy): the machine's per-zoom
+        # tile geometry linked in, as a restarted server finds it, and no encoded tiles, or a
+        # second run would find every tile of the (seeded) mix already cut.
+        self.geometry = Path(store).parent / "tiles"
         self.environment = {**os.environ, "JNGIS_STORE": str(store), "JNGIS_WRITE_TOKEN": TOKEN,
-                            "JNGIS_TILE_CACHE_MB": str(tile_cache_mb)}
+                            "JNGIS_TILE_CACHE_MB": str(tile_cache_mb), "JNGIS_TILE_GEOMETRY_DIR": str(self.geometry)}
+        if tree is not None:  # another checkout's code: jngis (and its server) imported from there
+            self.environment["PYTHONPATH"] = str(tree)
+            server_link = tree / "jngis" / "server"
+            if not server_link.exists():  # jngis.server is the folder server/ (setup.cfg package_dir)
+                server_link.symlink_to(tree / "server", target_is_directory=True)
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -88,8 +109,9 @@ class Server:
             command = [sys.executable, "-m", "uvicorn", "jngis.server.app:create_app", "--factory", "--host",
                        "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log",
                        "--timeout-keep-alive", "30"]
+        link_tile_geometry(self.geometry)
         self.process = subprocess.Popen(
-            command,
+            command, cwd=self.tree,  # python -m puts the working folder first on the path
             env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + self.startup_timeout
         while True:
@@ -114,9 +136,56 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        keep_tile_geometry(self.geometry)
 
     def rss_mb(self) -> float:
         return rss_mb(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+
+def link_tile_geometry(folder: Path) -> None:
+    """``folder`` holding the machine's per-zoom tile geometry (hard links, or copies) and no
+    encoded tiles: a server started on it cuts every tile again and builds no zoom built before
+    (:func:`keep_tile_geometry` keeps what a run builds for the next)."""
+    from jngis.sample import cache_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    machine = cache_dir() / "tiles"
+    for path in machine.glob("*-z*.*") if machine.is_dir() else []:
+        target = folder / path.name
+        if path.suffix in (".npz", ".arcs") and not target.exists():
+            try:
+                os.link(path, target)
+            except OSError:  # another file system
+                shutil.copy2(path, target)
+
+
+def keep_tile_geometry(folder: Path) -> None:
+    """Copy the per-zoom tile geometry a run built in ``folder`` into the machine's, for the next run."""
+    from jngis.cache import atomic_write
+    from jngis.sample import cache_dir
+
+    machine = cache_dir() / "tiles"
+    for path in folder.glob("*-z*.*"):
+        if path.suffix in (".npz", ".arcs") and not (machine / path.name).exists():
+            atomic_write(machine / path.name, lambda temporary, source=path: shutil.copyfile(source, temporary))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (worker and tile-cutting processes)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -221,6 +290,8 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)   # (requests done, MiB)
+    client_cpu_s: float = 0.0  #: CPU seconds of this client process over the run
+    server_cpu_s: float = 0.0  #: CPU seconds of the server's processes over the run (when its pid is known)
     transport_errors: dict[str, int] = field(default_factory=dict)  # status 0: exception name -> count
 
     @property
@@ -259,6 +330,8 @@ async def _run(url: str, plan, concurrency: int, pid: int | None, samples: int, 
     every = max(1, len(plan) // samples)
     started = time.perf_counter()
     stop_at = started + time_limit
+    client_cpu = time.process_time()
+    server_cpu = cpu_seconds(pid) if pid is not None else 0.0
     if pid is not None:
         result.rss_mb.append((0, rss_mb(pid)))
 
@@ -295,7 +368,9 @@ async def _run(url: str, plan, concurrency: int, pid: int | None, samples: int, 
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
+    result.client_cpu_s = time.process_time() - client_cpu
     if pid is not None:
+        result.server_cpu_s = cpu_seconds(pid) - server_cpu
         result.rss_mb.append((done, rss_mb(pid)))
     return result
 
@@ -344,6 +419,74 @@ def slice_with_grids(folder: Path) -> Path:
     return write_city(city, folder / "slice.gpkg")
 
 
+def measure(store: Path, args, tree: Path | None = None) -> tuple[Result, float, float, bool]:
+    """One run of the mix on a fresh copy of ``store`` (and fresh encoded tiles), printed;
+    ``tree``: a checkout whose code the server runs. Returns (result, warm MiB, end MiB, passed)."""
+    with tempfile.TemporaryDirectory(prefix="jngis-load-run-") as run_folder:
+        copy = Path(run_folder) / store.name
+        shutil.copy(store, copy)
+        # another checkout compiles its numba kernels at its first start (minutes on a loaded machine)
+        with Server(copy, tile_cache_mb=args.tile_cache_mb, workers=args.workers, tree=tree,
+                    startup_timeout=300 if tree is None else 1800) as server:
+            started = server.rss_mb()
+            result = run_load(server.url, args.requests, concurrency=args.concurrency, pid=server.process.pid)
+            ended = server.rss_mb()
+    summary = result.summary()
+    warm_index = next(i for i, (done, _) in enumerate(result.rss_mb) if done >= args.warmup * result.count)
+    warm = result.rss_mb[warm_index][1]
+    peak = max(mb for _, mb in result.rss_mb)
+    which_city = "the slice (one 街道)" if args.city == "slice" else "the full sample"
+    print(f"city: {which_city}; {args.workers} server process(es); {result.count:,} requests, "
+          f"{args.concurrency} in flight, one async httpx client on the same machine"
+          + (f"; server code: {tree.name}" if tree is not None else ""))
+    print(result.table())
+    print(f"\nrequests/s: {summary['rps']:.0f}  p50: {summary['p50_ms']:.1f} ms  p99: {summary['p99_ms']:.1f} ms  "
+          f"errors: {summary['error_rate']:.3%}  statuses: {dict(sorted(result.statuses.items()))}"
+          + (f"  transport errors (status 0): {result.transport_errors}" if result.transport_errors else ""))
+    print(f"server RSS MiB: start {started:.0f}, after {args.warmup:.0%} (warm) {warm:.0f}, "
+          f"peak {peak:.0f}, end {ended:.0f}; growth after warm-up {ended - warm:+.0f} "
+          f"(tile cache bound {args.tile_cache_mb} MiB a process)")
+    print(f"CPU s over the run: client {result.client_cpu_s:.1f}, server {result.server_cpu_s:.1f} "
+          f"({result.seconds:.1f} s wall, {os.cpu_count()} cores); load average at the end "
+          + " ".join(f"{v:.1f}" for v in os.getloadavg()))
+    print("RSS by requests done: " + ", ".join(f"{done:,}:{mb:.0f}" for done, mb in result.rss_mb), flush=True)
+    ok = summary["error_rate"] == 0 and ended - warm <= args.tile_cache_mb * args.workers
+    return result, warm, ended, ok
+
+
+def versus(rev: str, store: Path, args) -> bool:
+    """The same mix on REV's server code and on this tree's, alternately, ``args.rounds`` times each."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="jngis-load-versus-") as folder:  # this tree: the installed jngis
+        old = Path(folder) / f"rev-{rev[:12]}"
+        subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(old), rev], check=True,
+                       capture_output=True)
+        try:
+            rows: list[tuple[str, dict, float, float, float, float]] = []
+            passed = True
+            for _ in range(args.rounds):
+                for name, tree in ((rev[:9], old), ("this tree", None)):
+                    started_load = os.getloadavg()[0]
+                    result, warm, ended, ok = measure(store, args, tree)
+                    passed &= ok
+                    rows.append((name, result.summary(), ended - warm, result.server_cpu_s, result.client_cpu_s,
+                                 started_load))
+            print("\n| server code | requests/s | p50 ms | p99 ms | errors | server CPU s | client CPU s | "
+                  "MiB after warm-up | load at start |\n|---|---|---|---|---|---|---|---|---|")
+            for name, summary, growth, server_cpu, client_cpu, load in rows:
+                print(f"| {name} | {summary['rps']:.0f} | {summary['p50_ms']:.1f} | {summary['p99_ms']:.1f} | "
+                      f"{summary['error_rate']:.2%} | {server_cpu:.1f} | {client_cpu:.1f} | {growth:+.0f} | "
+                      f"{load:.1f} |")
+            for (_, a, *_), (_, b, *_) in zip(rows[0::2], rows[1::2]):
+                print(f"this tree / {rev[:9]}: requests/s {b['rps'] / a['rps']:.2f}x, "
+                      f"p99 {b['p99_ms'] / a['p99_ms']:.2f}x, p50 {b['p50_ms'] / a['p50_ms']:.2f}x")
+            print(f"load average at the end {os.getloadavg()[0]:.1f}; "
+                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+            return passed
+        finally:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(old)], check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
@@ -354,38 +497,20 @@ def main() -> None:
                         help="the full sample city with grids (default) or the committed slice (one 街道)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (jngis serve --workers N)")
     parser.add_argument("--quick", action="store_true", help="the committed slice, 3,000 requests")
+    parser.add_argument("--versus", metavar="REV", help="the same mix on REV's server code, then on this tree's")
+    parser.add_argument("--rounds", type=int, default=1, help="with --versus: runs of each, alternating")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.city = min(args.requests, 3_000), "slice"
+    print("load average at the start " + " ".join(f"{v:.1f}" for v in os.getloadavg()), flush=True)
     with tempfile.TemporaryDirectory(prefix="jngis-load-") as folder:
-        folder = Path(folder)
-        if args.city == "slice":
-            store = slice_with_grids(folder)
+        store = slice_with_grids(Path(folder)) if args.city == "slice" else sample_with_grids()
+        if args.versus:
+            ok = versus(args.versus, store, args)
         else:
-            store = folder / "city.gpkg"
-            shutil.copy(sample_with_grids(), store)
-        with Server(store, tile_cache_mb=args.tile_cache_mb, workers=args.workers) as server:
-            started = server.rss_mb()
-            result = run_load(server.url, args.requests, concurrency=args.concurrency, pid=server.process.pid)
-            ended = server.rss_mb()
-        summary = result.summary()
-        warm_index = next(i for i, (done, _) in enumerate(result.rss_mb) if done >= args.warmup * result.count)
-        warm = result.rss_mb[warm_index][1]
-        peak = max(mb for _, mb in result.rss_mb)
-        which_city = "the slice (one 街道)" if args.city == "slice" else "the full sample"
-        print(f"city: {which_city}; {args.workers} server process(es); {result.count:,} requests, "
-              f"{args.concurrency} in flight, one async httpx client on the same machine")
-        print(result.table())
-        print(f"\nrequests/s: {summary['rps']:.0f}  p50: {summary['p50_ms']:.1f} ms  p99: {summary['p99_ms']:.1f} ms  "
-              f"errors: {summary['error_rate']:.3%}  statuses: {dict(sorted(result.statuses.items()))}"
-              + (f"  transport errors (status 0): {result.transport_errors}" if result.transport_errors else ""))
-        print(f"server RSS MiB: start {started:.0f}, after {args.warmup:.0%} (warm) {warm:.0f}, "
-              f"peak {peak:.0f}, end {ended:.0f}; growth after warm-up {ended - warm:+.0f} "
-              f"(tile cache bound {args.tile_cache_mb} MiB a process)")
-        print("RSS by requests done: " + ", ".join(f"{done:,}:{mb:.0f}" for done, mb in result.rss_mb))
-        ok = summary["error_rate"] == 0 and ended - warm <= args.tile_cache_mb * args.workers
-        print("PASS" if ok else "FAIL: errors, or memory grew beyond the tile cache bound after warm-up")
-        sys.exit(0 if ok else 1)
+            ok = measure(store, args)[3]
+    print("PASS" if ok else "FAIL: errors, or memory grew beyond the tile cache bound after warm-up")
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ __all__ = [
     "fingerprint",
     "layers_digest",
     "MAX_AGE",
+    "REST",
     "KEEP",
     "ORDER_COLUMNS",
     "TABLE_LAYERS",
@@ -70,6 +71,12 @@ log = logging.getLogger("jngis.gridtable")
 #: Seconds after which a table is recomputed when read (orders written by another
 #: process, deadlines passing as time goes on).
 MAX_AGE = 60.0
+#: Seconds at most that the table's worker rests after a computation, as long as that one took:
+#: under a stream of writes (benchmarks/load.py: a work order every ~20 requests) back-to-back
+#: recomputations of the whole city took about half of the server's CPU, holding the GIL the
+#: requests need; resting, the worker computes about half the time, and a write waits at most
+#: this long more to be counted. A write after a quiet spell is counted at once.
+REST = 1.0
 #: Saved tables kept on disk (one per state of a store's data).
 KEEP = 8
 #: The layers a table is computed from.
@@ -226,6 +233,10 @@ class LiveTable:
         The store's name (path or DSN), part of the fingerprint.
     max_age : float
         Seconds after which a read asks for a recomputation (:data:`MAX_AGE`).
+    rest : float
+        Seconds at most between the end of one computation and the start of
+        the next, as long as the one that ended took (:data:`REST`; 0: back
+        to back).
 
     Notes
     -----
@@ -233,12 +244,14 @@ class LiveTable:
     early). After that, a write (:meth:`refresh`) or a table older than
     ``max_age`` queues a recomputation on one background worker, and reads get
     the last table until the new one is ready (its ``version`` and ``at`` tell
-    them apart). Requests that pile up while one computation runs are served
-    by one computation after it.
+    them apart). Requests that pile up while one computation runs, or while
+    the worker rests after it (``rest``), are served by one
+    computation after it.
     """
 
     def __init__(self, store: Any, layers: Mapping[str, gpd.GeoDataFrame], *,
-                 directory: str | os.PathLike | None = None, source: str = "", max_age: float = MAX_AGE) -> None:
+                 directory: str | os.PathLike | None = None, source: str = "", max_age: float = MAX_AGE,
+                 rest: float = REST) -> None:
         for method in ("orders_frame", "orders_version"):
             if not callable(getattr(store, method, None)):
                 raise InputTypeError(f"LiveTable: store is a {type(store).__name__} without {method}(); "
@@ -247,6 +260,8 @@ class LiveTable:
         self.store = store
         self.layers = {kind: layers[kind] for kind in TABLE_LAYERS if layers.get(kind) is not None}
         self.max_age = _checks.number("LiveTable", "max_age", max_age, minimum=0)
+        self.rest = _checks.number("LiveTable", "rest", rest, minimum=0)
+        self._next_start = -math.inf  # monotonic time before which no computation starts
         self.saved_tables = None if directory is None else SavedTables(directory)
         self._digest = layers_digest(self.layers, source=source)
         self._versions = itertools.count(1)
@@ -298,6 +313,11 @@ class LiveTable:
     def _refresh(self, version: int) -> None:
         if version < self._asked:
             return  # a newer request is queued behind this one and reads newer orders
+        rest = self._next_start - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)  # writes meanwhile queue behind: the newest one computes for all
+            if version < self._asked:
+                return
         try:
             self._compute(version)
         except Exception:
@@ -308,10 +328,15 @@ class LiveTable:
     def _compute(self, version: int) -> GridTable:
         from jngis.workorders import now_cst
 
-        name = self.fingerprint()  # before reading: a write meanwhile makes it outdated
-        at = now_cst()
-        orders = self.store.orders_frame(now=at, columns=ORDER_COLUMNS)
-        fresh = GridTable(compute_table(self.layers, orders, at), at.isoformat(), version, time.monotonic())
+        started = time.monotonic()
+        try:
+            name = self.fingerprint()  # before reading: a write meanwhile makes it outdated
+            at = now_cst()
+            orders = self.store.orders_frame(now=at, columns=ORDER_COLUMNS)
+            fresh = GridTable(compute_table(self.layers, orders, at), at.isoformat(), version, time.monotonic())
+        finally:
+            ended = time.monotonic()
+            self._next_start = ended + min(ended - started, self.rest)
         if self.saved_tables is not None:
             self.saved_tables.save(name, fresh.table, fresh.at)
         if self._latest is None or self._latest.version < version:  # only this worker writes it

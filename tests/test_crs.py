@@ -727,3 +727,34 @@ def test_transformer_names_a_bad_crs(bad):
     with pytest.raises(CRSError, match=rf"transformer: source={bad!r} is not a CRS pyproj understands"):
         transformer(bad, "EPSG:4326")
     assert transformer("EPSG:4326", "EPSG:4548") is transformer("EPSG:4326", "EPSG:4548")
+
+
+@pytest.mark.parametrize("source, target", [
+    ("EPSG:4326", "EPSG:4548"), ("EPSG:4548", "EPSG:4326"), ("EPSG:4490", "EPSG:4548"),
+    ("EPSG:4548", "EPSG:3857"), ("EPSG:4326", "EPSG:3857"), ("EPSG:4490", "EPSG:4326"),
+    ("EPSG:4549", "EPSG:4490"), ("EPSG:4214", "EPSG:4326")])
+def test_the_shared_transformer_gives_pyprojs_numbers_in_every_thread(source, target):
+    """One operation: transform() runs its pipeline (a new thread then makes its PROJ object without
+    searching PROJ's database); several candidates (Beijing 1954 -> WGS84): PROJ's own choice.
+    Either way the numbers, bounds and CRS are pyproj's, in the thread that made it and in others."""
+    import threading
+
+    from jngis.crs import transformer
+
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(114.5, 120.5, 2_000), rng.uniform(34.5, 38.2, 2_000)
+    if not pyproj.CRS(source).is_geographic:
+        lon, lat = pyproj.Transformer.from_crs("EPSG:4326", source, always_xy=True).transform(lon, lat)
+    plain = pyproj.Transformer.from_crs(source, target, always_xy=True)
+    expected = plain.transform(lon, lat)
+    shared = transformer(source, target)
+    answers = [shared.transform(lon, lat)]
+    thread = threading.Thread(target=lambda: answers.append(shared.transform(lon, lat)))
+    thread.start()
+    thread.join()
+    for x, y in answers:
+        np.testing.assert_array_equal(x, expected[0])
+        np.testing.assert_array_equal(y, expected[1])
+    assert shared.source_crs == plain.source_crs and shared.target_crs == plain.target_crs
+    box = (lon.min(), lat.min(), lon.max(), lat.max())
+    assert shared.transform_bounds(*box) == plain.transform_bounds(*box)

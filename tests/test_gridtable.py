@@ -272,3 +272,38 @@ def test_only_the_order_columns_the_table_needs_are_read(store, layers, monkeypa
     monkeypatch.setattr(store, "orders_frame", lambda **kw: asked.append(kw["columns"]) or real(**kw))
     LiveTable(store, layers).current()
     assert asked == [ORDER_COLUMNS]
+
+
+def test_writes_in_a_stream_are_counted_by_fewer_computations_and_the_last_one_counts_them_all(store, layers):
+    """After a computation the worker rests as long as it took (at most ``rest``): refreshes asked
+    meanwhile are served by one computation, which reads the orders as they are after them."""
+    live = LiveTable(store, layers, rest=5.0)
+    live.current()
+    store.gate.clear()
+    store.entered.clear()
+    live.refresh()
+    assert store.entered.wait(WAIT)
+    time.sleep(0.3)  # the held computation takes 0.3 s or more: the worker then rests as long
+    store.gate.set()
+    wait_for(lambda: store.reads == 2, "the held refresh never ran")
+    store.version = "v2"  # orders written after it
+    for _ in range(5):
+        live.refresh()
+    assert store.reads == 2, "a refresh started without the rest"
+    wait_for(lambda: live.latest.version == live._asked, "the last refresh never landed")
+    time.sleep(0.2)
+    assert store.reads == 3  # the first table, the held one, one for the five after the rest
+
+
+def test_with_no_rest_refreshes_run_back_to_back(store, layers):
+    live = LiveTable(store, layers, rest=0)
+    live.current()
+    live.refresh()
+    wait_for(lambda: store.reads == 2, "the refresh never ran")
+    live.refresh()
+    wait_for(lambda: store.reads == 3, "the second refresh never ran")
+
+
+def test_the_rest_is_checked(store, layers):
+    with pytest.raises(ParameterError, match="LiveTable: rest=-1"):
+        LiveTable(store, layers, rest=-1)

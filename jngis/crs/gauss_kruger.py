@@ -251,7 +251,13 @@ def transformer(source: Any, target: Any) -> pyproj.Transformer:
 
     Making one costs 70-100 ms (PROJ searches its database for the best
     operation), more than reprojecting a whole city layer; pyproj's
-    Transformers are thread-safe (pyproj >= 3.1), so one is shared.
+    Transformers are thread-safe (pyproj >= 3.1), so one is shared. pyproj
+    makes its PROJ object again in each thread that uses it, though, with the
+    same search (0.1-0.7 s: the first work order each server thread placed,
+    benchmarks/RESULTS.md "the mixed load"): so when PROJ finds one operation
+    for the pair, ``transform`` goes through that operation's pipeline, which a
+    thread makes in under a millisecond, giving the same numbers; everything
+    else (``transform_bounds``, the CRS attributes) is pyproj's as it was.
 
     Examples
     --------
@@ -275,7 +281,22 @@ def transformer(source: Any, target: Any) -> pyproj.Transformer:
 
 @functools.lru_cache(maxsize=64)
 def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(source, target, always_xy=True)
+    chosen = pyproj.Transformer.from_crs(source, target, always_xy=True)
+    group = pyproj.transformer.TransformerGroup(source, target, always_xy=True)
+    if len(group.transformers) == 1 and not group.unavailable_operations:
+        return _PipelineTransform(chosen, pyproj.Transformer.from_pipeline(group.transformers[0].definition))
+    return chosen  # several candidates (PROJ picks per point, or one needs a missing grid): PROJ's way
+
+
+class _PipelineTransform(pyproj.Transformer):
+    """A pyproj Transformer whose ``transform`` runs its one operation's pipeline (see :func:`transformer`)."""
+
+    def __init__(self, chosen: pyproj.Transformer, pipeline: pyproj.Transformer) -> None:
+        self.__dict__.update(chosen.__dict__)  # chosen as pyproj made it (not made a second time)
+        self._pipeline = pipeline
+
+    def transform(self, *args: Any, **kwargs: Any) -> Any:
+        return self._pipeline.transform(*args, **kwargs)
 
 
 def _is_measurable_projected(crs: pyproj.CRS) -> bool:

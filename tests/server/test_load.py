@@ -85,3 +85,23 @@ def test_retired_threads_leave_no_open_store_connections(store_file):
             worker.join()
         gc.collect()
         assert handles() - before <= 2, f"{handles() - before} GeoPackage handles left open by 30 ended threads"
+
+
+def test_each_run_starts_with_the_machines_tile_geometry_and_no_encoded_tiles(load, tmp_path, monkeypatch):
+    """A run's tile folder links the per-zoom geometry in (not the shared tile file, so every run
+    of the seeded mix cuts its tiles again), and what the run built is kept for the next."""
+    monkeypatch.setenv("JNGIS_CACHE_DIR", str(tmp_path / "cache"))
+    machine = tmp_path / "cache" / "tiles"
+    (machine / "encoded.lmdb").mkdir(parents=True)
+    (machine / "encoded.lmdb" / "data.mdb").write_bytes(b"warm tiles")
+    (machine / "grids-0123-z12.npz").write_bytes(b"zoom 12")
+    (machine / "grids-0123-z12.arcs").write_bytes(b"arcs 12")
+    run = tmp_path / "run" / "tiles"
+    load.link_tile_geometry(run)
+    assert sorted(p.name for p in run.iterdir()) == ["grids-0123-z12.arcs", "grids-0123-z12.npz"]
+    assert (run / "grids-0123-z12.npz").read_bytes() == b"zoom 12"
+    (run / "grids-0123-z13.npz").write_bytes(b"zoom 13")  # built by the run's server
+    (run / "encoded.lmdb").mkdir()
+    load.keep_tile_geometry(run)
+    assert (machine / "grids-0123-z13.npz").read_bytes() == b"zoom 13"
+    assert (machine / "encoded.lmdb" / "data.mdb").read_bytes() == b"warm tiles"
