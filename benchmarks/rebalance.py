@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/rebalance.py [--quick]
      .venv/bin/python benchmarks/rebalance.py --speed REF [--rounds 2]   # this tree vs git REF, whole cities
      .venv/bin/python benchmarks/rebalance.py --exact 12                 # HiGHS optimum on the 12 smallest 街道
-     .venv/bin/python benchmarks/rebalance.py --compactness              # PP with and without the border swaps
+     .venv/bin/python benchmarks/rebalance.py --compactness              # PP with and without the exchanges
 
 Prints, per input, time / share of communities within 1,000-3,000 households /
 households moved (same definition for all: total minus households kept under
@@ -168,6 +168,7 @@ def time_one(city, workers):
                       "within": m["within_bounds_after"], "communities": m["communities_after"],
                       "feasible_out": int(m["communities_after"] - m["within_bounds_after"]),
                       "contiguous": m["contiguous_share_after"], "pp": m["mean_polsby_popper_after"],
+                      "pp_before": m["mean_polsby_popper_before"],
                       "assignment": digest, "code": str(Path(sys.modules["jngis"].__file__).parent.parent)}))
 
 
@@ -178,7 +179,7 @@ def speed(ref, rounds):
         archive = subprocess.run(["git", "-C", str(root), "archive", ref, "jngis"], check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
         print("| city | code | workers | wall s | CPU s (all processes) | moved | moved / lower bound | "
-              "within bounds | contiguous | mean PP | assignment |")
+              "within bounds | contiguous | mean PP before -> after | assignment |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for city in ("sample", "ningbo"):
             for workers in (1, 2):
@@ -191,12 +192,13 @@ def speed(ref, rounds):
                         assert r["code"] == path, (r["code"], path)  # the run used the tree it was meant to
                         print(f"| {city} | {label} ({ref if label == 'old' else 'this tree'}) | {workers} | "
                               f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['moved']:,} | {r['ratio']:.3f} | "
-                              f"{r['within']}/{r['communities']} | {r['contiguous']:.1%} | {r['pp']:.4f} | "
+                              f"{r['within']}/{r['communities']} | {r['contiguous']:.1%} | "
+                              f"{r['pp_before']:.4f} -> {r['pp']:.4f} | "
                               f"{r['assignment']} |", flush=True)
 
 
 def compactness():
-    """Mean Polsby-Popper before / after, without and with the border-swap polish, one process, one worker.
+    """Mean Polsby-Popper before / after, without and with the exchange polish, one process, one worker.
 
     PP is the plain mean over communities (not area-weighted) of 4πA/P² of each community's dissolved
     units, before (today's communities) and after (every community of the plan, changed or not).
@@ -204,13 +206,13 @@ def compactness():
     import importlib
 
     search = importlib.import_module("jngis.rebalance.search")
-    print("| city | border swaps | communities before -> after | PP before | PP after | moved | "
+    print("| city | exchanges | communities before -> after | PP before | PP after | moved | "
           "within bounds | contiguous | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for city in ("sample", "ningbo"):
         units = city_units(city)
         for flag in (False, True):
-            search.BORDER_SWAPS = flag
+            search.EXCHANGES = flag
             cpu, start = time.process_time(), time.perf_counter()
             m = rebalance(units, workers=1, progress=False).metrics
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -218,7 +220,7 @@ def compactness():
                   f"{m['mean_polsby_popper_before']:.4f} | {m['mean_polsby_popper_after']:.4f} | "
                   f"{m['moved_households']:,} | {m['within_bounds_after']}/{m['communities_after']} | "
                   f"{m['contiguous_share_after']:.1%} | {wall:.1f} | {cpu:.1f} |", flush=True)
-    search.BORDER_SWAPS = True
+    search.EXCHANGES = True
 
 
 def exact(count):
@@ -244,7 +246,7 @@ def main():
     parser.add_argument("--speed", metavar="REF", help="whole-city runs of this tree against git REF")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--exact", type=int, metavar="N", help="exact optimum on the N smallest 街道")
-    parser.add_argument("--compactness", action="store_true", help="PP with and without the border swaps")
+    parser.add_argument("--compactness", action="store_true", help="PP with and without the exchanges")
     parser.add_argument("--time-one", choices=("sample", "ningbo"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

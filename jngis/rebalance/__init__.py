@@ -55,14 +55,15 @@ In each 街道:
    accepted step strictly lowers the total bound violation; a step that does
    not is undone, so the search ends.
 4. **Polish.** Atoms away from their old community return to it where the
-   bounds allow (fewer moved households), then boundary moves and swaps
-   along a shared border that raise the Polsby-Popper sum of the two
-   communities without moving more households, then swaps of any two atoms
-   across a border (one of them away from its old community) whose change
-   in households moved is zero or less. It runs twice from the
-   repaired plan — atoms returned home in atom order, and the returns that
-   make shapes most compact first — and keeps the plan moving fewer
-   households, then the more compact one.
+   bounds allow (fewer moved households), then boundary moves that raise
+   the Polsby-Popper sum of the two communities without moving more
+   households, then exchanges across a border — an atom away from its old
+   community (with at most one neighbour) for one to three connected atoms
+   of the other side, of unequal households where the bounds allow — whose
+   change in households moved is zero or less, then boundary moves again.
+   It runs twice from the repaired plan — atoms returned home in atom
+   order, and the returns that make shapes most compact first — and keeps
+   the plan moving fewer households, then the more compact one.
 5. **Codes.** Old and new communities are matched one-to-one by
    :func:`scipy.optimize.linear_sum_assignment` on the household overlap
    table; a matched new community keeps the old code, the others get the

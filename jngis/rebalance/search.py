@@ -9,8 +9,8 @@ process.
 
 The phases, in order: :func:`repair` (the region furthest outside the bounds
 first: :func:`fix_over` / :func:`fix_under`), :func:`send_home`,
-:func:`prefer` (with a preferred band), :func:`polish`, :func:`swap_polish`,
-:func:`polish`, :func:`border_swaps`, :func:`polish`. With headroom (a working band inside the hard bounds) or a
+:func:`prefer` (with a preferred band), :func:`polish`, :func:`exchange_polish`,
+:func:`polish`. With headroom (a working band inside the hard bounds) or a
 preferred band first, :func:`repair` runs on the tightest band, then on each
 looser one down to the hard bounds; where that leaves the 街道 further outside
 the hard bounds than the plain search, the plain search's plan is kept. Every move keeps every
@@ -21,20 +21,22 @@ balanced, plan.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import add
 
 import numpy as np
 
 from jngis.regions import NO_HOME, Graph, Regions, soft_descent
 
-__all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME", "BORDER_SWAPS"]
+__all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME", "EXCHANGES"]
 
-#: Run :func:`border_swaps` in the polish (False: the plan without it, for comparison in one process).
-BORDER_SWAPS = True
+#: Run :func:`exchange_polish` in the polish (False: the plan without it, for comparison in one process).
+EXCHANGES = True
 
 
 @dataclass
@@ -352,63 +354,24 @@ def polish(regions: Regions, rounds: int = 3) -> None:
             return
 
 
-def swap_polish(regions: Regions, rounds: int = 2) -> None:
-    """Re-choose which atoms a community gave away: swap a given-away atom back for one
-    of no more households on the same border when that makes both shapes more compact.
+def exchange_polish(regions: Regions, rounds: int = 3) -> None:
+    """Exchange small groups of atoms across a border when that raises the two regions' Polsby-Popper
+    sum and moves no more households.
 
-    Households moved never rise (the returning atom weighs at least as much as the
-    one leaving) and both communities stay within bounds and contiguous.
+    An atom ``a`` away from its old community starts each exchange: it, alone or with one neighbour in
+    its region r, joins a neighbouring region t, and one, two or three connected atoms of t, one of them
+    on the r-t border, join r. The exchange's change in households moved must be zero or less; the two
+    sides' households need not match (three atoms of 20, 20 and 10 may go back for one of 50), which is
+    what frees plans whose communities sit at the bounds with households moved at the lower bound, where
+    one-for-one swaps rarely balance. Both regions end within the working band (or, if outside it now,
+    unchanged in households), no further from the preferred band, and contiguous. The exchange gaining
+    most per (a, t) is taken; an (a, t) that found none is tried again only after r or t has changed.
     """
     s = regions
-    region_of_home = _home_regions(s)
-    for _ in range(rounds):
-        changed = False
-        for a, r in _away_from_home(s, region_of_home):
-            here = s.label[a]
-            wa = s.w[a]
-            # candidates: the atoms of r along its border with a's current region
-            near = {c for b in s.members[here] for c in s.nbrs[b] if s.label[c] == r}
-            best = None
-            for b in near:
-                wb = s.w[b]
-                if wb > wa or s.locked_atom[b] or not any(s.label[c] == here for c in s.nbrs[b]):
-                    continue
-                if s.rw[r] + wa - wb > s.hi or s.rw[here] - wa + wb < s.lo:
-                    continue
-                if s.soft is not None and (s.soft_distance(s.rw[r] + wa - wb) + s.soft_distance(s.rw[here] - wa + wb)
-                                           > s.soft_distance(s.rw[r]) + s.soft_distance(s.rw[here])):
-                    continue
-                pp_before = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[here], s.rp[here])
-                if not s.can_leave(a):
-                    break
-                mark = len(s.log)
-                s.move(a, r)
-                # b must still touch a's old region once a has left it
-                if s.can_leave(b) and any(s.label[c] == here for c in s.nbrs[b]):
-                    s.move(b, here)
-                    gain = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[here], s.rp[here]) - pp_before
-                    if gain > 1e-4 and (best is None or gain > best[0]):
-                        best = (gain, b)
-                s.rollback(mark)
-            if best is not None:
-                s.move(a, r)
-                s.move(best[1], here)
-                changed = True
-        if not changed:
-            return
-
-
-def border_swaps(regions: Regions, rounds: int = 3) -> None:
-    """Swap pairs of atoms across a border (a of r joins s, b of s joins r) when that raises the two
-    communities' Polsby-Popper sum and moves no more households.
-
-    Households moved never rise: only pairs where at least one atom is away from its old
-    community are tried, and the pair's change in households moved must be zero or less. Both
-    communities keep within the bounds (and get no further from the preferred band) and stay
-    contiguous. The best pair per (away atom, neighbouring community) is taken.
-    """
-    s = regions
-    lo, hi = s.lo, s.hi
+    cache: dict[tuple[int, int], tuple[list[int], list[tuple]]] = {}
+    version = [0] * len(s.rw)  # bumped when an exchange changes a region
+    edges = _EdgeSums(s)
+    tried: dict[tuple[int, int], tuple[int, int, int]] = {}  # (atom, region) -> versions it found nothing at
     for _ in range(rounds):
         changed = False
         for a in range(s.n):
@@ -416,63 +379,146 @@ def border_swaps(regions: Regions, rounds: int = 3) -> None:
                 return
             r = s.label[a]
             if s.locked_atom[a] or s.rlocked[r] or s.home[r] == s.origin[a]:
-                continue  # only away atoms start a pair: a swap of two atoms at home moves both
+                continue  # only away atoms start an exchange: an exchange of atoms at home moves both
             for t in {s.label[c] for c in s.nbrs[a]} - {r}:
-                if s.rlocked[t]:
+                if s.rlocked[t] or tried.get((a, t)) == (r, version[r], version[t]):
                     continue
-                best = _best_swap(s, a, r, t, lo, hi)
-                if best is not None and _swap(s, a, best, r, t):
+                if (r, t) not in cache:
+                    cache[(r, t)] = _border_groups(s, r, t, edges)
+                best = _best_exchange(s, a, r, t, *cache[(r, t)], edges)
+                mark = len(s.log)
+                if best is not None and _apply_exchange(s, best[1], best[2], r, t):
+                    for key in [key for key in cache if r in key or t in key]:
+                        del cache[key]
+                    version[r] += 1
+                    version[t] += 1
                     changed = True
                     break
+                s.rollback(mark)
+                tried[(a, t)] = (r, version[r], version[t])
         if not changed:
             return
 
 
-def _best_swap(s: Regions, a: int, r: int, t: int, lo: int, hi: int) -> int | None:
-    """The atom b of t on its border with r whose swap with a gains most Polsby-Popper (None: none gains)."""
-    label, w = s.label, s.w
-    wa, da = w[a], s.moved_delta(a, t)
-    a_r = s.shared(a, r)
-    a_t = s.shared(a, t)
+def _border_groups(s: Regions, r: int, t: int, edge_sums: _EdgeSums) -> tuple[list[int], list[tuple]]:
+    """The groups t may give r in an exchange: one atom of t on their border, or a connected two or
+    three with one on it, sorted by households, each with (households, change in households moved,
+    area, perimeter, edge shared with r, with t, inside the group, atoms)."""
+    label, nbrs, nlen, locked = s.label, s.nbrs, s.nlen, s.locked_atom
+    if len(s.members[r]) <= len(s.members[t]):
+        border = {c for x in s.members[r] for c in nbrs[x] if label[c] == t and not locked[c]}
+    else:
+        border = {c for c in s.members[t] if not locked[c] and any(label[d] == r for d in nbrs[c])}
+    inner: dict[int, list[int]] = {}  # free neighbours in t of the atoms in play
+
+    def inside_t(x: int) -> list[int]:
+        if x not in inner:
+            inner[x] = [d for d in dict.fromkeys(nbrs[x]) if label[d] == t and not locked[d]]
+        return inner[x]
+
+    groups: set[tuple[int, ...]] = {(b,) for b in border}
+    pairs = {tuple(sorted((b, c))) for b in border for c in inside_t(b)}
+    groups |= pairs
+    groups |= {tuple(sorted((*p, d))) for p in pairs for x in p for d in inside_t(x) if d not in p}
+    atoms = {x for g in groups for x in g}
+    one = {}
+    for x in atoms:
+        to_r = to_t = 0.0
+        for b, length in zip(nbrs[x], nlen[x]):
+            if label[b] == r:
+                to_r += length
+            elif label[b] == t:
+                to_t += length
+        one[x] = (s.w[x], s.moved_delta(x, r), s.area[x], s.perim[x], to_r, to_t)
+    edges = edge_sums
+    rows = []
+    for g in groups:
+        if len(g) == 1:
+            rows.append((*one[g[0]], 0.0, g))
+            continue
+        sums = map(add, one[g[0]], one[g[1]])
+        inside = edges[g[0]].get(g[1], 0.0)
+        if len(g) == 3:
+            sums = map(add, sums, one[g[2]])
+            inside += edges[g[0]].get(g[2], 0.0) + edges[g[1]].get(g[2], 0.0)
+        rows.append((*sums, inside, g))
+    rows.sort(key=lambda row: (row[0], row[-1]))
+    return [row[0] for row in rows], rows
+
+
+def _best_exchange(s: Regions, a: int, r: int, t: int, weights: list[int], groups: list[tuple],
+                   edge_sums: _EdgeSums) -> tuple[float, list[int], list[int]] | None:
+    """The exchange of :func:`exchange_polish` started by ``a`` (in r, joining t) that gains most
+    Polsby-Popper: (gain, atoms r gives, atoms t gives), or None when none gains."""
+    label, w, nbrs = s.label, s.w, s.nbrs
+    lo, hi, rw_r, rw_t = s.lo, s.hi, s.rw[r], s.rw[t]
+    partners = [c for c in dict.fromkeys(nbrs[a]) if label[c] == r and not s.locked_atom[c]]
+    edges_a = edge_sums[a]
     before = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[t], s.rp[t])
-    best, gain_best = None, 1e-4
-    for b in {c for x in s.members[r] for c in s.nbrs[x] if label[c] == t}:
-        if b == a or s.locked_atom[b]:
-            continue
-        wb = w[b]
-        if da + s.moved_delta(b, r) > 0:
-            continue
-        wr, wt = s.rw[r] - wa + wb, s.rw[t] + wa - wb
-        if not (lo <= wr <= hi or wr == s.rw[r]) or not (lo <= wt <= hi or wt == s.rw[t]):
-            continue
-        if s.soft is not None and (s.soft_distance(wr) + s.soft_distance(wt)
-                                   > s.soft_distance(s.rw[r]) + s.soft_distance(s.rw[t])):
-            continue
-        ab = sum(length for c, length in zip(s.nbrs[a], s.nlen[a]) if c == b)
-        b_t = s.shared(b, t)
-        b_r = s.shared(b, r)
-        # a leaves r (its edges with r become border) and joins t; then b leaves t (now holding a)
-        rp = s.rp[r] - s.perim[a] + 2 * a_r + s.perim[b] - 2 * (b_r - ab)
-        tp = s.rp[t] + s.perim[a] - 2 * a_t - s.perim[b] + 2 * (b_t + ab)
-        gain = (s.pp(s.ra[r] - s.area[a] + s.area[b], rp) + s.pp(s.ra[t] + s.area[a] - s.area[b], tp)
-                - before)
-        if gain > gain_best:
-            best, gain_best = b, gain
+    best = None
+    for ga in [(a,)] + [(a, c) for c in partners]:
+        wa = sum(w[x] for x in ga)
+        ma = sum(s.moved_delta(x, t) for x in ga)
+        area_a, perim_a = sum(s.area[x] for x in ga), sum(s.perim[x] for x in ga)
+        edges = {**edges_a, **{y: edges_a.get(y, 0.0) + length for y, length in edge_sums[ga[1]].items()}} \
+            if len(ga) == 2 else edges_a
+        touching = edges.keys()
+        e_aa = edges_a.get(ga[1], 0.0) if len(ga) == 2 else 0.0
+        sa_r, sa_t = sum(s.shared(x, r) for x in ga), sum(s.shared(x, t) for x in ga)
+        # both regions within the bounds afterwards: the window of households t's group may hold
+        low = max(lo - rw_r + wa, rw_t + wa - hi)
+        high = min(hi - rw_r + wa, rw_t + wa - lo)
+        if not (lo <= rw_r <= hi and lo <= rw_t <= hi):
+            low, high = wa, wa  # a region outside the bounds now: only exchanges of equal weight
+        for i in range(bisect.bisect_left(weights, low), bisect.bisect_right(weights, high)):
+            wb, mb, area_b, perim_b, sb_r, sb_t, e_bb, gb = groups[i]
+            if ma + mb > 0 or a in gb or (len(ga) == 2 and ga[1] in gb):
+                continue
+            if s.soft is not None and (s.soft_distance(rw_r - wa + wb) + s.soft_distance(rw_t + wa - wb)
+                                       > s.soft_distance(rw_r) + s.soft_distance(rw_t)):
+                continue
+            e_ab = 0.0 if touching.isdisjoint(gb) else sum(edges.get(y, 0.0) for y in gb)
+            # r loses ga's edges inside it and gains gb's edges with what is left of r; t the other way
+            rp = s.rp[r] - perim_a + perim_b + 2 * (sa_r - e_aa) - 2 * (sb_r - e_ab + e_bb)
+            tp = s.rp[t] - perim_b + perim_a + 2 * (sb_t - e_bb) - 2 * (sa_t - e_ab + e_aa)
+            gain = s.pp(s.ra[r] - area_a + area_b, rp) + s.pp(s.ra[t] + area_a - area_b, tp) - before
+            if gain > 1e-4 and (best is None or gain > best[0]):
+                best = (gain, list(ga), list(gb))
     return best
 
 
-def _swap(s: Regions, a: int, b: int, r: int, t: int) -> bool:
-    """Move a to t and b to r if both regions stay connected; False (and undone) otherwise."""
-    if not s.can_leave(a):
-        return False
-    mark = len(s.log)
-    s.move(a, t)
-    # t without b stays connected (a with it), and b must still touch r once a has left it
-    if s.can_leave(b) and any(s.label[c] == r for c in s.nbrs[b]):
-        s.move(b, r)
-        return True
-    s.rollback(mark)
-    return False
+class _EdgeSums(dict):
+    """Atom -> {neighbour: total length of the edges shared with it}, built when first asked for."""
+
+    def __init__(self, regions: Regions):
+        super().__init__()
+        self.regions = regions
+
+    def __missing__(self, a: int) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for b, length in zip(self.regions.nbrs[a], self.regions.nlen[a]):
+            out[b] = out.get(b, 0.0) + length
+        self[a] = out
+        return out
+
+
+def _apply_exchange(s: Regions, ga: list[int], gb: list[int], r: int, t: int) -> bool:
+    """Move ``ga`` from r to t, then ``gb`` from t to r, each atom only while both regions stay connected;
+    False when one cannot (the caller rolls back)."""
+    for x in ga:
+        if s.label[x] != r or not s.can_leave(x):
+            return False
+        s.move(x, t)
+    left = list(gb)
+    while left:
+        # the next atom of gb to cross: one that touches r now and can leave t
+        step = next((y for y in left if s.label[y] == t and any(s.label[c] == r for c in s.nbrs[y])
+                     and s.can_leave(y)), None)
+        if step is None:
+            return False
+        s.move(step, r)
+        left.remove(step)
+    return True
 
 
 def prefer(regions: Regions, weight: float) -> None:
@@ -482,7 +528,8 @@ def prefer(regions: Regions, weight: float) -> None:
 
 
 def search(regions: Regions, problem: StreetProblem) -> None:
-    """The phases on one engine state: repair on each band, then send home, prefer and polish.
+    """The phases on one engine state: repair on each band, then send home, prefer, polish,
+    exchanges (:func:`exchange_polish`) and polish again.
 
     The polish runs twice from the repaired plan, returning atoms home in atom
     order and most compact first; the plan moving fewer households is kept,
@@ -499,10 +546,8 @@ def search(regions: Regions, problem: StreetProblem) -> None:
         send_home(regions, compact_first=compact_first)
         prefer(regions, problem.preferred_weight)
         polish(regions)
-        swap_polish(regions)
-        polish(regions)
-        if BORDER_SWAPS:
-            border_swaps(regions)
+        if EXCHANGES:
+            exchange_polish(regions)
             polish(regions)
         finished.append((_score(regions, problem.preferred_weight), list(regions.label)))
         if regions.timed_out:
