@@ -528,12 +528,13 @@ def prefer(regions: Regions, weight: float) -> None:
 
 
 def search(regions: Regions, problem: StreetProblem) -> None:
-    """The phases on one engine state: repair on each band, then send home, prefer, polish,
+    """The phases on one engine state: repair on each band, then send home, prefer and polish, then
     exchanges (:func:`exchange_polish`) and polish again.
 
     The polish runs twice from the repaired plan, returning atoms home in atom
     order and most compact first; the plan moving fewer households is kept,
     then the more compact one (so compactness never costs households moved).
+    The exchanges, which never move more households either, run once, on that plan.
     """
     for band in problem.repair_bands():
         regions.set_band(*band)
@@ -546,9 +547,6 @@ def search(regions: Regions, problem: StreetProblem) -> None:
         send_home(regions, compact_first=compact_first)
         prefer(regions, problem.preferred_weight)
         polish(regions)
-        if EXCHANGES:
-            exchange_polish(regions)
-            polish(regions)
         finished.append((_score(regions, problem.preferred_weight), list(regions.label)))
         if regions.timed_out:
             break
@@ -556,6 +554,9 @@ def search(regions: Regions, problem: StreetProblem) -> None:
     for a, r in enumerate(best):
         if regions.label[a] != r:
             regions.move(a, r)
+    if EXCHANGES:
+        exchange_polish(regions)
+        polish(regions)
 
 
 def _score(regions: Regions, weight: float) -> tuple[float, float]:
