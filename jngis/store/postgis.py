@@ -6,6 +6,10 @@ order row; an advisory lock while the schema is created), times as
 ``timestamp``, points as EWKB, and bulk rows written with ``COPY``. Layers are
 tables named after their kind with a ``geom`` column (the layer's SRID) and a
 GiST index; orders likewise (``orders.geom``).
+
+A store created with ``orders_partitions="month"`` holds its orders partitioned
+by the month of ``received_at`` (``orders_mYYYYMM``, created by the store as the
+first order of a month is written); the ids stay unique through ``order_ids``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from jngis.store.schema import ADDED_ORDER_COLUMNS, DEFAULT_CRS, POSTGIS_TYPES, 
 from jngis.store.users import users_sql
 from jngis.workorders import CALENDAR, WorkCalendar
 
-__all__ = ["PostGISStore", "POSTGRES_URL"]
+__all__ = ["PostGISStore", "POSTGRES_URL", "ORDER_PARTITIONS"]
 
 #: What a PostgreSQL URL starts with.
 POSTGRES_URL = re.compile(r"postgres(ql)?://")
@@ -43,6 +47,17 @@ _STORE_LOCK = 4_548_012_345  # advisory lock key serialising schema creation
 _SCHEDULER_LOCK = "hashtextextended('jngis.scheduler.' || current_schema(), 0)"
 _HAS_STORE = ("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
               "AND table_name = 'jngis_store'")
+#: How a new store may partition its orders (None: one table).
+ORDER_PARTITIONS = (None, "month")
+# the ids of the orders a statement inserted go to order_ids, whose primary key refuses a repeated id
+# (a partitioned table's own unique indexes must hold the partition key)
+_ORDER_IDS_TRIGGER = (
+    "CREATE OR REPLACE FUNCTION jngis_order_ids() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO order_ids(order_id) SELECT order_id FROM added; RETURN NULL; END $$",
+    "CREATE OR REPLACE TRIGGER orders_ids AFTER INSERT ON orders REFERENCING NEW TABLE AS added "
+    "FOR EACH STATEMENT EXECUTE FUNCTION jngis_order_ids()")
+_PARTITIONS = ("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+               "WHERE i.inhparent = 'orders'::regclass")
 
 
 class PostGISStore(Store):
@@ -52,15 +67,21 @@ class PostGISStore(Store):
     the layer's CRS) and a GiST index; orders likewise (``orders.geom``).
     Each thread uses its own connection. With ``create=False`` a database
     (schema) that holds no store raises :class:`~jngis.errors.NotFoundError`
-    and nothing is created.
+    and nothing is created. ``orders_partitions="month"`` creates the orders
+    table of a new store partitioned by month (an existing store keeps its
+    layout; asking a store with one orders table for partitions is refused).
     """
 
     _paramstyle = "format"
     _lock_row = " FOR UPDATE"
     _share_row = " FOR SHARE"
 
-    def __init__(self, dsn: str, *, calendar: WorkCalendar = CALENDAR, create: bool = True) -> None:
+    def __init__(self, dsn: str, *, calendar: WorkCalendar = CALENDAR, create: bool = True,
+                 orders_partitions: str | None = None) -> None:
         super().__init__(calendar)
+        if orders_partitions not in ORDER_PARTITIONS:
+            raise ParameterError(f"PostGISStore: orders_partitions={orders_partitions!r}; expected one of "
+                                 f"{ORDER_PARTITIONS}")
         try:
             import psycopg  # noqa: F401
         except ImportError:  # pragma: no cover - the extra is installed in development
@@ -76,9 +97,9 @@ class PostGISStore(Store):
             if not create and conn.execute(_HAS_STORE).fetchone() is None:
                 raise no_store(self.url, "the database (its current schema) holds no jngis tables",
                                "a database a city was written to (store.write_city(city))")
-            self._initialise(conn)
+            self._initialise(conn, orders_partitions)
 
-    def _initialise(self, conn) -> None:
+    def _initialise(self, conn, orders_partitions: str | None = None) -> None:
         """PostGIS, the store's SRID (the districts' or the default) and its tables (in the open transaction)."""
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
             try:
@@ -98,10 +119,65 @@ class PostGISStore(Store):
         self._crs = pyproj.CRS.from_epsg(self._srid)
         for column in ADDED_ORDER_COLUMNS:  # a store made before them gets them now
             conn.execute(f"ALTER TABLE IF EXISTS orders ADD COLUMN IF NOT EXISTS {column} text")
-        for statement in (store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})")
+        held = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('orders')").fetchone()
+        if held is not None and held[0] != "p" and orders_partitions is not None:
+            raise ParameterError(f"PostGISStore: orders_partitions={orders_partitions!r}, but the store at "
+                                 f"{self.url} holds its orders in one table; expected a new store (the layout "
+                                 "is chosen when the store is created)")
+        self._partitioned = held[0] == "p" if held is not None else orders_partitions == "month"
+        for statement in (store_tables_sql(POSTGIS_TYPES, point=f"geometry(Point, {self._srid})",
+                                           partitioned=self._partitioned)
                           + users_sql(POSTGIS_TYPES) + access_log_sql(POSTGIS_TYPES, "postgis")):
             conn.execute(statement)
         conn.execute("CREATE INDEX IF NOT EXISTS orders_geom ON orders USING gist(geom)")
+        if self._partitioned:
+            for statement in _ORDER_IDS_TRIGGER:
+                conn.execute(statement)
+
+    # -- orders partitioned by month
+    @property
+    def orders_partitions(self) -> str | None:
+        """``"month"`` when the orders are partitioned by the month of ``received_at``, else None."""
+        return "month" if self._partitioned else None
+
+    def order_partitions(self) -> list[str]:
+        """The names of the orders' monthly partitions (``orders_mYYYYMM``), oldest first; [] unpartitioned."""
+        if not self._partitioned:
+            return []
+        return sorted(r[0] for r in self._conn().execute(_PARTITIONS))
+
+    def _ensure_months(self, conn, received_at: Any) -> None:
+        """Attach the monthly partitions that orders received at ``received_at`` need (in the open write).
+
+        ``ATTACH PARTITION`` takes only a SHARE UPDATE EXCLUSIVE lock on ``orders``, so
+        readers and writers of other months go on; an advisory lock per month lets one
+        writer create it while the others wait for it and then find it.
+        """
+        if not self._partitioned:
+            return
+        months = pd.DatetimeIndex(pd.to_datetime(pd.Series(received_at)).dropna()).to_period("M").unique()
+        held = {r[0] for r in conn.execute(_PARTITIONS)}
+        for month in sorted(months):
+            name = f"orders_m{month.year:04d}{month.month:02d}"
+            if name in held:
+                continue
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || %s, 0))", (name,))
+            if conn.execute("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relname = %s AND n.nspname = current_schema()", (name,)).fetchone():
+                continue
+            start, end = month.start_time, (month + 1).start_time
+            conn.execute(f"CREATE TABLE {name} (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            conn.execute(f"ALTER TABLE orders ATTACH PARTITION {name} FOR VALUES FROM ('{start:%Y-%m-%d}') "
+                         f"TO ('{end:%Y-%m-%d}')")
+
+    def _insert_order(self, conn, record: dict, caller: dict, first_row: dict) -> None:
+        self._ensure_months(conn, [record["received_at"]])
+        super()._insert_order(conn, record, caller, first_row)
+
+    def _bulk_orders(self, conn, frame: pd.DataFrame, callers: pd.DataFrame, trail: pd.DataFrame,
+                     progress: Callable[[int], None] | None) -> None:
+        self._ensure_months(conn, frame["received_at"])
+        super()._bulk_orders(conn, frame, callers, trail, progress)
 
     # -- what differs from SQLite
     def _connect(self):

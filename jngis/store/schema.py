@@ -14,6 +14,13 @@ Examples
 'CREATE TABLE IF NOT EXISTS orders '
 >>> personal_columns(ORDER_COLUMNS), CALLER_FIELDS
 ([], ('caller_name', 'caller_phone'))
+
+PostgreSQL can hold the orders partitioned by month of ``received_at``
+(``partitioned=True``): the primary key then includes the partition key, and
+the ids are kept unique by the ``order_ids`` table that the callers refer to.
+
+>>> store_tables_sql(POSTGIS_TYPES, point="geometry(Point)", partitioned=True)[0].split(") ")[-1]
+'PARTITION BY RANGE (received_at)'
 """
 
 from __future__ import annotations
@@ -82,27 +89,39 @@ POSTGIS_TYPES = SqlTypes("bigserial PRIMARY KEY", "text", "integer", "bigint", "
                          "timestamp", "date", "bytea")
 
 
-def _order_column_sql(column: str, types: SqlTypes) -> str:
+def _order_column_sql(column: str, types: SqlTypes, partitioned: bool) -> str:
     kind = (types.time if column in TIME_COLUMNS else types.real if column in COORDINATE_COLUMNS
             else types.integer if column == "extended_days" else types.boolean if column == "satisfied"
             else types.text)
-    constraint = (" NOT NULL UNIQUE" if column == "order_id"
+    # a unique index of a partitioned table must hold the partition key: order_ids keeps the ids unique
+    constraint = (" NOT NULL" + ("" if partitioned else " UNIQUE") if column == "order_id"
                   else " NOT NULL" if column in _REQUIRED_ORDER_COLUMNS else "")
     return f"{column} {kind}{constraint}"
 
 
-def store_tables_sql(types: SqlTypes, *, point: str) -> list[str]:
+def store_tables_sql(types: SqlTypes, *, point: str, partitioned: bool = False) -> list[str]:
     """The statements creating the store's tables and indexes (each ``IF NOT EXISTS``).
 
-    ``point`` is the dialect's type of the orders' geometry column.
+    ``point`` is the dialect's type of the orders' geometry column. ``partitioned``
+    (PostgreSQL only): orders ``PARTITION BY RANGE (received_at)``, keyed by
+    ``(fid, received_at)``, their ids held unique in ``order_ids`` (which the
+    PostGIS store fills from a trigger and the callers refer to); the monthly
+    partitions are the store's to create.
     """
-    columns = ", ".join(_order_column_sql(c, types) for c in ORDER_COLUMNS)
+    columns = ", ".join(_order_column_sql(c, types, partitioned) for c in ORDER_COLUMNS)
     callers = ", ".join(f"{c} {types.text}" for c in CALLER_FIELDS)
+    if partitioned:
+        orders = [f"CREATE TABLE IF NOT EXISTS orders (fid {types.serial.split()[0]}, {columns}, geom {point}, "
+                  "PRIMARY KEY (fid, received_at)) PARTITION BY RANGE (received_at)",
+                  f"CREATE TABLE IF NOT EXISTS order_ids (order_id {types.text} PRIMARY KEY)",
+                  "CREATE INDEX IF NOT EXISTS orders_order_id ON orders(order_id)"]
+    else:
+        orders = [f"CREATE TABLE IF NOT EXISTS orders (fid {types.serial}, {columns}, geom {point})"]
     return [
-        f"CREATE TABLE IF NOT EXISTS orders (fid {types.serial}, {columns}, geom {point})",
+        *orders,
         *(f"CREATE INDEX IF NOT EXISTS orders_{c} ON orders({c})" for c in _INDEXED_ORDER_COLUMNS),
-        f"CREATE TABLE IF NOT EXISTS callers (order_id {types.text} PRIMARY KEY REFERENCES orders(order_id), "
-        f"{callers})",
+        f"CREATE TABLE IF NOT EXISTS callers (order_id {types.text} PRIMARY KEY REFERENCES "
+        f"{'order_ids' if partitioned else 'orders'}(order_id), {callers})",
         f"CREATE TABLE IF NOT EXISTS trail (trail_id {types.serial}, order_id {types.text} NOT NULL, "
         f"action {types.text} NOT NULL, from_state {types.text}, to_state {types.text} NOT NULL, "
         f"who {types.text} NOT NULL, at {types.time} NOT NULL, note {types.text})",
