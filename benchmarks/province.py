@@ -104,11 +104,17 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (``rebalance``'s workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def timed(steps: dict, label: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run ``func``; keep its wall s, CPU s (this process) and the process's peak GiB under ``label``."""
-    start, cpu = time.perf_counter(), time.process_time()
+    """Run ``func``; keep its wall s, CPU s (with ended children) and the process's peak GiB under ``label``."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     result = func(*args, **kwargs)
-    steps[label] = (time.perf_counter() - start, time.process_time() - cpu, peak_gib())
+    steps[label] = (time.perf_counter() - start, cpu_seconds() - cpu, peak_gib())
     return result
 
 
@@ -184,9 +190,13 @@ def build_one(task: tuple[str, str, int, int, float, int, str]) -> tuple[str, di
 # --------------------------------------------------------------------------- measuring a city
 
 
-def measure_one(task: tuple[str, str, str, tuple[int, int]]) -> tuple[str, dict, dict]:
-    """One city's store (partitioned orders), its import, placement, statistics and tile geometry."""
-    code, path, dsn, (low, high) = task
+def measure_one(task: tuple[str, str, str, tuple[int, int], bool]) -> tuple[str, dict, dict]:
+    """One city's store (partitioned orders), its import, placement, statistics and tile geometry.
+
+    With ``plain``, the same orders are imported first into a store with one orders table, so the
+    two imports are side by side in the same process.
+    """
+    code, path, dsn, (low, high), plain = task
     warnings.simplefilter("ignore", UnassignedPointsWarning)
     steps: dict = {}
     city = timed(steps, "read the city (GeoPackage)", read_city, path)
@@ -197,8 +207,12 @@ def measure_one(task: tuple[str, str, str, tuple[int, int]]) -> tuple[str, dict,
         assign(city.workorders.iloc[:100], city.grids, key="grid_code")))
     counts = {"units": len(city.units), "grids": len(city.grids), "orders": len(city.workorders),
               "crs": city.units.crs.to_string()}
+    layers = City(**{kind: getattr(city, kind) for kind in city.kinds() if kind != "workorders"})
+    if plain:
+        with PostGISStore(schema_dsn(dsn)) as store:
+            store.write_city(layers)
+            timed(steps, "import the orders (one orders table)", store.import_history, city.workorders)
     with PostGISStore(schema_dsn(dsn), orders_partitions="month") as store:
-        layers = City(**{kind: getattr(city, kind) for kind in city.kinds() if kind != "workorders"})
         timed(steps, "write the layers", store.write_city, layers)
         imported = timed(steps, "import the orders", store.import_history, city.workorders)
         assert imported == len(city.workorders), (imported, len(city.workorders))
@@ -236,8 +250,9 @@ def pool(workers: int) -> Iterator[Any]:
     try:
         yield workers_pool
         workers_pool.close()
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping the workers", flush=True)
+    except BaseException as error:  # Ctrl-C, or a worker's error: the others stop too
+        if isinstance(error, KeyboardInterrupt):
+            print("\ninterrupted: stopping the workers", flush=True)
         workers_pool.terminate()
         raise
     finally:
@@ -303,10 +318,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--no-rebalance", action="store_true")
+    parser.add_argument("--plain", action="store_true",
+                        help="also import each city's orders into a store with one orders table (--quick sets it)")
     parser.add_argument("--build-only", action="store_true", help="build (and cache) the cities, measure nothing")
     args = parser.parse_args()
     if args.quick:
-        args.cities, args.zooms = list(QUICK), [10, 14]
+        args.cities, args.zooms, args.plain = list(QUICK), [10, 14], True
     unknown = sorted(set(args.cities) - set(POPULATION))
     if unknown:
         parser.error(f"--cities {unknown}: expected codes of {sorted(POPULATION)}")
@@ -320,7 +337,7 @@ def main() -> None:
             return
         results = {}
         with postgis_dsn() as dsn:
-            tasks = [(code, str(paths[code]), dsn, tuple(args.zooms)) for code in args.cities]
+            tasks = [(code, str(paths[code]), dsn, tuple(args.zooms), args.plain) for code in args.cities]
             measured = time.perf_counter()
             with pool(args.workers) as workers:
                 for done, (code, steps, counts) in enumerate(workers.imap_unordered(measure_one, tasks), 1):
@@ -357,6 +374,14 @@ def report(args: argparse.Namespace, results: dict, measure_wall: float, rebalan
               f"{counts['orders']:,} | {counts['trail']:,} | {wall:.1f} | {counts['orders'] / wall:,.0f} | "
               f"{steps['assign the orders to the grids'][0]:.1f} | {steps['grid_stats'][0]:.1f} | {tiles[0]:.1f} | "
               f"{max(v[2] for v in steps.values()):.2f} |")
+    plain = "import the orders (one orders table)"
+    for code in args.cities:
+        steps = results[code][0]
+        if plain in steps:
+            one, parts = steps[plain], steps["import the orders"]
+            print(f"{code}: import into one orders table {one[0]:.1f} s wall {one[1]:.1f} s CPU, into monthly "
+                  f"partitions {parts[0]:.1f} s wall {parts[1]:.1f} s CPU: partitioned / one table "
+                  f"{parts[0] / one[0]:.2f}x wall")
     print(f"\n{totals['units']:,} units, {totals['grids']:,} grids, {totals['orders']:,} orders, "
           f"{totals['trail']:,} trail rows; the cities measured in {measure_wall:.0f} s wall "
           f"({args.workers} workers): {totals['orders'] / measure_wall:,.0f} orders/s imported and measured overall")
@@ -370,8 +395,8 @@ def report(args: argparse.Namespace, results: dict, measure_wall: float, rebalan
         print("|---|---|---|---|")
         for label, figures in steps.items():
             print(_row(label, figures))
-        shown = {k: metrics[k] for k in ("within_bounds", "contiguous", "moved_households", "moved_share",
-                                         "mean_polsby_popper") if k in metrics}
+        shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()
+                 if isinstance(v, (bool, int, float, np.integer, np.floating))}
         print(f"rebalance metrics: {shown}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"\nwhole run {total:.0f} s wall; peak resident memory: this process {peak_gib():.2f} GiB, "
