@@ -84,7 +84,7 @@ SAMPLE_SEED = 2026
 #: "Now" of the sample city: work orders cover the year up to this moment.
 REFERENCE_TIME = pd.Timestamp("2026-10-31 18:00:00")
 # Bump when the generator changes, so stale caches are rebuilt.
-GENERATOR_VERSION = 4  # 4: the orders carry the department loop's times (synthetic_loop)
+GENERATOR_VERSION = 5  # 5: make_grids' grids are exact coverages of their community (clean_coverage)
 #: Open land of at least this many m² (a campus, a park) is a dedicated grid (专属网格).
 SAMPLE_DEDICATED_MIN_AREA = 500_000
 

@@ -56,7 +56,7 @@ from jngis.errors import (
     UnitsMismatchError,
 )
 from jngis.layers import validate
-from jngis.topology import check_tiling, coverage_errors, union_coverage
+from jngis.topology import CLEAN_SNAPPING, check_tiling, clean_coverage, coverage_errors, union_coverage
 
 __all__ = ["Boundaries", "VersionDiff", "KEYS", "proposal", "plan_communities", "check_adoption", "lineage",
            "diff", "changed_codes", "attribute_text"]
@@ -300,7 +300,11 @@ def plan_communities(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
     Communities whose units stay the same keep their polygon; in each 街道 the plan
     changed, the open land not in a kept community goes to the new
     communities it borders (split along the Voronoi diagram of their shared
-    edges, as :func:`jngis.make_grids` gives open land to grids). Only the 街道
+    edges, as :func:`jngis.make_grids` gives open land to grids). Each 街道's
+    communities are an exact coverage of it (neighbours share every edge vertex
+    for vertex, each polygon valid in WGS84 too); a kept community takes the
+    corner of a new neighbour lying on its edge, or, where float noise leaves a
+    sliver between them, the cleaned polygon (:func:`_exact`). Only the 街道
     the plan covers are in the layer (:func:`proposal` adds the others as they are).
     """
     crs = before.communities.crs
@@ -316,11 +320,13 @@ def plan_communities(plan: Any, before: Boundaries) -> gpd.GeoDataFrame:
             continue
         kept = [c for c in codes if c in untouched and c in old.index]
         changed = [c for c in codes if c not in kept]
-        rows += [(c, old.at[c, "geometry"]) for c in kept]
-        if changed:
-            rest = shapely.difference(street_geom, union_coverage(
-                np.array([old.at[c, "geometry"] for c in kept], dtype=object))) if kept else street_geom
-            rows += zip(changed, _share_land(rest, [drawn.at[c, "geometry"] for c in changed]))
+        if not changed:
+            rows += [(c, old.at[c, "geometry"]) for c in kept]
+            continue
+        held = np.array([old.at[c, "geometry"] for c in kept], dtype=object)
+        rest = shapely.difference(street_geom, union_coverage(held)) if kept else street_geom
+        shared = _share_land(rest, [drawn.at[c, "geometry"] for c in changed])
+        rows += zip(kept + changed, _exact(held, shared, rest, street_geom))
     frame = gpd.GeoDataFrame({"community_code": [c for c, _ in rows]},
                              geometry=[g for _, g in rows], crs=crs)
     frame["name"] = [names.get(c, f"{NEW_COMMUNITY}{c[-3:]}") for c in frame["community_code"]]
@@ -335,6 +341,46 @@ def _untouched(units: gpd.GeoDataFrame, assignment: pd.Series) -> set:
     old = units["community_code"].astype(str).to_numpy()
     touched = set(old[old != new]) | set(new[old != new])
     return set(old) - touched
+
+
+def _exact(held: np.ndarray, shared: list, rest: shapely.Geometry, street: shapely.Geometry) -> np.ndarray:
+    """The kept communities ``held`` and the new ones ``shared`` (tiling ``rest``) as one exact coverage.
+
+    The new communities, grown by overlays, meet the kept ones and the 街道 boundary only up to float
+    noise. First, one cleaning (:func:`jngis.topology.clean_coverage`) of the new ones against ``rest``
+    (the 街道 less the kept communities) puts their outer edges on the kept communities' own vertices,
+    and a kept community takes the corners of new neighbours lying on its edges (vertices added, none
+    moved). Where that leaves unmatched edges or a gap (``rest`` holding slivers of float noise along
+    a kept community), the whole 街道 is cleaned at once and a kept community keeps its own polygon
+    only where the cleaning left its point set unchanged.
+    """
+    new = clean_coverage(np.asarray(shared, dtype=object), rest)
+    if not len(held):
+        return new
+    parts = np.concatenate([held, new])
+    unmatched = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(parts)[:len(held)]))
+    if len(unmatched):
+        corners = shapely.multipoints(shapely.get_coordinates(new))
+        parts[unmatched] = shapely.snap(held[unmatched], corners, CLEAN_SNAPPING)
+    if shapely.is_valid(parts[unmatched]).all() and _tiles_exactly(parts, street):
+        return parts
+    cleaned = clean_coverage(np.concatenate([held, np.asarray(shared, dtype=object)]), street)
+    parts = cleaned.copy()
+    same = np.flatnonzero(shapely.equals(cleaned[:len(held)], held))
+    parts[same] = held[same]
+    unmatched = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(parts)[:len(held)]))
+    parts[unmatched] = cleaned[unmatched]
+    return parts if _tiles_exactly(parts, street) else cleaned
+
+
+def _tiles_exactly(parts: np.ndarray, whole: shapely.Geometry) -> bool:
+    """A valid coverage whose union has the outline of ``whole``: no gap of no area between parts, be it
+    a hole or an inlet from the outside (an area check cannot see either)."""
+    if not shapely.coverage_is_valid(parts):
+        return False
+    union = shapely.coverage_union_all(parts)
+    return bool(union.is_valid) and bool(shapely.hausdorff_distance(shapely.boundary(union),
+                                                                     shapely.boundary(whole)) < CLEAN_SNAPPING)
 
 
 def _share_land(area: shapely.Geometry, unions: list) -> list:
@@ -363,7 +409,8 @@ def check_adoption(before: Boundaries, after: Boundaries, *, retired: Mapping[st
     """Refuse, naming what is wrong, boundaries that cannot be adopted over ``before``.
 
     Checks that the units are the store's, that communities tile their
-    街道 and grids their community, that codes extend their parents, that no
+    街道 and grids their community (by area, then as an exact coverage: shared
+    edges vertex for vertex, each polygon valid in CGCS2000 degrees), that codes extend their parents, that no
     code retired in an earlier version (``retired``: kind -> {code: version
     that retired it}) comes back, and (``scope``, a planner's codes) that
     every changed community lies inside the scope.
@@ -445,6 +492,47 @@ def _tiles(parts: gpd.GeoDataFrame, wholes: gpd.GeoDataFrame, key: str, kind: st
             f"{worst['gap']:.1f} m², overlap {worst['overlap']:.1f} m², outside {worst['outside']:.1f} m² "
             f"(expected at most {TOLERANCE} m²)" + (
                 "; a redraw needs its regridding: pass grids=make_grids(...)" if kind == "grids" else ""))
+    _exact_coverages(parts, key, kind, whole)
+
+
+#: The geographic CRS every adopted polygon must stay valid in (CGCS2000, what tiles and exports reproject to).
+GEOGRAPHIC = "EPSG:4490"
+
+
+def _exact_coverages(parts: gpd.GeoDataFrame, key: str, kind: str, whole: str) -> None:
+    """Refuse parts that tile by area but are no exact coverage, or break once reprojected to degrees.
+
+    An area check passes neighbours whose shared edge has vertices on one side only and zero-width
+    spikes; a tile builder then draws two edges where there is one, and in degrees a spike is a
+    self-intersection. Per ``key``: :func:`shapely.coverage_is_valid`, then each part's validity in
+    :data:`GEOGRAPHIC`.
+    """
+    geoms = np.asarray(parts.geometry.values, dtype=object)
+    codes = parts[key].astype(str).to_numpy()
+    unmatched = np.zeros(len(parts), dtype=bool)
+    for rows in pd.Series(np.arange(len(parts))).groupby(codes).indices.values():
+        if len(rows) > 1 and not shapely.coverage_is_valid(geoms[rows]):
+            unmatched[rows] = ~shapely.is_empty(shapely.coverage_invalid_edges(geoms[rows]))
+    name = KEYS[kind]
+    if unmatched.any():
+        edges = shapely.coverage_invalid_edges(geoms[unmatched])
+        first = np.flatnonzero(unmatched)[0]
+        x, y = shapely.get_coordinates(edges[0])[0]
+        raise CoverageMismatchError(
+            f"adopt: the {kind} of {key}={codes[first]!r} are no exact coverage of their {whole}: "
+            f"{name}={parts[name].iloc[first]!r} has edges its neighbours do not share vertex for vertex, "
+            f"first near ({x:.2f}, {y:.2f}) ({int(unmatched.sum())} {kind} in "
+            f"{len(set(codes[unmatched]))} {whole}, {float(shapely.length(edges).sum()):.1f} m of unmatched "
+            "edges); expected neighbours sharing every edge (as make_grids and plan_communities draw them)")
+    degrees = np.asarray(parts.to_crs(GEOGRAPHIC).geometry.values, dtype=object)
+    broken = np.flatnonzero(~shapely.is_valid(degrees))
+    if len(broken):
+        first = broken[0]
+        raise CoverageMismatchError(
+            f"adopt: {name}={parts[name].iloc[first]!r} is valid in {parts.crs.to_string()} but not in "
+            f"{GEOGRAPHIC} ({shapely.is_valid_reason(degrees[first])}; {len(broken)} {kind}): a zero-width "
+            "spike or edges a hair apart; expected polygons that stay valid in degrees (as make_grids and "
+            "plan_communities draw them)")
 
 
 # --------------------------------------------------------------------------- lineage and diff

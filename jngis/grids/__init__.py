@@ -29,6 +29,12 @@ How :func:`make_grids` draws the grids of one community
 5. **Tiling check.** Each grid is the union of its units and land; the gap,
    overlap and outside areas against the community polygon are measured
    (:func:`jngis.topology.coverage_errors`) and must be under 1 m².
+6. **Exact coverage.** The unions tile the community only up to float noise
+   (edges a hair apart, zero-width spikes that become self-intersections
+   once reprojected to degrees). The community's grids are cleaned at once
+   with its outside (:func:`jngis.topology.clean_coverage`): neighbours then
+   share every edge vertex for vertex, the grids' outer edges run through
+   every vertex of the community, and each grid stays valid in WGS84.
 
 Codes
 -----

@@ -15,7 +15,7 @@ import shapely
 from jngis.errors import GeometryError, ParameterError
 from jngis.grids.land import assign_land, polygonal, reconnect, repair_tiling
 from jngis.grids.partition import choose_k_with_big, partition
-from jngis.topology import coverage_errors, union_coverage
+from jngis.topology import clean_coverage, coverage_errors, union_coverage
 
 __all__ = ["TILING_TOLERANCE", "CommunityTask", "one_community", "batch"]
 
@@ -158,7 +158,9 @@ def one_community(task: CommunityTask) -> list[tuple]:
         if errors.worst > TILING_TOLERANCE:  # pragma: no cover - defensive
             raise GeometryError(f"make_grids: the grids of community {code!r} do not tile it ({errors}); "
                                 "expected gaps and overlaps under 1 m² (are the units valid?)")
-    shapes = np.asarray(geometries, dtype=object)
+    # the unions tile the community only up to float noise (edges a hair apart, zero-width spikes that
+    # reprojection to degrees turns into self-intersections): one cleaning of the whole community
+    shapes = clean_coverage(geometries, polygon)
     # in code order, each grid takes the next sequence number that was never retired
     numbers = [n for n in range(1, 1000) if n not in task.retired]
     rows = []

@@ -78,7 +78,8 @@ def make_grids(
         (default): all open land joins the neighbouring residential grids.
     previous : GeoDataFrame, optional
         Grids from an earlier run (kind "grids"). A community whose previous
-        grids still tile it and still hold the same households (each unit in
+        grids still tile it (as a valid coverage: neighbours share their edges
+        vertex for vertex) and still hold the same households (each unit in
         the same grid) keeps those rows unchanged; only the others are regridded.
     seed : int
         Seed of the spanning-tree sampling; the same input and seed give the
@@ -375,7 +376,9 @@ def _unchanged(previous: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, units:
             continue
         if not np.array_equal(counted[rows], stored[rows]):
             continue
-        if coverage_errors(previous.geometry.values[rows], polygon).worst > TILING_TOLERANCE:
+        held = np.asarray(previous.geometry.values, dtype=object)[rows]
+        # grids drawn before make_grids cleaned them may tile by area only (unmatched edges): redrawn
+        if coverage_errors(held, polygon).worst > TILING_TOLERANCE or not shapely.coverage_is_valid(held):
             continue
         keep.add(code)
     return keep
