@@ -540,3 +540,33 @@ def test_exchange_polish_moves_no_more_households_and_keeps_the_rules(sample_cit
         assert all(regions.lo <= regions.rw[r] <= regions.hi for r in inside)
         assert all(len(regions.components(regions.members[r])) == 1 for r in live_after)
     assert exchanged > 0  # these 街道 have exchanges to make
+
+
+def test_atom_pairs_of_a_city_with_more_than_46_341_atoms():
+    """Pair keys low * n + high overflow int32 (scipy's label dtype) past 46,340 atoms (a province of 82,800 units
+    failed with IndexError); every atom pair must be a real pair of neighbours, each listed once."""
+    from jngis.rebalance.options import RebalanceOptions
+    from jngis.rebalance.prepare import atoms, read_units, unit_graph
+
+    columns, rows = 250, 190  # 47,500 boxes, one atom each
+    n = columns * rows
+    units = box_city([10] * n, [i // 100 for i in range(n)], columns=columns, size=20.0,
+                     streets=[f"370102{1 + i // 5000:03d}" for i in range(n)])
+    options = RebalanceOptions()
+    read = read_units(units, options)
+    graph = unit_graph(read)
+    found = atoms(read, graph, options.max_households)
+    assert found.n == n
+    low, high = found.pair_low.astype(np.int64), found.pair_high.astype(np.int64)
+    assert (low >= 0).all() and (high < n).all() and (low < high).all()
+    keys = set((low * n + high).tolist())
+    assert len(keys) == len(low)
+    # boxes are numbered row by row: neighbours are i, i + 1 in a row and i, i + columns across rows,
+    # inside one 街道 (the graph keeps no edge between 街道)
+    street = np.array([i // 5000 for i in range(n)])
+    i = np.arange(n)
+    right = i[(i % columns < columns - 1)]
+    up = i[i + columns < n]
+    expected = {a * n + a + 1 for a in right.tolist() if street[a] == street[a + 1]}
+    expected |= {a * n + a + columns for a in up.tolist() if street[a] == street[a + columns]}
+    assert keys == expected

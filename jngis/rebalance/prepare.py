@@ -143,6 +143,7 @@ def atoms(units: Units, graph: UnitGraph, max_households: int) -> Atoms:
     together = (group[g_left] == group[g_right]) & (group[g_left] >= 0)
     joined = coo_matrix((np.ones(int(together.sum())), (g_left[together], g_right[together])), shape=(n, n))
     n_atoms, atom = connected_components(joined, directed=False)
+    atom = atom.astype(np.int64)  # scipy labels are int32: pair keys (low * n_atoms + high) overflow past 46,340 atoms
     area_u = shapely.area(units.geoms)
     centroid = shapely.get_coordinates(shapely.centroid(units.geoms))
     area = np.bincount(atom, weights=area_u, minlength=n_atoms)
@@ -173,7 +174,7 @@ def _majority_community(atom: np.ndarray, n_atoms: int, units: Units) -> np.ndar
 
 
 def _atom_pairs(atom: np.ndarray, n_atoms: int, graph: UnitGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a_left, a_right = atom[graph.left], atom[graph.right]
+    a_left, a_right = atom[graph.left].astype(np.int64), atom[graph.right].astype(np.int64)
     cross = a_left != a_right
     low = np.minimum(a_left[cross], a_right[cross])
     high = np.maximum(a_left[cross], a_right[cross])
