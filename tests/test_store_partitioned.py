@@ -145,3 +145,25 @@ def test_partitions_are_asked_for_when_the_store_is_created(postgis_dsn, slice_c
         assert plain.orders_partitions is None and plain.order_partitions() == []
     with pytest.raises(ParameterError, match=r"holds its orders in one table; expected a new store"):
         PostGISStore(url, orders_partitions="month")
+
+
+def test_another_stores_orders_further_along_the_search_path_are_not_this_stores(postgis_dsn, slice_city):
+    """A new schema first in the search path is a new store, even when a schema after it (another store, or
+    public) holds an orders table: the suite's stores in public made every partitioned store here refused."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    plain = schema_dsn(postgis_dsn)
+    with PostGISStore(plain) as other:
+        other.write_city(slice_city)
+    other_schema = parse_qs(urlsplit(plain).query)["options"][0].split("=")[1].split(",")[0]
+    first = schema_dsn(postgis_dsn)
+    schema = parse_qs(urlsplit(first).query)["options"][0].split("=")[1].split(",")[0]
+    url = f"{postgis_dsn}?options={quote(f'-csearch_path={schema},{other_schema},public')}"
+    with PostGISStore(url, orders_partitions="month") as created:
+        assert created.orders_partitions == "month"
+        created.write_city(slice_city)
+    with psycopg.connect(postgis_dsn) as conn:
+        kinds = dict(conn.execute("SELECT n.nspname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                                  "ON n.oid = c.relnamespace WHERE c.relname = 'orders' AND n.nspname IN (%s, %s)",
+                                  (schema, other_schema)).fetchall())
+    assert kinds == {schema: "p", other_schema: "r"}

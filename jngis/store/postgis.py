@@ -117,9 +117,12 @@ class PostGISStore(Store):
             srid = int(row[0])
         self._srid = srid
         self._crs = pyproj.CRS.from_epsg(self._srid)
+        # the store's own schema (the first of the search path), not an "orders" further along it, such
+        # as another store's in public
+        orders = conn.execute("SELECT format('%I.orders', current_schema())").fetchone()[0]
         for column in ADDED_ORDER_COLUMNS:  # a store made before them gets them now
-            conn.execute(f"ALTER TABLE IF EXISTS orders ADD COLUMN IF NOT EXISTS {column} text")
-        held = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('orders')").fetchone()
+            conn.execute(f"ALTER TABLE IF EXISTS {orders} ADD COLUMN IF NOT EXISTS {column} text")
+        held = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (orders,)).fetchone()
         if held is not None and held[0] != "p" and orders_partitions is not None:
             raise ParameterError(f"PostGISStore: orders_partitions={orders_partitions!r}, but the store at "
                                  f"{self.url} holds its orders in one table; expected a new store (the layout "
