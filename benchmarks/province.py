@@ -325,6 +325,8 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true",
                         help="also import each city's orders into a store with one orders table (--quick sets it)")
     parser.add_argument("--build-only", action="store_true", help="build (and cache) the cities, measure nothing")
+    parser.add_argument("--rebalance-only", action="store_true",
+                        help="only the whole-province rebalance of the (cached) cities, no store or per-city figures")
     args = parser.parse_args()
     if args.quick:
         args.cities, args.zooms, args.plain = list(QUICK), [10, 14], True
@@ -338,6 +340,9 @@ def main() -> None:
     try:
         paths = build_province(args.cities, args)
         if args.build_only:
+            return
+        if args.rebalance_only:
+            report_rebalance(rebalance_province({c: paths[c] for c in args.cities}))
             return
         results = {}
         with postgis_dsn() as dsn:
@@ -356,6 +361,20 @@ def main() -> None:
         print("stopped; the cities built so far stay cached", flush=True)
         sys.exit(130)
     report(args, results, measure_wall, rebalanced, time.perf_counter() - started)
+
+
+def report_rebalance(rebalanced: tuple[dict, int, Any]) -> None:
+    steps, _, metrics = rebalanced
+    print("\n| whole-province step (this process) | wall s | CPU s | peak GiB |")
+    print("|---|---|---|---|")
+    for label, figures in steps.items():
+        print(_row(label, figures))
+    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()
+             if isinstance(v, (bool, int, float, np.integer, np.floating))}
+    print(f"rebalance metrics: {shown}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(f"peak resident memory: this process {peak_gib():.2f} GiB, largest worker {children:.2f} GiB; "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def report(args: argparse.Namespace, results: dict, measure_wall: float, rebalanced: Any, total: float) -> None:
@@ -394,14 +413,7 @@ def report(args: argparse.Namespace, results: dict, measure_wall: float, rebalan
     for label, figures in sums.items():
         print(_row(label, tuple(figures)))
     if rebalanced is not None:
-        steps, n_units, metrics = rebalanced
-        print("\n| whole-province step (this process) | wall s | CPU s | peak GiB |")
-        print("|---|---|---|---|")
-        for label, figures in steps.items():
-            print(_row(label, figures))
-        shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()
-                 if isinstance(v, (bool, int, float, np.integer, np.floating))}
-        print(f"rebalance metrics: {shown}")
+        report_rebalance(rebalanced)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"\nwhole run {total:.0f} s wall; peak resident memory: this process {peak_gib():.2f} GiB, "
           f"largest worker {children:.2f} GiB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
