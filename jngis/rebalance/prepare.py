@@ -174,7 +174,7 @@ def _majority_community(atom: np.ndarray, n_atoms: int, units: Units) -> np.ndar
 
 
 def _atom_pairs(atom: np.ndarray, n_atoms: int, graph: UnitGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a_left, a_right = atom[graph.left].astype(np.int64), atom[graph.right].astype(np.int64)
+    a_left, a_right = atom[graph.left], atom[graph.right]  # int64 labels (see atoms)
     cross = a_left != a_right
     low = np.minimum(a_left[cross], a_right[cross])
     high = np.maximum(a_left[cross], a_right[cross])
