@@ -135,17 +135,19 @@ class DepartmentSteps:
         streets = pd.DataFrame(self.read_layer("streets").drop(columns="geometry"))
         calls = synthetic_calls(streets, departments, start=end - pd.Timedelta(days=365), end=end, seed=seed,
                                 calendar=self.calendar)
+        calls = calls.sort_values("call_id", kind="stable")
+        firsts = calls.drop_duplicates("call_id")
         with self._write() as conn:
-            for _, call in calls.groupby("call_id", sort=True):
-                first = call.iloc[0]
-                call_id = self._execute(conn, "INSERT INTO calls(order_id, street_code, problem, who, called_at) "
-                                              "VALUES (?, ?, ?, ?, ?) RETURNING call_id",
-                                        (None, first["street_code"], first["problem"], first["who"],
-                                         self._to_db(first["called_at"]))).fetchone()[0]
-                self._insert_many(conn, "call_departments", CALL_DEPARTMENT_COLUMNS,
-                                  [(int(call_id), *(None if pd.isna(row[c]) else self._to_db(row[c])
-                                                     for c in CALL_DEPARTMENT_COLUMNS[1:]))
-                                   for row in call.to_dict("records")])
+            stored = {}  # the generator's call id -> the store's
+            for row in firsts[["call_id", "street_code", "problem", "who", "called_at"]].itertuples(index=False):
+                stored[row.call_id] = self._execute(
+                    conn, "INSERT INTO calls(order_id, street_code, problem, who, called_at) "
+                          "VALUES (?, ?, ?, ?, ?) RETURNING call_id",
+                    (None, row.street_code, row.problem, row.who, self._to_db(row.called_at))).fetchone()[0]
+            columns = [calls[c].astype(object).where(calls[c].notna(), None) for c in CALL_DEPARTMENT_COLUMNS[1:]]
+            self._insert_many(conn, "call_departments", CALL_DEPARTMENT_COLUMNS,
+                              [(int(stored[call_id]), *(None if v is None else self._to_db(v) for v in values))
+                               for call_id, *values in zip(calls["call_id"], *columns)])
             self.announce("orders")
         return int(calls["call_id"].nunique())
 
