@@ -15,7 +15,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 
 install: $(STAMP)
 
-# The sample city is built once (about 20 s) into ~/.cache/jngis, then reused.
+# The sample city is built once (about 90 s: the city, then its store with a year of order history) into ~/.cache/jngis, then reused.
 sample: $(STAMP)
 	$(BIN)/jngis sample
 
