@@ -11,9 +11,12 @@ This module keeps one ready:
   atomically, the newest few kept), so a restart on the same data has its
   first table at once;
 - :class:`LiveTable`: the table of a store, read without waiting once there is
-  one; a write (:meth:`LiveTable.refresh`) or age recomputes it in the
+  one; a write (:meth:`LiveTable.refresh`) or age brings it up to date in the
   background, one computation at a time, and reads get the last table until
-  the new one is ready.
+  the new one is ready. It keeps a :class:`jngis.stats.tally.GridTally` of
+  the orders and takes only the orders written since it last looked
+  (``store.orders_changes``, :mod:`jngis.store.feed`), reading every order
+  again at most every :data:`RESET` seconds.
 
 Examples
 --------
@@ -42,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import geopandas as gpd
 import pandas as pd
@@ -51,6 +54,10 @@ import shapely
 from jngis import _checks
 from jngis.cache import Cache, atomic_write
 from jngis.errors import InputTypeError, ParameterError
+from jngis.stats.tally import TALLY_COLUMNS, GridTally
+
+if TYPE_CHECKING:
+    from jngis.store.feed import OrdersCursor
 
 __all__ = [
     "GridTable",
@@ -61,6 +68,8 @@ __all__ = [
     "layers_digest",
     "MAX_AGE",
     "REST",
+    "RESET",
+    "SAVE_EVERY",
     "KEEP",
     "ORDER_COLUMNS",
     "TABLE_LAYERS",
@@ -79,10 +88,15 @@ MAX_AGE = 60.0
 REST = 1.0
 #: Saved tables kept on disk (one per state of a store's data).
 KEEP = 8
+#: Seconds after which a computation reads every order again instead of the ones written since the
+#: last (a write whose transaction stayed open longer than the change feed looks back, :data:`jngis.store.feed.SETTLE`).
+RESET = 300.0
+#: Seconds at least between two saves of the table (a save names it by counting the store's orders and trail).
+SAVE_EVERY = 60.0
 #: The layers a table is computed from.
 TABLE_LAYERS: tuple[str, ...] = ("grids", "stations", "party_orgs")
 #: The work-order columns grid_stats reads (the rest is not fetched for the table).
-ORDER_COLUMNS: tuple[str, ...] = ("status", "received_at", "due_at", "resolved_at", "closed_at", "satisfied")
+ORDER_COLUMNS: tuple[str, ...] = TALLY_COLUMNS
 #: Format of a saved table; part of the fingerprint, so a new format never reads an old file.
 _FORMAT = 2
 _AT_ATTR = "jngis_at"
@@ -237,6 +251,9 @@ class LiveTable:
         Seconds at most between the end of one computation and the start of
         the next, as long as the one that ended took (:data:`REST`; 0: back
         to back).
+    reset : float
+        Seconds after which a computation reads every order again
+        (:data:`RESET`); in between it reads the orders written since the last.
 
     Notes
     -----
@@ -246,13 +263,16 @@ class LiveTable:
     the last table until the new one is ready (its ``version`` and ``at`` tell
     them apart). Requests that pile up while one computation runs, or while
     the worker rests after it (``rest``), are served by one
-    computation after it.
+    computation after it. A computation applies the orders written since the
+    previous one to its tally (milliseconds for a few orders, against reading
+    and placing a whole city's); a failure drops the tally's cursor, so the
+    next computation reads every order.
     """
 
     def __init__(self, store: Any, layers: Mapping[str, gpd.GeoDataFrame], *,
                  directory: str | os.PathLike | None = None, source: str = "", max_age: float = MAX_AGE,
-                 rest: float = REST) -> None:
-        for method in ("orders_frame", "orders_version"):
+                 rest: float = REST, reset: float = RESET) -> None:
+        for method in ("orders_changes", "orders_version"):
             if not callable(getattr(store, method, None)):
                 raise InputTypeError(f"LiveTable: store is a {type(store).__name__} without {method}(); "
                                      "expected a jngis store (jngis.store.open_store)")
@@ -261,6 +281,11 @@ class LiveTable:
         self.layers = {kind: layers[kind] for kind in TABLE_LAYERS if layers.get(kind) is not None}
         self.max_age = _checks.number("LiveTable", "max_age", max_age, minimum=0)
         self.rest = _checks.number("LiveTable", "rest", rest, minimum=0)
+        self.reset = _checks.number("LiveTable", "reset", reset, minimum=0)
+        self._tally: GridTally | None = None  # built by the first computation, on the worker
+        self._cursor: OrdersCursor | None = None  # None: the next computation reads every order
+        self._read_all_at = -math.inf  # monotonic time of the last read of every order
+        self._saved_at = -math.inf
         self._next_start = -math.inf  # monotonic time before which no computation starts
         self.saved_tables = None if directory is None else SavedTables(directory)
         self._digest = layers_digest(self.layers, source=source)
@@ -329,19 +354,40 @@ class LiveTable:
         from jngis.workorders import now_cst
 
         started = time.monotonic()
+        save = self.saved_tables is not None and started - self._saved_at >= SAVE_EVERY
         try:
-            name = self.fingerprint()  # before reading: a write meanwhile makes it outdated
+            name = self.fingerprint() if save else ""  # before reading: a write meanwhile makes it outdated
             at = now_cst()
-            orders = self.store.orders_frame(now=at, columns=ORDER_COLUMNS)
-            fresh = GridTable(compute_table(self.layers, orders, at), at.isoformat(), version, time.monotonic())
+            table = self._tallied().table(at)
+            table.attrs = {}  # as compute_table: no per-order durations copied with every selection
+            fresh = GridTable(table, at.isoformat(), version, time.monotonic())
         finally:
             ended = time.monotonic()
             self._next_start = ended + min(ended - started, self.rest)
-        if self.saved_tables is not None:
+        if save and self.saved_tables is not None:
+            self._saved_at = started
             self.saved_tables.save(name, fresh.table, fresh.at)
         if self._latest is None or self._latest.version < version:  # only this worker writes it
             self._latest = fresh
         return fresh
+
+    def _tallied(self) -> GridTally:
+        """The tally with the orders written since the last computation applied (or every order read)."""
+        if self._tally is None:
+            self._tally = GridTally(self.layers["grids"], stations=self.layers.get("stations"),
+                                    party_orgs=self.layers.get("party_orgs"))
+        cursor, now = self._cursor, time.monotonic()
+        if now - self._read_all_at >= self.reset:
+            cursor = None
+        self._cursor = None  # until this read has been applied whole
+        changes = self.store.orders_changes(cursor, columns=ORDER_COLUMNS)
+        if changes.complete:
+            self._tally.reset(changes.orders)
+            self._read_all_at = now
+        else:
+            self._tally.update(changes.orders)
+        self._cursor = changes.cursor
+        return self._tally
 
     def _load_saved(self) -> GridTable | None:
         if self.saved_tables is None:

@@ -13,6 +13,7 @@ import pytest
 from jngis.errors import InputTypeError, ParameterError
 from jngis.gridtable import ORDER_COLUMNS, LiveTable, SavedTables, compute_table, fingerprint, layers_digest
 from jngis.stats import grid_stats
+from jngis.store import OrderChanges, OrdersCursor
 
 AT = pd.Timestamp("2026-11-20 10:00")
 WAIT = 30  # seconds a background computation may take on a busy machine
@@ -37,13 +38,14 @@ class FakeStore:
     def orders_version(self):
         return (self.version,)
 
-    def orders_frame(self, *, now=None, columns=None):
+    def orders_changes(self, cursor=None, *, columns=None):
+        """Every order each time (``complete``): the feed's own reads are tested on real stores below."""
         self.entered.set()
         self.gate.wait(WAIT)
         self.reads += 1
         if self.fail:
             raise RuntimeError("the store is gone")
-        return self.orders[[*columns, "geometry"]]
+        return OrderChanges(self.orders[["order_id", *columns, "geometry"]], OrdersCursor(((0.0, 0),)), True)
 
 
 @pytest.fixture
@@ -258,7 +260,7 @@ def test_warm_starts_the_first_table(store, layers):
 
 
 def test_the_live_table_checks_its_arguments(store, layers):
-    with pytest.raises(InputTypeError, match="store is a dict without orders_frame"):
+    with pytest.raises(InputTypeError, match="store is a dict without orders_changes"):
         LiveTable({}, layers)
     with pytest.raises(ParameterError, match="LiveTable: layers has no 'grids'"):
         LiveTable(store, {"stations": layers["stations"]})
@@ -268,8 +270,8 @@ def test_the_live_table_checks_its_arguments(store, layers):
 
 def test_only_the_order_columns_the_table_needs_are_read(store, layers, monkeypatch):
     asked = []
-    real = store.orders_frame
-    monkeypatch.setattr(store, "orders_frame", lambda **kw: asked.append(kw["columns"]) or real(**kw))
+    real = store.orders_changes
+    monkeypatch.setattr(store, "orders_changes", lambda cursor=None, **kw: asked.append(kw["columns"]) or real(**kw))
     LiveTable(store, layers).current()
     assert asked == [ORDER_COLUMNS]
 

@@ -19,6 +19,16 @@ import pytest
 from pgcluster import schema_dsn
 
 # the store's tests, collected again here with the fixtures of this module
+from test_grid_tally import (  # noqa: F401
+    layers,
+    test_a_failed_read_makes_the_next_one_read_every_order,
+    test_a_write_that_commits_after_a_later_one_is_not_missed,
+    test_the_feed_gives_every_order_then_only_those_written,
+    test_the_feed_looks_back_at_recent_numbers,
+    test_the_feed_turns_a_bulk_change_into_a_full_read,
+    test_the_served_table_follows_writes_reading_only_them,
+    test_writes_from_many_threads_are_all_counted,
+)
 from test_import_loop import (  # noqa: F401
     test_a_history_without_the_visit_is_asked_for_it_as_live,
     test_a_return_and_an_extension_in_an_exported_trail_refuse_a_second_extension_as_live,
@@ -83,6 +93,11 @@ def fresh_url(postgis_dsn, slice_city):
 @pytest.fixture
 def slice_store_url(postgis_dsn, slice_city):
     return partitioned_store(postgis_dsn, slice_city)
+
+
+@pytest.fixture
+def pg_store(fresh_store):  # noqa: F811
+    return fresh_store
 
 
 def _months(orders) -> list[str]:

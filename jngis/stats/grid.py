@@ -118,14 +118,34 @@ def grid_stats(grids: gpd.GeoDataFrame, *, stations: gpd.GeoDataFrame | None = N
     _check_layers(func, layers)
     at_ts = as_cst_timestamp(func, at)
     index = pd.Index(grids["grid_code"].astype(str).to_numpy(), name="grid_code")
-    placer = _Placer(func, grids, index)
+    placer = GridPlacer(func, grids, index)
+    static = static_columns(func, grids, stations, party_orgs, units, placer)
+    return assemble(static, *_order_columns(func, workorders, at_ts, placer), placer)
+
+
+def static_columns(func: str, grids: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None,
+                   party_orgs: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame | None,
+                   placer: GridPlacer) -> dict[str, Any]:
+    """The columns of a grid table that do not depend on the orders, in the table's order.
+
+    The codes, households and facilities first, the staffing columns last
+    (:func:`assemble` puts the order columns between them).
+    """
     columns = {**_code_columns(func, grids), "grids": 1,
                **_household_columns(grids, units, placer),
                **_facility_columns(stations, party_orgs, placer)}
-    order_columns, durations = _order_columns(func, workorders, at_ts, placer)
-    columns.update(order_columns)
     columns.update({c: grids[c].to_numpy() for c in (*STAFF_COLUMNS, "grid_type") if c in grids.columns})
-    table = pd.DataFrame(columns, index=index)
+    return columns
+
+
+def assemble(static: dict[str, Any], order_columns: dict[str, Any], durations: ResolveDurations,
+             placer: GridPlacer) -> pd.DataFrame:
+    """The grid table: the static columns with the order columns after the facilities."""
+    passed = [c for c in (*STAFF_COLUMNS, "grid_type") if c in static]
+    columns = {c: v for c, v in static.items() if c not in passed}
+    columns.update(order_columns)
+    columns.update({c: static[c] for c in passed})
+    table = pd.DataFrame(columns, index=placer.codes)
     # The per-order durations let rollup recompute medians exactly.
     table.attrs[DAYS_ATTR] = durations
     return table
@@ -207,7 +227,7 @@ def parent_codes(func: str, name: str, codes: np.ndarray, level: str) -> np.ndar
 # --------------------------------------------------------------------------- columns
 
 
-class _Placer:
+class GridPlacer:
     """Places point layers in the grids (with one PolygonIndex) and sums them per grid."""
 
     def __init__(self, func: str, grids: gpd.GeoDataFrame, index: pd.Index) -> None:
@@ -244,7 +264,7 @@ def _code_columns(func: str, grids: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
 
 
 def _household_columns(grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None,
-                       placer: _Placer) -> dict[str, Any]:
+                       placer: GridPlacer) -> dict[str, Any]:
     """Households and population: the grids' own, else summed from the units inside them."""
     unknown = pd.array([pd.NA] * placer.n, dtype="Int64")
     columns: dict[str, Any] = {"households": unknown, "population": unknown}
@@ -263,7 +283,7 @@ def _household_columns(grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None,
 
 
 def _facility_columns(stations: gpd.GeoDataFrame | None, party_orgs: gpd.GeoDataFrame | None,
-                      placer: _Placer) -> dict[str, Any]:
+                      placer: GridPlacer) -> dict[str, Any]:
     """Service stations (and their floor area), party organisations (and their members)."""
     columns: dict[str, Any] = {"stations": 0, "station_area_m2": 0.0, "party_orgs": 0, "party_members": 0}
     if stations is not None:
@@ -279,14 +299,20 @@ def _facility_columns(stations: gpd.GeoDataFrame | None, party_orgs: gpd.GeoData
 
 
 def _order_columns(func: str, workorders: gpd.GeoDataFrame | None, at: pd.Timestamp,
-                   placer: _Placer) -> tuple[dict[str, Any], ResolveDurations]:
+                   placer: GridPlacer) -> tuple[dict[str, Any], ResolveDurations]:
     """The work-order counts, median days to resolve and satisfaction rate as of ``at``."""
     columns: dict[str, Any] = {c: 0 for c in ORDER_COUNT_COLUMNS}
     columns.update(median_days_to_resolve=np.nan, satisfaction_rate=np.nan)
     if workorders is None:
         return columns, ResolveDurations.frozen(np.empty(0, dtype=object), np.empty(0, dtype=np.float64))
+    return placed_order_columns(func, workorders, placer.positions(workorders, "workorders"), at, placer)
+
+
+def placed_order_columns(func: str, workorders: pd.DataFrame, where: np.ndarray, at: pd.Timestamp,
+                         placer: GridPlacer) -> tuple[dict[str, Any], ResolveDurations]:
+    """:func:`_order_columns` of orders already placed: ``where`` is each order's grid position (-1: none)."""
+    columns: dict[str, Any] = {}
     figures = _order_figures(func, workorders, at)
-    where = placer.positions(workorders, "workorders")
     counted = figures.received & (where >= 0)
     masks = (counted, counted & figures.open, counted & figures.overdue, counted & figures.recent,
              counted & figures.resolved, counted & figures.rated, counted & figures.satisfied)

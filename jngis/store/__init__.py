@@ -69,6 +69,8 @@ Interface (what the map server calls)
 ``store.orders_version() -> tuple``                          changes with every write (cache keys)
 ``store.orders_frame(public=True, now=None,``                 orders in ``store.crs``, public columns +
 ``  columns=None) -> GeoDataFrame``                           ``deadline`` (for grid_stats and tiles)
+``store.orders_changes(cursor=None, columns=None)``           the orders written since ``cursor`` (from the
+``  -> OrderChanges``                                        trail; :mod:`~jngis.store.feed`), the next cursor
 ``store.import_orders(rows, *, who, progress=False)``        bulk create from
 ``  -> ImportResult``                                        :func:`jngis.workorders.clean_order_rows`
 ``store.announce(kind, version=None)``                       inside a write: bump ``jngis_changes``
@@ -134,10 +136,11 @@ from __future__ import annotations
 
 from jngis.store.base import Store
 from jngis.store.bulk import ImportResult
+from jngis.store.feed import OrderChanges, OrdersCursor
 from jngis.store.opening import open_store, require_store
 from jngis.store.postgis import PostGISStore
 from jngis.store.schema import DEFAULT_CRS, MAX_OFFSET
 from jngis.store.sqlite import SQLiteStore
 
-__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "open_store", "require_store", "DEFAULT_CRS",
-           "MAX_OFFSET"]
+__all__ = ["Store", "SQLiteStore", "PostGISStore", "ImportResult", "OrderChanges", "OrdersCursor", "open_store",
+           "require_store", "DEFAULT_CRS", "MAX_OFFSET"]

@@ -37,6 +37,7 @@ from jngis.layers import KINDS, SCHEMAS, City, validate
 from jngis.store import _scope, bulk
 from jngis.store.addresses import AddressSearch
 from jngis.store.changes import ChangeChannel
+from jngis.store.feed import OrderFeed
 from jngis.store.frames import python_value, records
 from jngis.store.placement import PLACEMENT_LAYERS, Placer, check_location
 from jngis.store.reads import OrderReads, _order_id, _select_orders
@@ -68,7 +69,7 @@ _INSERT_ORDER = (f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}, geom) "
                  f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))})")
 
 
-class Store(ChangeChannel, Users, OrderReads, DepartmentSteps, BoundaryVersions, AddressSearch,
+class Store(ChangeChannel, Users, OrderReads, OrderFeed, DepartmentSteps, BoundaryVersions, AddressSearch,
             abc.ABC):
     """City layers, work orders, users and the access log behind one interface (see :mod:`jngis.store`).
 
