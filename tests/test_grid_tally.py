@@ -314,17 +314,3 @@ def test_writes_from_many_threads_are_all_counted(fresh_store, layers, inside): 
         time.sleep(0.05)
     pd.testing.assert_frame_equal(live.latest.table, compute_table(
         layers, fresh_store.orders_frame(columns=ORDER_COLUMNS), pd.Timestamp(live.latest.at)))
-
-
-def test_the_median_by_position_is_the_median_by_code():
-    from jngis.stats.grid import group_median, position_median
-
-    rng = np.random.default_rng(5)
-    for n in (1, 9, 400):
-        positions = rng.integers(0, n, 3_000)
-        days = np.round(rng.gamma(2.0, 3.0, 3_000), 3)
-        days[::89] = np.nan
-        codes = pd.Index([f"37010200100100{i:04d}" for i in range(n)])
-        assert np.array_equal(position_median(positions, days, n),
-                              group_median(codes.to_numpy()[positions], days, codes), equal_nan=True)
-    assert np.isnan(position_median(np.empty(0, np.int64), np.empty(0), 3)).all()

@@ -140,20 +140,22 @@ class OrderFeed:
         now = time.monotonic()
         if cursor is None:
             return self._all_changes(conn, now, wanted, fetch)
-        rows = self._execute(conn, "SELECT order_id, max(trail_id) FROM trail WHERE trail_id > ? "
-                                   "GROUP BY order_id", (cursor.low(now),)).fetchall()
-        if not rows:
+        # a range of the key (no GROUP BY: SQLite would then walk the whole trail by its order_id index)
+        numbered = self._execute(conn, "SELECT trail_id, order_id FROM trail WHERE trail_id > ?",
+                                 (cursor.low(now),)).fetchall()
+        if not numbered:
             return OrderChanges(self._orders_geoframe([], wanted, fetch), cursor.moved(now, cursor.high), False)
+        high = max(int(number) for number, _ in numbered)
+        rows = list(dict.fromkeys(order_id for _, order_id in numbered))
         if len(rows) > _MANY and len(rows) > WHOLE_SHARE * int(
                 self._execute(conn, "SELECT count(*) FROM orders").fetchone()[0]):
             return self._all_changes(conn, now, wanted, fetch)
-        ids = [row[0] for row in rows]
+        ids = rows
         found: list = []
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
             found += self._execute(conn, f"SELECT {', '.join(fetch)} FROM orders WHERE order_id IN "
                                          f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-        high = max(int(row[1]) for row in rows)
         return OrderChanges(self._orders_geoframe(found, wanted, fetch), cursor.moved(now, high), False)
 
     def _all_changes(self, conn: Any, now: float, wanted: list[str], fetch: list[str]) -> OrderChanges:
