@@ -314,3 +314,21 @@ def test_writes_from_many_threads_are_all_counted(fresh_store, layers, inside): 
         time.sleep(0.05)
     pd.testing.assert_frame_equal(live.latest.table, compute_table(
         layers, fresh_store.orders_frame(columns=ORDER_COLUMNS), pd.Timestamp(live.latest.at)))
+
+
+def test_a_bulk_import_leaves_the_feed_an_index_range_on_postgis(request, tmp_path, slice_city, monkeypatch):
+    """Without statistics after a bulk import, PostgreSQL read ``trail_id > ?`` by scanning the whole trail."""
+    from pgcluster import new_slice_store
+
+    from jngis.store import postgis
+
+    monkeypatch.setattr(postgis, "ANALYZE_ROWS", 100)  # the slice's history is 590 orders
+    url = new_slice_store("postgis", tmp_path, slice_city, lambda: request.getfixturevalue("postgis_dsn"))
+    with open_store(url) as store:
+        conn = store._conn()
+        tuples = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'trail'::regclass").fetchone()[0]
+        assert tuples == conn.execute("SELECT count(*) FROM trail").fetchone()[0] > 590  # analysed
+        high = conn.execute("SELECT max(trail_id) FROM trail").fetchone()[0]
+        plan = " ".join(r[0] for r in conn.execute(f"EXPLAIN SELECT trail_id, order_id FROM trail "
+                                                   f"WHERE trail_id > {high - 5}"))
+        assert "trail_pkey" in plan, plan

@@ -528,6 +528,9 @@ class Store(ChangeChannel, Users, OrderReads, OrderFeed, DepartmentSteps, Bounda
         """
         return bulk.import_history(self, workorders, who=who, progress=progress)
 
+    def _after_bulk(self, rows: int) -> None:
+        """After a committed bulk write of ``rows`` orders: what the database needs (nothing here)."""
+
     def _bulk_orders(self, conn, frame: pd.DataFrame, callers: pd.DataFrame, trail: pd.DataFrame,
                      progress: Callable[[int], None] | None) -> None:
         """Write new orders, their callers and trail rows inside the open transaction ``conn``."""

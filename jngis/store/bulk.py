@@ -81,6 +81,7 @@ def import_orders(store: Store, rows: pd.DataFrame, *, who: str, progress: bool 
                               "to_state": "received", "who": who, "at": frame["received_at"], "note": None})
         with _progress_bar(progress, len(frame), "importing") as advance:
             store._bulk_orders(conn, frame.reset_index(drop=True), callers[list(CALLER_COLUMNS)], trail, advance)
+    store._after_bulk(len(frame))
     refused = pd.concat(bad, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
     return ImportResult(len(frame), frame["order_id"].tolist(), refused, time.perf_counter() - started)
 
@@ -245,6 +246,7 @@ def import_history(store: Store, workorders: gpd.GeoDataFrame, *, who: str = "hi
             store._bulk_orders(conn, frame, pd.DataFrame(columns=list(CALLER_COLUMNS)), trail, advance)
         store._insert_many(conn, "order_loop", ("order_id", *LOOP_COLUMNS),
                            [(order_id, *(store._to_db(loop[c]) for c in LOOP_COLUMNS)) for order_id, loop in loops])
+    store._after_bulk(len(frame))
     return len(frame)
 
 
