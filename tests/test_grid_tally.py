@@ -185,6 +185,8 @@ def test_the_feed_turns_a_bulk_change_into_a_full_read(fresh_store, monkeypatch)
 def test_the_feed_checks_its_cursor(fresh_store):  # noqa: F811
     with pytest.raises(InputTypeError, match="orders_changes: cursor is a int; expected None or the OrdersCursor"):
         fresh_store.orders_changes(5)
+    with pytest.raises(InputTypeError, match="orders_changes: columns='status'; expected a list"):
+        fresh_store.orders_changes(columns="status")
 
 
 @pytest.fixture

@@ -135,6 +135,8 @@ class OrderFeed:
         if cursor is not None and not isinstance(cursor, OrdersCursor):
             raise InputTypeError(f"orders_changes: cursor is a {type(cursor).__name__}; expected None or the "
                                  "OrdersCursor a previous orders_changes returned")
+        if isinstance(columns, str):
+            raise InputTypeError(f"orders_changes: columns={columns!r}; expected a list of column names")
         wanted, fetch = wanted_columns(True, None if columns is None else ["order_id", *columns])
         conn = self._conn()
         now = time.monotonic()
@@ -146,11 +148,10 @@ class OrderFeed:
         if not numbered:
             return OrderChanges(self._orders_geoframe([], wanted, fetch), cursor.moved(now, cursor.high), False)
         high = max(int(number) for number, _ in numbered)
-        rows = list(dict.fromkeys(order_id for _, order_id in numbered))
-        if len(rows) > _MANY and len(rows) > WHOLE_SHARE * int(
+        ids = list(dict.fromkeys(order_id for _, order_id in numbered))
+        if len(ids) > _MANY and len(ids) > WHOLE_SHARE * int(
                 self._execute(conn, "SELECT count(*) FROM orders").fetchone()[0]):
             return self._all_changes(conn, now, wanted, fetch)
-        ids = rows
         found: list = []
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
