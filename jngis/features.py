@@ -378,18 +378,51 @@ def _within(times: pd.Series, interval: Interval) -> np.ndarray:
 
 
 def _geojson(page: gpd.GeoDataFrame, key: str, columns: list[str]) -> list[dict]:
-    """GeoJSON feature dictionaries of JSON values (not text: the caller serialises the answer once)."""
-    ids = page[key].tolist()
-    features = page[[*columns, page.geometry.name]].to_geo_dict(na="null", drop_id=True)["features"]
-    for feature, code in zip(features, ids):
-        feature["id"] = code
-        values = feature["properties"]
-        for name, value in values.items():
-            if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN or infinity
-                values[name] = None
-            elif isinstance(value, dt.datetime):  # pandas Timestamps too
-                values[name] = value.isoformat()
+    """GeoJSON feature dictionaries of JSON values (not text: the caller serialises the answer once).
+
+    What ``page.to_geo_dict(na="null", drop_id=True)`` gives, column by column
+    instead of row by row (geopandas' per-call frame copies were most of a
+    50-feature page's time), then JSON's own values: missing, NaN and infinity
+    as None, times as ISO 8601 text, the layer's key as the feature id.
+    """
+    values = [_json_values(page[column]) for column in columns]
+    rows = zip(*values) if values else [()] * len(page)
+    features = []
+    for code, geometry, row in zip(page[key].tolist(), page.geometry.array, rows):
+        features.append({"type": "Feature", "properties": dict(zip(columns, row)),
+                         "geometry": _geometry(geometry) if geometry else None, "id": code})
     return features
+
+
+def _geometry(geometry: Any) -> dict:
+    """``geometry.__geo_interface__``, the rings' coordinates read as arrays (shapely reads them point by point)."""
+    kind = geometry.geom_type
+    if kind == "Polygon":
+        return {"type": kind, "coordinates": _rings(geometry)}
+    if kind == "MultiPolygon":
+        return {"type": kind, "coordinates": [_rings(part) for part in geometry.geoms]}
+    return geometry.__geo_interface__
+
+
+def _rings(polygon: Any) -> tuple:
+    return tuple(tuple(map(tuple, shapely.get_coordinates(ring, include_z=ring.has_z).tolist()))
+                 for ring in (polygon.exterior, *polygon.interiors))
+
+
+def _json_values(column: pd.Series) -> list:
+    """A column's values as Python scalars JSON can hold (see :func:`_geojson`)."""
+    values = column.astype(object).tolist()
+    missing = np.flatnonzero(pd.isna(column).to_numpy())
+    for position in missing:
+        values[position] = None
+    if column.dtype.kind in "iub":  # integers and booleans: nothing else to convert
+        return values
+    for position, value in enumerate(values):
+        if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN or infinity
+            values[position] = None
+        elif isinstance(value, dt.datetime):  # pandas Timestamps too
+            values[position] = value.isoformat()
+    return values
 
 
 def download_table(features: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -93,8 +93,8 @@ class Served:
     wgs84_layers: Cache = field(default_factory=Cache, repr=False)
     #: Built on first use, once: the address index.
     indexes: Cache = field(default_factory=Cache, repr=False)
-    #: Encoded answers that change with the orders (stats bodies, orders in WGS84): the newest few.
-    live: Cache = field(default_factory=lambda: Cache(max_bytes=4), repr=False)
+    #: Answers that change with the orders (figures and stats bodies by scope, orders in WGS84): the newest few.
+    live: Cache = field(default_factory=lambda: Cache(max_bytes=8), repr=False)
     #: The store's record of the version (effective date, note ...); None before the first version.
     record: dict | None = None
 

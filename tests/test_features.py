@@ -14,6 +14,7 @@ from shapely.geometry import Point
 from jngis.crs import WGS84
 from jngis.errors import CRSError, InputTypeError, NotFoundError, ParameterError, SchemaError
 from jngis.features import MAX_LIMIT, Interval, get_feature, parse_bbox, parse_datetime, query_features
+from jngis.layers import SCHEMAS
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +138,41 @@ def test_missing_and_infinite_numbers_become_null():
     values = [f["properties"] for f in query_features(layer, "stations").features]
     assert [v["area_m2"] for v in values] == [None, None, 3.0]
     assert [v["opened"] for v in values] == ["2026-01-01T00:00:00", None, "2026-02-01T00:00:00"]
+
+
+def _as_geopandas_writes_it(page: gpd.GeoDataFrame, key: str, columns: list[str]) -> list[dict]:
+    """geopandas' own GeoJSON of a page, with JSON's values (what the features carried before the fast path)."""
+    features = page[[*columns, page.geometry.name]].to_geo_dict(na="null", drop_id=True)["features"]
+    for feature, code in zip(features, page[key].tolist()):
+        feature["id"] = code
+        values = feature["properties"]
+        for name, value in values.items():
+            if isinstance(value, float) and not np.isfinite(value):
+                values[name] = None
+            elif hasattr(value, "isoformat"):
+                values[name] = value.isoformat()
+    return features
+
+
+@pytest.mark.parametrize("kind", ["units", "grids", "communities", "streets", "stations", "workorders"])
+def test_features_are_what_geopandas_writes(slice_city, kind):
+    layer = getattr(slice_city, kind).to_crs(WGS84)
+    key = SCHEMAS[kind].key
+    page = query_features(layer, kind, limit=MAX_LIMIT, offset=len(layer) // 3)
+    rows = layer.set_index(layer[key].astype(str)).loc[[str(f["id"]) for f in page.features]]
+    assert page.features and page.features == _as_geopandas_writes_it(rows, key, list(page.features[0]["properties"]))
+
+
+def test_every_geometry_type_and_z_are_written_as_shapely_does():
+    shapes = ["POLYGON Z ((0 0 1, 1 0 2, 1 1 3, 0 0 1))",
+              "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0), (0.2 0.1, 0.8 0.1, 0.8 0.7, 0.2 0.1)), ((5 5, 6 5, 6 6, 5 5)))",
+              "POLYGON ((0 0, 3 0, 3 3, 0 0), (1 0.5, 2 0.5, 2 1.5, 1 0.5), (2.5 0.2, 2.8 0.2, 2.8 0.5, 2.5 0.2))",
+              "POINT (117 36.6)", "LINESTRING (0 0, 1 1)", "POLYGON EMPTY"]
+    layer = gpd.GeoDataFrame({"station_id": [str(i) for i in range(len(shapes))], "members": range(len(shapes))},
+                             geometry=shapely.from_wkt(shapes), crs=WGS84)
+    got = query_features(layer, "stations").features
+    assert [f["geometry"] for f in got] == [g.__geo_interface__ if not g.is_empty else None for g in layer.geometry]
+    assert got == _as_geopandas_writes_it(layer, "station_id", ["station_id", "members"])
 
 
 def test_personal_data_never_leaves():

@@ -9,12 +9,14 @@ gets its grids' rows (:meth:`Backend.figures`), cached under its scope.
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from jngis.access import Principal
 from jngis.errors import NotFoundError
+from jngis.gridtable import GridTable
 from ..auth import current_principal
 from ..deps import Backend, backend, encode_json
 from .tiles import VERSION_HEADER
@@ -39,6 +41,26 @@ def _column(series) -> list:
     return series.to_numpy(dtype=object, na_value=None).tolist()
 
 
+class _Figures(NamedTuple):
+    """One table's rows ``who`` may see as JSON-ready columns, and each grid's row (the stats body and the cards)."""
+
+    codes: list[str]
+    row: dict[str, int]
+    columns: dict[str, list]
+
+
+def _figures(store: Backend, who: Principal, served) -> tuple[GridTable, _Figures, tuple]:
+    """The figures of :meth:`Backend.figures`, converted once per table and scope (a card is then a lookup)."""
+    current, table, scope = store.figures(who, served)
+
+    def build() -> _Figures:
+        codes = table.index.tolist()
+        return _Figures(codes, {code: i for i, code in enumerate(codes)},
+                        {name: _column(table[name]) for name in table.columns})
+
+    return current, served.live.get_or_insert(("figures", current.version, scope), build), scope
+
+
 @router.get("/stats/grids", name="grid_stats")
 def grid_counts(request: Request, store: Backend = Depends(backend),
                 who: Principal = Depends(current_principal)) -> Response:
@@ -47,12 +69,11 @@ def grid_counts(request: Request, store: Backend = Depends(backend),
     ``grid_code[i]`` and ``columns[name][i]`` belong to the same grid.
     """
     served = store.served()  # one version: its grids, its counts, its header
-    current, table, scope = store.figures(who, served)
+    current, figures, scope = _figures(store, who, served)
 
     def build():
-        return _encode({"at": current.at, "version": served.version, "count": len(table),
-                        "grid_code": table.index.tolist(),
-                        "columns": {name: _column(table[name]) for name in table.columns}})
+        return _encode({"at": current.at, "version": served.version, "count": len(figures.codes),
+                        "grid_code": figures.codes, "columns": figures.columns})
 
     body, etag = served.live.get_or_insert(("stats", current.version, scope), build)
     return _etagged(request, body, etag, served.version)
@@ -63,10 +84,10 @@ def grid_card(grid_code: str, request: Request, store: Backend = Depends(backend
               who: Principal = Depends(current_principal)) -> Response:
     """The card of one grid: its place, households, staffing, stations, party organisations, orders."""
     served = store.served()
-    current, table, _ = store.figures(who, served)
-    if grid_code not in table.index:  # outside the scope reads as missing: nothing about it leaks
+    current, figures, _ = _figures(store, who, served)
+    row = figures.row.get(grid_code)
+    if row is None:  # outside the scope reads as missing: nothing about it leaks
         raise NotFoundError(f"grid_code={grid_code!r} is not a grid of this city")
-    row = table.loc[[grid_code]]
-    figures = {name: _column(row[name])[0] for name in row.columns}
-    body, etag = _encode({"grid_code": grid_code, "at": current.at, **served.places.of(grid_code), **figures})
+    card = {name: values[row] for name, values in figures.columns.items()}
+    body, etag = _encode({"grid_code": grid_code, "at": current.at, **served.places.of(grid_code), **card})
     return _etagged(request, body, etag, served.version)
