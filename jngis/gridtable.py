@@ -68,6 +68,7 @@ __all__ = [
     "layers_digest",
     "MAX_AGE",
     "REST",
+    "REST_FACTOR",
     "RESET",
     "SAVE_EVERY",
     "KEEP",
@@ -80,12 +81,15 @@ log = logging.getLogger("jngis.gridtable")
 #: Seconds after which a table is recomputed when read (orders written by another
 #: process, deadlines passing as time goes on).
 MAX_AGE = 60.0
-#: Seconds at most that the table's worker rests after a computation, as long as that one took:
-#: under a stream of writes (benchmarks/load.py: a work order every ~20 requests) back-to-back
-#: recomputations of the whole city took about half of the server's CPU, holding the GIL the
-#: requests need; resting, the worker computes about half the time, and a write waits at most
-#: this long more to be counted. A write after a quiet spell is counted at once.
+#: Seconds at most that the table's worker rests after a computation (:data:`REST_FACTOR` times
+#: as long as that one took): under a stream of writes (benchmarks/load.py: a work order every ~20
+#: requests) back-to-back computations held the GIL the requests need (half the server's CPU when
+#: each was a whole city's; resting as long as one took, a tally's 0.1 s still made it half the
+#: time). A write waits at most this long more to be counted; one after a quiet spell is counted at once.
 REST = 1.0
+#: How many times as long as a computation took the worker rests after it (at most :data:`REST`):
+#: under a stream of writes it computes at most about a tenth of the time.
+REST_FACTOR = 10.0
 #: Saved tables kept on disk (one per state of a store's data).
 KEEP = 8
 #: Seconds after which a computation reads every order again instead of the ones written since the
@@ -249,8 +253,8 @@ class LiveTable:
         Seconds after which a read asks for a recomputation (:data:`MAX_AGE`).
     rest : float
         Seconds at most between the end of one computation and the start of
-        the next, as long as the one that ended took (:data:`REST`; 0: back
-        to back).
+        the next, :data:`REST_FACTOR` times as long as the one that ended took
+        (:data:`REST`; 0: back to back).
     reset : float
         Seconds after which a computation reads every order again
         (:data:`RESET`); in between it reads the orders written since the last.
@@ -363,7 +367,7 @@ class LiveTable:
             fresh = GridTable(table, at.isoformat(), version, time.monotonic())
         finally:
             ended = time.monotonic()
-            self._next_start = ended + min(ended - started, self.rest)
+            self._next_start = ended + min(REST_FACTOR * (ended - started), self.rest)
         if save and self.saved_tables is not None:
             self._saved_at = started
             self.saved_tables.save(name, fresh.table, fresh.at)

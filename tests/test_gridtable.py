@@ -277,7 +277,7 @@ def test_only_the_order_columns_the_table_needs_are_read(store, layers, monkeypa
 
 
 def test_writes_in_a_stream_are_counted_by_fewer_computations_and_the_last_one_counts_them_all(store, layers):
-    """After a computation the worker rests as long as it took (at most ``rest``): refreshes asked
+    """After a computation the worker rests ten times as long as it took (at most ``rest``): refreshes asked
     meanwhile are served by one computation, which reads the orders as they are after them."""
     live = LiveTable(store, layers, rest=5.0)
     live.current()
@@ -285,7 +285,7 @@ def test_writes_in_a_stream_are_counted_by_fewer_computations_and_the_last_one_c
     store.entered.clear()
     live.refresh()
     assert store.entered.wait(WAIT)
-    time.sleep(0.3)  # the held computation takes 0.3 s or more: the worker then rests as long
+    time.sleep(0.3)  # the held computation takes 0.3 s or more: the worker then rests 3 s or more
     store.gate.set()
     wait_for(lambda: store.reads == 2, "the held refresh never ran")
     store.version = "v2"  # orders written after it

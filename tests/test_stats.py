@@ -172,6 +172,9 @@ def test_rollup_sums_equal_grid_sums(slice_city, level, column, n):
                                                       "district_code": 6}[column]]).median()
     np.testing.assert_allclose(rolled["median_days_to_resolve"],
                                expected.reindex(rolled.index).to_numpy())
+    by_grid = days[done].groupby(placed[done]).median()  # and each grid's, from the same orders
+    assert by_grid.size > 10
+    np.testing.assert_allclose(table["median_days_to_resolve"], by_grid.reindex(table.index).to_numpy())
 
 
 def test_rollup_without_durations_warns(grids, orders):

@@ -320,7 +320,7 @@ def placed_order_columns(func: str, workorders: pd.DataFrame, where: np.ndarray,
         columns[column] = np.bincount(where[mask], minlength=placer.n).astype(np.int64)
     done = counted & figures.resolved
     durations = ResolveDurations.frozen(placer.codes.to_numpy()[where[done]], figures.days[done])
-    columns["median_days_to_resolve"] = group_median(durations.codes, durations.days, placer.codes)
+    columns["median_days_to_resolve"] = _median_by_position(where[done], durations.days, placer.n)
     rated, satisfied = columns["rated_orders"], columns["satisfied_orders"]
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["satisfaction_rate"] = np.where(rated > 0, satisfied / rated, np.nan)
@@ -385,6 +385,16 @@ def _datetime_column(func: str, frame: pd.DataFrame, column: str, *, required: b
             "(naive China Standard Time), e.g. pd.to_datetime(...)"
         )
     return to_cst_naive(values).astype("datetime64[ns]")
+
+
+def _median_by_position(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The median of ``values`` per grid position 0..n-1 (NaN where it has none): :func:`group_median`
+    on the positions, which pandas groups by far faster than by the codes' text."""
+    medians = np.full(n, np.nan)
+    if len(positions):
+        found = pd.Series(values).groupby(positions).median()
+        medians[found.index.to_numpy()] = found.to_numpy(dtype=float)
+    return medians
 
 
 def group_median(codes: np.ndarray, values: np.ndarray, index: pd.Index) -> np.ndarray:
