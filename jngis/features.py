@@ -412,13 +412,15 @@ def _rings(polygon: Any) -> tuple:
 def _json_values(column: pd.Series) -> list:
     """A column's values as Python scalars JSON can hold (see :func:`_geojson`)."""
     values = column.astype(object).tolist()
-    missing = np.flatnonzero(pd.isna(column).to_numpy())
-    for position in missing:
+    for position in np.flatnonzero(pd.isna(column).to_numpy()):
         values[position] = None
-    if column.dtype.kind in "iub":  # integers and booleans: nothing else to convert
+    dtype = column.dtype
+    if dtype.kind in "iub" or isinstance(dtype, pd.StringDtype):  # nothing else to convert
         return values
-    for position, value in enumerate(values):
-        if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN or infinity
+    if dtype.kind == "f":  # JSON has no infinity either
+        return [value if value is None or math.isfinite(value) else None for value in values]
+    for position, value in enumerate(values):  # times, and whatever an object column holds
+        if isinstance(value, float) and not math.isfinite(value):
             values[position] = None
         elif isinstance(value, dt.datetime):  # pandas Timestamps too
             values[position] = value.isoformat()
