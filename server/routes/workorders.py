@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,7 +27,7 @@ from jngis.store import MAX_OFFSET
 from jngis.workorders import actions_for
 from jngis.workorders import card as card_of
 from ..auth import client_of, current_principal
-from ..deps import Backend, backend
+from ..deps import Backend, StoreJSON, backend
 
 router = APIRouter(tags=["work orders"])
 
@@ -89,7 +88,7 @@ class Reveal(Body):
 
 
 def _encoded(payload, status_code: int = 200, headers=None) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(payload), status_code=status_code, headers=headers)
+    return StoreJSON(payload, status_code=status_code, headers=headers)
 
 
 #: The step of the loop each department-loop route takes (server/routes/departments.py names them).
