@@ -123,7 +123,8 @@ class OrderFeed:
         Returns
         -------
         OrderChanges
-            The orders (all of them when ``complete``), the next cursor.
+            The orders (all of them when ``complete``; in no particular order),
+            the next cursor.
 
         Notes
         -----
@@ -162,8 +163,7 @@ class OrderFeed:
     def _all_changes(self, conn: Any, now: float, wanted: list[str], fetch: list[str]) -> OrderChanges:
         high = self._execute(conn, "SELECT max(trail_id) FROM trail").fetchone()[0]
         high = 0 if high is None else int(high)
-        rows = self._execute(conn, f"SELECT {', '.join(fetch)} FROM orders ORDER BY received_at, order_id"
-                             ).fetchall()
+        rows = self._execute(conn, f"SELECT {', '.join(fetch)} FROM orders").fetchall()
         cursor = OrdersCursor(((-math.inf, max(high - FULL_OVERLAP, 0)), (now, high)))
         return OrderChanges(self._orders_geoframe(rows, wanted, fetch), cursor, True)
 
