@@ -44,21 +44,32 @@ def _column(series) -> list:
 class _Figures(NamedTuple):
     """One table's rows ``who`` may see as JSON-ready columns, and each grid's row (the stats body and the cards)."""
 
+    version: int
     codes: list[str]
     row: dict[str, int]
     columns: dict[str, list]
 
 
 def _figures(store: Backend, who: Principal, served) -> tuple[GridTable, _Figures, tuple]:
-    """The figures of :meth:`Backend.figures`, converted once per table and scope (a card is then a lookup)."""
+    """The figures of :meth:`Backend.figures`, converted once per table and scope (a card is then a lookup).
+
+    Only the newest table's are kept for a scope (a few MB each): an older one is replaced.
+    """
     current, table, scope = store.figures(who, served)
 
     def build() -> _Figures:
         codes = table.index.tolist()
-        return _Figures(codes, {code: i for i, code in enumerate(codes)},
+        return _Figures(current.version, codes, {code: i for i, code in enumerate(codes)},
                         {name: _column(table[name]) for name in table.columns})
 
-    return current, served.live.get_or_insert(("figures", current.version, scope), build), scope
+    key = ("figures", scope)
+    figures = served.live.get_or_insert(key, build)
+    if figures.version != current.version:
+        served.live.invalidate(key)
+        figures = served.live.get_or_insert(key, build)
+        if figures.version != current.version:  # another table's conversion was in flight: not kept
+            figures = build()
+    return current, figures, scope
 
 
 @router.get("/stats/grids", name="grid_stats")
