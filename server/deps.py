@@ -387,7 +387,8 @@ class StoreAddresses:
         return self.store.locate_address(text, prefixes=self.prefixes)
 
 
-def backend(request: Request) -> Backend:
+async def backend(request: Request) -> Backend:
+    """The server's Backend (a coroutine: FastAPI calls it in the event loop, not through the thread pool)."""
     return request.app.state.backend
 
 

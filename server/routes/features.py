@@ -47,7 +47,7 @@ from jngis.query import (
     parse_sortby,
     queryables_schema,
 )
-from ..auth import current_principal, layer_reader
+from ..auth import layer_reader, principal_of
 from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
 
 router = APIRouter(tags=["OGC API Features"])
@@ -168,7 +168,7 @@ def queryables(collection_id: str, request: Request, store: Backend = Depends(ba
 def _property_filters(request: Request) -> set[str]:
     """The names a collection's items take besides the declared ones: its queryables."""
     kind = request.path_params.get("collection_id", "")
-    return set(queryable_fields(backend(request).wgs84(kind, current_principal(request)), kind)) - {"geometry"}
+    return set(queryable_fields(request.app.state.backend.wgs84(kind, principal_of(request)), kind)) - {"geometry"}
 
 
 @router.get("/collections/{collection_id}/items", name="items", response_class=GeoJSONResponse,

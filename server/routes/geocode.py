@@ -22,22 +22,10 @@ from ..deps import encode_json
 router = APIRouter(tags=["addresses"])
 
 
-async def address_reader(request: Request) -> Principal:
-    """:func:`~jngis.server.auth.layer_reader`, without a thread when it needs no I/O.
-
-    A request without an ``Authorization`` header is anonymous (or refused 401 when
-    anonymous reading is off): decided from the settings alone, so it is decided here,
-    in the loop. A bearer token is checked against the store in the thread pool.
-    """
-    if "authorization" not in request.headers:
-        return layer_reader(request)
-    return await run_in_threadpool(layer_reader, request)
-
-
 @router.get("/geocode", name="geocode")
 async def geocode(request: Request,
                   q: str = Query(..., min_length=1, max_length=200, description="an address, e.g. 文化东路68号3号楼"),
-                  who: Principal = Depends(address_reader)) -> Response:
+                  who: Principal = Depends(layer_reader)) -> Response:
     """``{"status": "matched" | "ambiguous" | "not_found", "unit_id", "lon", "lat", "grid_code", ...,
     "candidates", "reason"}`` (:meth:`jngis.AddressIndex.locate`; the text asked is not echoed)."""
     store = request.app.state.backend
