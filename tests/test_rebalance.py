@@ -514,9 +514,11 @@ def _moved_shape_live(regions):
     return moved, sum(regions.pp(regions.ra[r], regions.rp[r]) for r in live), live
 
 
-def test_exchange_polish_moves_no_more_households_and_keeps_the_rules(sample_city):
-    """On six 街道 of 历下区 after the repair and the polish: the exchanges never raise households moved or
-    leave the bounds, every region stays connected, and the Polsby-Popper sum does not fall."""
+@pytest.mark.parametrize("chains", [False, True])
+def test_exchange_polish_moves_no_more_households_and_keeps_the_rules(sample_city, chains):
+    """On six 街道 of 历下区 after the repair and the polish: the exchanges (between two regions, or with
+    the chains through a third) never raise households moved or leave the bounds, every region stays
+    connected, and the Polsby-Popper sum does not fall."""
     from jngis.rebalance import search
 
     units = sample_city.units
@@ -531,7 +533,7 @@ def test_exchange_polish_moves_no_more_households_and_keeps_the_rules(sample_cit
         moved, shape, live = _moved_shape_live(regions)
         inside = {r for r in live if regions.lo <= regions.rw[r] <= regions.hi}
         mark = len(regions.log)
-        search.exchange_polish(regions)
+        search.exchange_polish(regions, chains=chains)
         exchanged += len(regions.log) - mark
         moved_after, shape_after, live_after = _moved_shape_live(regions)
         assert moved_after <= moved

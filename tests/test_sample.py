@@ -94,16 +94,15 @@ def test_full_sample_city(sample_city):
     assert 0.1 < (some_below_norm["area_m2"].to_numpy() < 0.3 * households.to_numpy()).mean() < 0.6
 
 
-def test_generator_is_deterministic_and_validates():
+def test_the_seed_decides_the_city_and_it_validates():
+    # That one seed always gives the same city is shown at full scale, across processes and installs:
+    # tests/test_wheel.py builds the sample city afresh in a clean venv and compares it, layer by layer,
+    # with the one `make sample` built (assert_same_city). Here: another seed, another city, both valid.
     first = build_city(7, scale=0.05)
-    second = build_city(7, scale=0.05)
-    for kind, layer in first.layers():
-        other = getattr(second, kind)
-        assert len(layer) == len(other)
-        assert shapely.equals_exact(layer.geometry.values, other.geometry.values, tolerance=0).all(), kind
-    assert first.units["households"].tolist() == second.units["households"].tolist()
-    third = build_city(8, scale=0.05)
-    assert first.units["households"].sum() != third.units["households"].sum()
+    other = build_city(8, scale=0.05)
+    assert first.meta["seed"] == 7 and other.meta["seed"] == 8
+    assert first.units["households"].sum() != other.units["households"].sum()
+    assert not shapely.equals_exact(first.streets.geometry.values, other.streets.geometry.values, tolerance=0).all()
 
 
 @pytest.mark.parametrize("kwargs, message", [

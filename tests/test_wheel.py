@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from samecity import assert_same_city
 
 REPO = Path(__file__).resolve().parent.parent
 # The checkout's folders and the names they are installed under (setup.cfg package_dir).
@@ -146,7 +147,7 @@ def test_the_wheel_ships_every_file_of_the_package_and_nothing_else(wheel):
     assert not [req for req in runtime if req.lower().startswith("pytest")], runtime
 
 
-def test_a_clean_install_builds_the_sample_city_and_serves_it(venv, tmp_path):
+def test_a_clean_install_builds_the_sample_city_and_serves_it(venv, tmp_path, sample_city):
     outside = tmp_path / "somewhere"
     outside.mkdir()
     environment = _clean_environment(JNGIS_CACHE_DIR=str(tmp_path / "cache"),
@@ -162,6 +163,13 @@ def test_a_clean_install_builds_the_sample_city_and_serves_it(venv, tmp_path):
     print(f"\njngis sample in the clean venv: {time.perf_counter() - started:.1f} s")
     assert "built into" in built.stderr and str(tmp_path / "cache") in built.stderr
     assert "communities" in built.stdout
+    # the generator is deterministic: this build (another process, another install) is the city
+    # `make sample` built, layer by layer (tests/test_sample.py checks that another seed differs)
+    from jngis.layers import read_city
+    from jngis.sample import sample_path
+
+    (fresh,) = (tmp_path / "cache").glob(sample_path().name)
+    assert_same_city(read_city(fresh), sample_city)
 
     started = time.perf_counter()
     port = _free_port()

@@ -59,8 +59,11 @@ In each 街道:
    the Polsby-Popper sum of the two communities without moving more
    households, then exchanges across a border — an atom away from its old
    community (with at most one neighbour) for one to three connected atoms
-   of the other side, of unequal households where the bounds allow — whose
-   change in households moved is zero or less, then boundary moves again.
+   of the other side, of unequal households where the bounds allow; an atom
+   going back to its old community may take two neighbours along, and the
+   atoms that make up for it may come from a third community bordering
+   either side — whose change in households moved is zero or less, then
+   boundary moves again.
    It runs twice from the repaired plan — atoms returned home in atom
    order, and the returns that make shapes most compact first — and keeps
    the plan moving fewer households, then the more compact one.

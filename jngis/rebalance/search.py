@@ -25,7 +25,7 @@ import bisect
 import dataclasses
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import add
 
@@ -37,6 +37,9 @@ __all__ = ["StreetProblem", "StreetResult", "solve", "lower_bound", "NO_HOME", "
 
 #: Run :func:`exchange_polish` in the polish (False: the plan without it, for comparison in one process).
 EXCHANGES = True
+#: Let :func:`exchange_polish` take an atom home with up to two neighbours and make up for it with a third
+#: region's atoms (False: exchanges between two regions only, as before, for comparison in one process).
+CHAINS = True
 
 
 @dataclass
@@ -354,24 +357,46 @@ def polish(regions: Regions, rounds: int = 3) -> None:
             return
 
 
-def exchange_polish(regions: Regions, rounds: int = 3) -> None:
-    """Exchange small groups of atoms across a border when that raises the two regions' Polsby-Popper
-    sum and moves no more households.
+def exchange_polish(regions: Regions, rounds: int = 3, chains: bool = True) -> None:
+    """Exchange small groups of atoms across borders when that raises the regions' Polsby-Popper sum and
+    moves no more households.
 
     An atom ``a`` away from its old community starts each exchange: it, alone or with one neighbour in
     its region r, joins a neighbouring region t, and one, two or three connected atoms of t, one of them
     on the r-t border, join r. The exchange's change in households moved must be zero or less; the two
     sides' households need not match (three atoms of 20, 20 and 10 may go back for one of 50), which is
     what frees plans whose communities sit at the bounds with households moved at the lower bound, where
-    one-for-one swaps rarely balance. Both regions end within the working band (or, if outside it now,
-    unchanged in households), no further from the preferred band, and contiguous. The exchange gaining
-    most per (a, t) is taken; an (a, t) that found none is tried again only after r or t has changed.
+    one-for-one swaps rarely balance.
+
+    With ``chains``, where t is a's old community (a goes home, so the exchange saves a's households and
+    can pay for more), a may also take two neighbours along, and the atoms that make up for it may come
+    from a third region: a group of a region u bordering r joins r (r, grown to the minimum from t,
+    takes its households from u instead), or a group of t joins a region v bordering t (t, at the
+    maximum, passes its households on to v). Two regions of equal households would rarely be found
+    otherwise where both of a's neighbours are held by the bounds.
+
+    Every region involved ends within the working band (an exchange of two regions, one outside it now:
+    only with unchanged households; a chain: only among regions inside it), no further from the preferred
+    band, and contiguous. The exchange gaining most per (a, t) is taken; an (a, t) that found none is
+    tried again only after r or t has changed (or, for a chain, a region bordering them).
     """
     s = regions
-    cache: dict[tuple[int, int], tuple[list[int], list[tuple]]] = {}
+    cache: dict[tuple[int, int], _Groups] = {}  # (x, y): groups of y that may join x
+    around: dict[int, list[int]] = {}  # region -> the free, non-empty regions bordering it
     version = [0] * len(s.rw)  # bumped when an exchange changes a region
     edges = _EdgeSums(s)
-    tried: dict[tuple[int, int], tuple[int, int, int]] = {}  # (atom, region) -> versions it found nothing at
+    tried: dict[tuple[int, int], tuple[int, ...]] = {}  # (atom, region) -> versions it found nothing at
+
+    def groups_of(x: int, y: int) -> _Groups:
+        if (x, y) not in cache:
+            cache[(x, y)] = _border_groups(s, x, y, edges)
+        return cache[(x, y)]
+
+    def bordering(q: int) -> list[int]:
+        if q not in around:
+            around[q] = [p for p in s.neighbour_regions(q) if not s.rlocked[p] and s.members[p]]
+        return around[q]
+
     for _ in range(rounds):
         changed = False
         for a in range(s.n):
@@ -381,29 +406,35 @@ def exchange_polish(regions: Regions, rounds: int = 3) -> None:
             if s.locked_atom[a] or s.rlocked[r] or s.home[r] == s.origin[a]:
                 continue  # only away atoms start an exchange: an exchange of atoms at home moves both
             for t in {s.label[c] for c in s.nbrs[a]} - {r}:
-                if s.rlocked[t] or tried.get((a, t)) == (r, version[r], version[t]):
+                if s.rlocked[t]:
                     continue
-                if (r, t) not in cache:
-                    cache[(r, t)] = _border_groups(s, r, t, edges)
-                best = _best_exchange(s, a, r, t, *cache[(r, t)], edges)
+                stamp = (r, version[r], version[t])
+                if chains and s.home[t] == s.origin[a]:  # the exchanges with a third region (see _best_exchange)
+                    stamp += (sum(version[q] for q in bordering(r)) + sum(version[q] for q in bordering(t)),)
+                if tried.get((a, t)) == stamp:
+                    continue
+                best = _best_exchange(s, a, r, t, groups_of, bordering if chains else None, edges)
                 mark = len(s.log)
-                if best is not None and _apply_exchange(s, best[1], best[2], r, t):
-                    for key in [key for key in cache if r in key or t in key]:
+                if best is not None and _apply_exchange(s, best[1]):
+                    touched = {q for _, source, target in best[1] for q in (source, target)}
+                    for key in [key for key in cache if key[0] in touched or key[1] in touched]:
                         del cache[key]
-                    version[r] += 1
-                    version[t] += 1
+                    for q in touched | {s.label[y] for group, _, _ in best[1] for x in group for y in s.nbrs[x]}:
+                        around.pop(q, None)  # a region touching a moved atom may have gained or lost a neighbour
+                    for q in touched:
+                        version[q] += 1
                     changed = True
                     break
                 s.rollback(mark)
-                tried[(a, t)] = (r, version[r], version[t])
+                tried[(a, t)] = stamp
         if not changed:
             return
 
 
-def _border_groups(s: Regions, r: int, t: int, edge_sums: _EdgeSums) -> tuple[list[int], list[tuple]]:
+def _border_groups(s: Regions, r: int, t: int, edge_sums: _EdgeSums) -> _Groups:
     """The groups t may give r in an exchange: one atom of t on their border, or a connected two or
-    three with one on it, sorted by households, each with (households, change in households moved,
-    area, perimeter, edge shared with r, with t, inside the group, atoms)."""
+    three with one on it, each with (households, change in households moved, area, perimeter, edge
+    shared with r, with t, inside the group, atoms)."""
     label, nbrs, nlen, locked = s.label, s.nbrs, s.nlen, s.locked_atom
     if len(s.members[r]) <= len(s.members[t]):
         border = {c for x in s.members[r] for c in nbrs[x] if label[c] == t and not locked[c]}
@@ -442,48 +473,134 @@ def _border_groups(s: Regions, r: int, t: int, edge_sums: _EdgeSums) -> tuple[li
             sums = map(add, sums, one[g[2]])
             inside += edges[g[0]].get(g[2], 0.0) + edges[g[1]].get(g[2], 0.0)
         rows.append((*sums, inside, g))
-    rows.sort(key=lambda row: (row[0], row[-1]))
-    return [row[0] for row in rows], rows
+    return _Groups(rows)
 
 
-def _best_exchange(s: Regions, a: int, r: int, t: int, weights: list[int], groups: list[tuple],
-                   edge_sums: _EdgeSums) -> tuple[float, list[int], list[int]] | None:
+class _Groups:
+    """The rows of :func:`_border_groups` in two lists sorted by households: the groups whose every
+    household would be moved (change in households moved = households: atoms at home in their region,
+    the most common) and the others, so that a search for a group of at most so many households moved
+    reads only the first list's rows light enough."""
+
+    def __init__(self, rows: list[tuple]):
+        rows.sort(key=lambda row: (row[0], row[-1]))
+        self.home = [row for row in rows if row[1] == row[0]]
+        self.other = [row for row in rows if row[1] != row[0]]
+        self.home_weights = [row[0] for row in self.home]
+        self.other_weights = [row[0] for row in self.other]
+
+    def within(self, low: int, high: int, most_moved: int) -> Iterator[tuple]:
+        """The groups of ``low`` to ``high`` households that move at most ``most_moved`` households."""
+        top = min(high, most_moved)
+        if top >= low:
+            yield from self.home[bisect.bisect_left(self.home_weights, low):
+                                 bisect.bisect_right(self.home_weights, top)]
+        yield from self.other[bisect.bisect_left(self.other_weights, low):
+                              bisect.bisect_right(self.other_weights, high)]
+
+
+def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int, int], _Groups],
+                   bordering: Callable[[int], list[int]] | None, edge_sums: _EdgeSums) -> tuple[float, list] | None:
     """The exchange of :func:`exchange_polish` started by ``a`` (in r, joining t) that gains most
-    Polsby-Popper: (gain, atoms r gives, atoms t gives), or None when none gains."""
-    label, w, nbrs = s.label, s.w, s.nbrs
-    lo, hi, rw_r, rw_t = s.lo, s.hi, s.rw[r], s.rw[t]
-    partners = [c for c in dict.fromkeys(nbrs[a]) if label[c] == r and not s.locked_atom[c]]
-    edges_a = edge_sums[a]
-    before = s.pp(s.ra[r], s.rp[r]) + s.pp(s.ra[t], s.rp[t])
+    Polsby-Popper: (gain, [(atoms, from, to), ...] in the order to move them), or None when none gains.
+    Third regions only with ``bordering`` (region -> the free regions bordering it)."""
+    label, w, nbrs, locked, pp, soft = s.label, s.w, s.nbrs, s.locked_atom, s.pp, s.soft_distance
+    lo, hi, rw_r, rw_t, has_soft = s.lo, s.hi, s.rw[r], s.rw[t], s.soft is not None
+    ra_r, rp_r, ra_t, rp_t = s.ra[r], s.rp[r], s.ra[t], s.rp[t]
+    pp_r, pp_t = pp(ra_r, rp_r), pp(ra_t, rp_t)
+    inside = lo <= rw_r <= hi and lo <= rw_t <= hi
+    # a going back to its old community saves its households, which can pay for more: groups of three
+    # atoms leaving r, and groups of a third region making up for it
+    home = bordering is not None and s.home[t] == s.origin[a]
+    partners = [c for c in dict.fromkeys(nbrs[a]) if label[c] == r and not locked[c]]
+    starts = [(a,)] + [(a, c) for c in partners]
+    if home:
+        starts += dict.fromkeys((a, *sorted((c, d))) for c in partners for d in dict.fromkeys(nbrs[c] + nbrs[a])
+                                if d != a and d != c and label[d] == r and not locked[d])
+    thirds_in = thirds_out = ()
+    if home and inside:
+        # (region, households, area, perimeter, Polsby-Popper, groups) of the third regions within the bounds
+        thirds_in = [(u, s.rw[u], s.ra[u], s.rp[u], pp(s.ra[u], s.rp[u]), groups_of(r, u)) for u in bordering(r)
+                     if u != t and lo <= s.rw[u] <= hi]
+        thirds_out = [(v, s.rw[v], s.ra[v], s.rp[v], pp(s.ra[v], s.rp[v]), groups_of(v, t)) for v in bordering(t)
+                      if v != r and lo <= s.rw[v] <= hi]
+    groups = groups_of(r, t)
     best = None
-    for ga in [(a,)] + [(a, c) for c in partners]:
+    for ga in starts:
+        if len(ga) == 1:
+            edges, e_aa = edge_sums[a], 0.0
+        else:
+            edges = {}
+            for x in ga:
+                for y, length in edge_sums[x].items():
+                    edges[y] = edges.get(y, 0.0) + length
+            e_aa = sum(edges.get(x, 0.0) for x in ga) / 2  # each edge inside ga seen from both ends
+        touching = edges.keys()
+        sa_r = sa_t = 0.0
+        for y, length in edges.items():
+            if label[y] == r:
+                sa_r += length
+            elif label[y] == t:
+                sa_t += length
         wa = sum(w[x] for x in ga)
         ma = sum(s.moved_delta(x, t) for x in ga)
         area_a, perim_a = sum(s.area[x] for x in ga), sum(s.perim[x] for x in ga)
-        edges = {**edges_a, **{y: edges_a.get(y, 0.0) + length for y, length in edge_sums[ga[1]].items()}} \
-            if len(ga) == 2 else edges_a
-        touching = edges.keys()
-        e_aa = edges_a.get(ga[1], 0.0) if len(ga) == 2 else 0.0
-        sa_r, sa_t = sum(s.shared(x, r) for x in ga), sum(s.shared(x, t) for x in ga)
-        # both regions within the bounds afterwards: the window of households t's group may hold
+        # 1. a group of t joins r. Both regions within the bounds afterwards: the window of households
+        # t's group may hold
         low = max(lo - rw_r + wa, rw_t + wa - hi)
         high = min(hi - rw_r + wa, rw_t + wa - lo)
-        if not (lo <= rw_r <= hi and lo <= rw_t <= hi):
+        if not inside:
             low, high = wa, wa  # a region outside the bounds now: only exchanges of equal weight
-        for i in range(bisect.bisect_left(weights, low), bisect.bisect_right(weights, high)):
-            wb, mb, area_b, perim_b, sb_r, sb_t, e_bb, gb = groups[i]
-            if ma + mb > 0 or a in gb or (len(ga) == 2 and ga[1] in gb):
+        for wb, mb, area_b, perim_b, sb_r, sb_t, e_bb, gb in groups.within(low, high, -ma):
+            if ma + mb > 0:
                 continue
-            if s.soft is not None and (s.soft_distance(rw_r - wa + wb) + s.soft_distance(rw_t + wa - wb)
-                                       > s.soft_distance(rw_r) + s.soft_distance(rw_t)):
+            if has_soft and soft(rw_r - wa + wb) + soft(rw_t + wa - wb) > soft(rw_r) + soft(rw_t):
                 continue
             e_ab = 0.0 if touching.isdisjoint(gb) else sum(edges.get(y, 0.0) for y in gb)
             # r loses ga's edges inside it and gains gb's edges with what is left of r; t the other way
-            rp = s.rp[r] - perim_a + perim_b + 2 * (sa_r - e_aa) - 2 * (sb_r - e_ab + e_bb)
-            tp = s.rp[t] - perim_b + perim_a + 2 * (sb_t - e_bb) - 2 * (sa_t - e_ab + e_aa)
-            gain = s.pp(s.ra[r] - area_a + area_b, rp) + s.pp(s.ra[t] + area_a - area_b, tp) - before
+            rp = rp_r - perim_a + perim_b + 2 * (sa_r - e_aa) - 2 * (sb_r - e_ab + e_bb)
+            tp = rp_t - perim_b + perim_a + 2 * (sb_t - e_bb) - 2 * (sa_t - e_ab + e_aa)
+            gain = pp(ra_r - area_a + area_b, rp) + pp(ra_t + area_a - area_b, tp) - pp_r - pp_t
             if gain > 1e-4 and (best is None or gain > best[0]):
-                best = (gain, list(ga), list(gb))
+                best = (gain, [(ga, r, t), (gb, t, r)])
+        if not (thirds_in or thirds_out):
+            continue
+        # r without ga, t with it
+        r_area, r_perim = ra_r - area_a, rp_r - perim_a + 2 * (sa_r - e_aa)
+        t_area, t_perim = ra_t + area_a, rp_t + perim_a - 2 * (sa_t + e_aa)
+        if rw_t + wa <= hi:
+            # 2. a group of a third region u bordering r makes up r's households
+            gain_t = pp(t_area, t_perim) - pp_t
+            for u, rw_u, ra_u, rp_u, pp_u, groups_u in thirds_in:
+                low, high = max(lo - rw_r + wa, rw_u - hi), min(hi - rw_r + wa, rw_u - lo)
+                for wb, mb, area_b, perim_b, sb_r, sb_u, e_bb, gb in groups_u.within(low, high, -ma):
+                    if ma + mb > 0:
+                        continue
+                    if has_soft and (soft(rw_r - wa + wb) + soft(rw_t + wa) + soft(rw_u - wb)
+                                               > soft(rw_r) + soft(rw_t) + soft(rw_u)):
+                        continue
+                    e_ab = 0.0 if touching.isdisjoint(gb) else sum(edges.get(y, 0.0) for y in gb)
+                    gain = (gain_t + pp(r_area + area_b, r_perim + perim_b - 2 * (sb_r - e_ab + e_bb)) - pp_r
+                            + pp(ra_u - area_b, rp_u - perim_b + 2 * (sb_u - e_bb)) - pp_u)
+                    if gain > 1e-4 and (best is None or gain > best[0]):
+                        best = (gain, [(ga, r, t), (gb, u, r)])
+        if rw_r - wa >= lo:
+            # 3. t passes households on to a third region v bordering it
+            gain_r = pp(r_area, r_perim) - pp_r
+            for v, rw_v, ra_v, rp_v, pp_v, groups_v in thirds_out:
+                low, high = max(rw_t + wa - hi, lo - rw_v), min(rw_t + wa - lo, hi - rw_v)
+                for wc, mc, area_c, perim_c, sc_v, sc_t, e_cc, gc in groups_v.within(low, high, -ma):
+                    if ma + mc > 0:
+                        continue
+                    if has_soft and (soft(rw_r - wa) + soft(rw_t + wa - wc) + soft(rw_v + wc)
+                                               > soft(rw_r) + soft(rw_t) + soft(rw_v)):
+                        continue
+                    e_ac = 0.0 if touching.isdisjoint(gc) else sum(edges.get(y, 0.0) for y in gc)
+                    # t with ga loses gc's edges inside it, ga's edges with gc among them
+                    gain = (gain_r + pp(t_area - area_c, t_perim - perim_c + 2 * (sc_t - e_cc + e_ac)) - pp_t
+                            + pp(ra_v + area_c, rp_v + perim_c - 2 * (sc_v + e_cc)) - pp_v)
+                    if gain > 1e-4 and (best is None or gain > best[0]):
+                        best = (gain, [(ga, r, t), (gc, t, v)])
     return best
 
 
@@ -502,22 +619,19 @@ class _EdgeSums(dict):
         return out
 
 
-def _apply_exchange(s: Regions, ga: list[int], gb: list[int], r: int, t: int) -> bool:
-    """Move ``ga`` from r to t, then ``gb`` from t to r, each atom only while both regions stay connected;
-    False when one cannot (the caller rolls back)."""
-    for x in ga:
-        if s.label[x] != r or not s.can_leave(x):
-            return False
-        s.move(x, t)
-    left = list(gb)
-    while left:
-        # the next atom of gb to cross: one that touches r now and can leave t
-        step = next((y for y in left if s.label[y] == t and any(s.label[c] == r for c in s.nbrs[y])
-                     and s.can_leave(y)), None)
-        if step is None:
-            return False
-        s.move(step, r)
-        left.remove(step)
+def _apply_exchange(s: Regions, moves: list[tuple[Sequence[int], int, int]]) -> bool:
+    """Make the moves of an exchange, (atoms, from, to) in order, each atom only while both its regions stay
+    connected; False when one cannot (the caller rolls back)."""
+    for atoms, source, target in moves:
+        left = list(atoms)
+        while left:
+            # the next atom to cross: one that touches the target now and can leave its region
+            step = next((y for y in left if s.label[y] == source and any(s.label[c] == target for c in s.nbrs[y])
+                         and s.can_leave(y)), None)
+            if step is None:
+                return False
+            s.move(step, target)
+            left.remove(step)
     return True
 
 
@@ -555,7 +669,7 @@ def search(regions: Regions, problem: StreetProblem) -> None:
         if regions.label[a] != r:
             regions.move(a, r)
     if EXCHANGES:
-        exchange_polish(regions)
+        exchange_polish(regions, chains=CHAINS)
         polish(regions)
 
 
