@@ -40,6 +40,10 @@ EXCHANGES = True
 #: Let :func:`exchange_polish` take an atom home with up to two neighbours and make up for it with a third
 #: region's atoms (False: exchanges between two regions only, as before, for comparison in one process).
 CHAINS = True
+#: Groups :func:`exchange_polish` may read per atom of the 街道 for the exchanges :data:`CHAINS` adds (then
+#: only those of two regions): a few 街道 with giant communities around many returning atoms would cost most
+#: of the time.
+CHAIN_ROWS_PER_ATOM = 20
 
 
 @dataclass
@@ -373,7 +377,8 @@ def exchange_polish(regions: Regions, rounds: int = 3, chains: bool = True) -> N
     from a third region: a group of a region u bordering r joins r (r, grown to the minimum from t,
     takes its households from u instead), or a group of t joins a region v bordering t (t, at the
     maximum, passes its households on to v). Two regions of equal households would rarely be found
-    otherwise where both of a's neighbours are held by the bounds.
+    otherwise where both of a's neighbours are held by the bounds. These read at most
+    :data:`CHAIN_ROWS_PER_ATOM` groups per atom of the 街道, then only exchanges of two regions go on.
 
     Every region involved ends within the working band (an exchange of two regions, one outside it now:
     only with unchanged households; a chain: only among regions inside it), no further from the preferred
@@ -386,6 +391,7 @@ def exchange_polish(regions: Regions, rounds: int = 3, chains: bool = True) -> N
     version = [0] * len(s.rw)  # bumped when an exchange changes a region
     edges = _EdgeSums(s)
     tried: dict[tuple[int, int], tuple[int, ...]] = {}  # (atom, region) -> versions it found nothing at
+    left = [CHAIN_ROWS_PER_ATOM * s.n]  # groups of third regions still to read
 
     def groups_of(x: int, y: int) -> _Groups:
         if (x, y) not in cache:
@@ -409,11 +415,12 @@ def exchange_polish(regions: Regions, rounds: int = 3, chains: bool = True) -> N
                 if s.rlocked[t]:
                     continue
                 stamp = (r, version[r], version[t])
-                if chains and s.home[t] == s.origin[a]:  # the exchanges with a third region (see _best_exchange)
+                chain = chains and left[0] > 0
+                if chain and s.home[t] == s.origin[a]:  # the exchanges with a third region (see _best_exchange)
                     stamp += (sum(version[q] for q in bordering(r)) + sum(version[q] for q in bordering(t)),)
                 if tried.get((a, t)) == stamp:
                     continue
-                best = _best_exchange(s, a, r, t, groups_of, bordering if chains else None, edges)
+                best = _best_exchange(s, a, r, t, groups_of, bordering if chain else None, edges, left)
                 mark = len(s.log)
                 if best is not None and _apply_exchange(s, best[1]):
                     touched = {q for _, source, target in best[1] for q in (source, target)}
@@ -500,10 +507,12 @@ class _Groups:
 
 
 def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int, int], _Groups],
-                   bordering: Callable[[int], list[int]] | None, edge_sums: _EdgeSums) -> tuple[float, list] | None:
+                   bordering: Callable[[int], list[int]] | None, edge_sums: _EdgeSums,
+                   left: list[int]) -> tuple[float, list] | None:
     """The exchange of :func:`exchange_polish` started by ``a`` (in r, joining t) that gains most
     Polsby-Popper: (gain, [(atoms, from, to), ...] in the order to move them), or None when none gains.
-    Third regions only with ``bordering`` (region -> the free regions bordering it)."""
+    Third regions and three atoms leaving r only with ``bordering`` (region -> the free regions bordering
+    it); each group read for them is taken off ``left[0]``."""
     label, w, nbrs, locked, pp, soft = s.label, s.w, s.nbrs, s.locked_atom, s.pp, s.soft_distance
     lo, hi, rw_r, rw_t, has_soft = s.lo, s.hi, s.rw[r], s.rw[t], s.soft is not None
     ra_r, rp_r, ra_t, rp_t = s.ra[r], s.rp[r], s.ra[t], s.rp[t]
@@ -551,7 +560,10 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
         high = min(hi - rw_r + wa, rw_t + wa - lo)
         if not inside:
             low, high = wa, wa  # a region outside the bounds now: only exchanges of equal weight
+        triple = len(ga) == 3
         for wb, mb, area_b, perim_b, sb_r, sb_t, e_bb, gb in groups.within(low, high, -ma):
+            if triple:
+                left[0] -= 1
             if ma + mb > 0:
                 continue
             if has_soft and soft(rw_r - wa + wb) + soft(rw_t + wa - wb) > soft(rw_r) + soft(rw_t):
@@ -574,6 +586,7 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
             for u, rw_u, ra_u, rp_u, pp_u, groups_u in thirds_in:
                 low, high = max(lo - rw_r + wa, rw_u - hi), min(hi - rw_r + wa, rw_u - lo)
                 for wb, mb, area_b, perim_b, sb_r, sb_u, e_bb, gb in groups_u.within(low, high, -ma):
+                    left[0] -= 1
                     if ma + mb > 0:
                         continue
                     if has_soft and (soft(rw_r - wa + wb) + soft(rw_t + wa) + soft(rw_u - wb)
@@ -590,6 +603,7 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
             for v, rw_v, ra_v, rp_v, pp_v, groups_v in thirds_out:
                 low, high = max(rw_t + wa - hi, lo - rw_v), min(rw_t + wa - lo, hi - rw_v)
                 for wc, mc, area_c, perim_c, sc_v, sc_t, e_cc, gc in groups_v.within(low, high, -ma):
+                    left[0] -= 1
                     if ma + mc > 0:
                         continue
                     if has_soft and (soft(rw_r - wa) + soft(rw_t + wa - wc) + soft(rw_v + wc)
