@@ -412,8 +412,8 @@ def _rings(polygon: Any) -> tuple:
 def _json_values(column: pd.Series) -> list:
     """A column's values as Python scalars JSON can hold (see :func:`_geojson`)."""
     values = column.astype(object).tolist()
-    for position in np.flatnonzero(pd.isna(column).to_numpy()):
-        values[position] = None
+    for missing in np.flatnonzero(pd.isna(column).to_numpy()):
+        values[missing] = None
     dtype = column.dtype
     if dtype.kind in "iub" or isinstance(dtype, pd.StringDtype):  # nothing else to convert
         return values

@@ -414,7 +414,7 @@ def exchange_polish(regions: Regions, rounds: int = 3, chains: bool = True) -> N
             for t in {s.label[c] for c in s.nbrs[a]} - {r}:
                 if s.rlocked[t]:
                     continue
-                stamp = (r, version[r], version[t])
+                stamp: tuple[int, ...] = (r, version[r], version[t])
                 chain = chains and left[0] > 0
                 if chain and s.home[t] == s.origin[a]:  # the exchanges with a third region (see _best_exchange)
                     stamp += (sum(version[q] for q in bordering(r)) + sum(version[q] for q in bordering(t)),)
@@ -522,12 +522,13 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
     # atoms leaving r, and groups of a third region making up for it
     home = bordering is not None and s.home[t] == s.origin[a]
     partners = [c for c in dict.fromkeys(nbrs[a]) if label[c] == r and not locked[c]]
-    starts = [(a,)] + [(a, c) for c in partners]
+    starts: list[tuple[int, ...]] = [(a,)] + [(a, c) for c in partners]
     if home:
         starts += dict.fromkeys((a, *sorted((c, d))) for c in partners for d in dict.fromkeys(nbrs[c] + nbrs[a])
                                 if d != a and d != c and label[d] == r and not locked[d])
-    thirds_in = thirds_out = ()
-    if home and inside:
+    thirds_in: list = []
+    thirds_out: list = []
+    if home and inside and bordering is not None:
         # (region, households, area, perimeter, Polsby-Popper, groups) of the third regions within the bounds
         thirds_in = [(u, s.rw[u], s.ra[u], s.rp[u], pp(s.ra[u], s.rp[u]), groups_of(r, u)) for u in bordering(r)
                      if u != t and lo <= s.rw[u] <= hi]
