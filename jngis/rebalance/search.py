@@ -529,10 +529,11 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
     thirds_in: list = []
     thirds_out: list = []
     if home and inside and bordering is not None:
-        # (region, households, area, perimeter, Polsby-Popper, groups) of the third regions within the bounds
-        thirds_in = [(u, s.rw[u], s.ra[u], s.rp[u], pp(s.ra[u], s.rp[u]), groups_of(r, u)) for u in bordering(r)
+        # (region, households, area, perimeter, Polsby-Popper) of the third regions within the bounds; their
+        # groups are built only where some could fit
+        thirds_in = [(u, s.rw[u], s.ra[u], s.rp[u], pp(s.ra[u], s.rp[u])) for u in bordering(r)
                      if u != t and lo <= s.rw[u] <= hi]
-        thirds_out = [(v, s.rw[v], s.ra[v], s.rp[v], pp(s.ra[v], s.rp[v]), groups_of(v, t)) for v in bordering(t)
+        thirds_out = [(v, s.rw[v], s.ra[v], s.rp[v], pp(s.ra[v], s.rp[v])) for v in bordering(t)
                       if v != r and lo <= s.rw[v] <= hi]
     groups = groups_of(r, t)
     best = None
@@ -584,9 +585,11 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
         if rw_t + wa <= hi:
             # 2. a group of a third region u bordering r makes up r's households
             gain_t = pp(t_area, t_perim) - pp_t
-            for u, rw_u, ra_u, rp_u, pp_u, groups_u in thirds_in:
+            for u, rw_u, ra_u, rp_u, pp_u in thirds_in:
                 low, high = max(lo - rw_r + wa, rw_u - hi), min(hi - rw_r + wa, rw_u - lo)
-                for wb, mb, area_b, perim_b, sb_r, sb_u, e_bb, gb in groups_u.within(low, high, -ma):
+                if low > high:
+                    continue
+                for wb, mb, area_b, perim_b, sb_r, sb_u, e_bb, gb in groups_of(r, u).within(low, high, -ma):
                     left[0] -= 1
                     if ma + mb > 0:
                         continue
@@ -601,9 +604,11 @@ def _best_exchange(s: Regions, a: int, r: int, t: int, groups_of: Callable[[int,
         if rw_r - wa >= lo:
             # 3. t passes households on to a third region v bordering it
             gain_r = pp(r_area, r_perim) - pp_r
-            for v, rw_v, ra_v, rp_v, pp_v, groups_v in thirds_out:
+            for v, rw_v, ra_v, rp_v, pp_v in thirds_out:
                 low, high = max(rw_t + wa - hi, lo - rw_v), min(rw_t + wa - lo, hi - rw_v)
-                for wc, mc, area_c, perim_c, sc_v, sc_t, e_cc, gc in groups_v.within(low, high, -ma):
+                if low > high:
+                    continue
+                for wc, mc, area_c, perim_c, sc_v, sc_t, e_cc, gc in groups_of(v, t).within(low, high, -ma):
                     left[0] -= 1
                     if ma + mc > 0:
                         continue
