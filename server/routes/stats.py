@@ -64,11 +64,11 @@ def _figures(store: Backend, who: Principal, served) -> tuple[GridTable, _Figure
 
     key = ("figures", scope)
     figures = served.live.get_or_insert(key, build)
-    if figures.version != current.version:
+    if figures.version < current.version:  # an older table's: replaced (a newer one is never evicted)
         served.live.invalidate(key)
         figures = served.live.get_or_insert(key, build)
-        if figures.version != current.version:  # another table's conversion was in flight: not kept
-            figures = build()
+    if figures.version != current.version:  # a request that read the previous table, or one in flight
+        figures = build()
     return current, figures, scope
 
 
