@@ -187,7 +187,7 @@ async def current_principal(request: Request) -> Principal:
 
 async def layer_reader(request: Request) -> Principal:
     """The principal of a map route (layers, tiles, labels, search, addresses): one that reads layers."""
-    return await permits("layers.read")(request)
+    return await _READS_LAYERS(request)
 
 
 def describe(who: Principal) -> dict:
@@ -211,3 +211,6 @@ def permits(action: str):
         return who
 
     return principal_permitted
+
+
+_READS_LAYERS = permits("layers.read")  # built once, not on every map request
