@@ -13,10 +13,12 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from jngis import _checks
+from jngis import _checks, _threads
 from jngis.errors import InputTypeError, ParameterError
 
 __all__ = ["shared_edges", "metric_geometries", "island_links"]
+
+_PARALLEL_PAIRS = 2_000  # fewer candidate pairs are measured in the calling thread
 
 
 def shared_edges(
@@ -57,19 +59,27 @@ def shared_edges(
 
 
 def measured_pairs(geoms: np.ndarray, measure, *, above: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs ``left < right`` of intersecting geometries whose ``measure(a, b)`` exceeds ``above``.
+    """Pairs ``left < right`` of geometries whose ``measure(a, b)`` exceeds ``above`` (``above >= 0``).
 
-    One STRtree bulk query, then ``measure`` vectorised over all candidate
-    pairs; returned sorted by (left, right) with the measured values.
+    One STRtree bulk query on envelopes, then ``measure`` (a vectorised GEOS
+    operation, which releases the GIL) over all candidate pairs in one slice
+    per core; returned sorted by (left, right) with the measured values.
+    Pairs whose envelopes meet but whose geometries do not measure 0, so no
+    ``intersects`` predicate is asked first: on a city's units it kept 92 %
+    of the pairs and cost a quarter as much as measuring them.
     """
     if len(geoms) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
+    left, right = shapely.STRtree(geoms).query(geoms)
     keep = left < right
     left, right = left[keep], right[keep]
-    value = measure(geoms[left], geoms[right])
+    value = np.empty(len(left))
+
+    def part(cut: slice) -> None:
+        value[cut] = measure(geoms[left[cut]], geoms[right[cut]])
+
+    _threads.run_sliced(part, len(left), _threads.workers() if len(left) >= _PARALLEL_PAIRS else 1)
     keep = value > above
     order = np.lexsort((right[keep], left[keep]))
     return left[keep][order], right[keep][order], value[keep][order]

@@ -490,7 +490,7 @@ def test_index_errors(four_squares):
 
 
 def _locate_in_child(queue):
-    from jngis.assign import parallel
+    from jngis import _threads as parallel
 
     done: list[slice] = []
     parallel.run_sliced(done.append, 10, 2)
@@ -500,7 +500,7 @@ def _locate_in_child(queue):
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the platform does not fork")
 def test_a_forked_child_gets_its_own_pool():
     # the parent's pool threads do not exist in a forked child: work it queued there would never run
-    from jngis.assign import parallel
+    from jngis import _threads as parallel
 
     parallel.run_sliced(lambda _: None, 10, 2)
     context = multiprocessing.get_context("fork")

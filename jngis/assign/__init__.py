@@ -20,7 +20,7 @@ Two steps, both exact:
    trusted only beyond the determinant's proven rounding bound.
    A batch of 20,000 points or more is first sorted by block of 8 x 8 cells
    (the grid is then read in order, not at random), and from 100,000 points
-   on it is located in one slice per core (:mod:`jngis.assign.parallel`); a
+   on it is located in one slice per core (:mod:`jngis._threads`); a
    one-off :func:`assign` reads the points' coordinates and checks the
    polygons' validity in those threads while it builds the grid.
 2. Points the pre-pass cannot decide with certainty — on an edge or an

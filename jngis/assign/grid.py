@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 
 from jngis import _pip
-from jngis.assign import parallel
+from jngis import _threads as parallel
 from jngis.errors import ParameterError
 
 # The default grid has about this many cells per polygon edge (see build_grid).

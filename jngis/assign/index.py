@@ -13,7 +13,7 @@ import pyproj
 import shapely
 
 from jngis import _checks, _pip
-from jngis.assign import parallel
+from jngis import _threads as parallel
 from jngis.assign.grid import build_grid
 from jngis.assign.inputs import cell_size as check_cell_size
 from jngis.assign.inputs import (

@@ -12,7 +12,7 @@ import pyproj
 import shapely
 
 from jngis import _checks
-from jngis.assign import parallel
+from jngis import _threads as parallel
 from jngis.crs.base import JINAN_GK
 from jngis.errors import GeometryError, ParameterError, SchemaError
 

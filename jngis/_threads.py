@@ -1,8 +1,9 @@
-"""The threads of :mod:`jngis.assign`: GIL-free work (numba ``nogil`` kernels, GEOS) on every core.
+"""One process-wide pool of threads for GIL-free work (numba ``nogil`` kernels, GEOS) on every core.
 
 A one-off :func:`jngis.assign` reads the points' coordinates while it builds the
-grid, and a large batch of points is located in one slice per core. Both run in
-one process-wide pool of plain threads, which is safe where numba's own
+grid, a large batch of points is located in one slice per core, and
+:func:`jngis.adjacency.shared_edges` measures its candidate pairs in one slice
+per core. All run in one pool of plain threads, which is safe where numba's own
 ``parallel=True`` is not: its default threading layer aborts when two threads
 (two server requests) enter a parallel kernel at once.
 
@@ -47,7 +48,7 @@ def submit(func: Callable[..., T], *args: Any) -> Future[T]:
     if _POOL is None:
         with _POOL_LOCK:
             if _POOL is None:
-                _POOL = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="jngis-assign")
+                _POOL = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="jngis")
     return _POOL.submit(func, *args)
 
 
