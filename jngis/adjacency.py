@@ -64,7 +64,7 @@ def measured_pairs(geoms: np.ndarray, measure, *, above: float) -> tuple[np.ndar
     One STRtree bulk query on envelopes, then ``measure`` (a vectorised GEOS
     operation, which releases the GIL) over all candidate pairs in one slice
     per core; returned sorted by (left, right) with the measured values.
-    Pairs whose envelopes meet but whose geometries do not measure 0, so no
+    A pair whose envelopes meet but whose geometries do not measures 0, so no
     ``intersects`` predicate is asked first: on a city's units it kept 92 %
     of the pairs and cost a quarter as much as measuring them.
     """
