@@ -182,6 +182,10 @@ async def refuse_unknown_parameters(request: Request) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI):
+    import anyio.to_thread
+
+    # the threads the synchronous routes run in (JNGIS_THREADS; starlette's default is 40)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.threads
     yield
     app.state.backend.close()  # the change listener and the scheduler of versions
 

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         :class:`jngis.AddressIndex` of every unit; ``"store"`` asks the store
         (:meth:`jngis.store.Store.locate_address`: FTS5 / pg_trgm candidates),
         for a city too big to hold every address in each server process.
+    threads : int
+        Threads answering the routes that read the store or the layers
+        (``JNGIS_THREADS``, default 4; starlette's default is 40). On a
+        GIL-bound server more threads do not answer faster: they queue on the
+        GIL after every SQLite or GEOS call instead of in line for a thread
+        (benchmarks/RESULTS.md, "reliability"). Run more processes
+        (``jngis serve --workers N``) to use more cores.
     """
 
     model_config = SettingsConfigDict(env_prefix="JNGIS_", extra="ignore")
@@ -123,6 +130,7 @@ class Settings(BaseSettings):
     stats_cache_dir: str | None = None
     calendar_beyond: Literal["weekends", "raise"] = "weekends"
     address_lookup: Literal["memory", "store"] = "memory"
+    threads: int = Field(default=4, ge=1, le=256)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

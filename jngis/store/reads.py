@@ -85,6 +85,7 @@ class OrderReads(OrderAccess):
             conn, _select_orders(f"{where} ORDER BY {first}received_at DESC, order_id DESC LIMIT ? OFFSET ?"),
             params + [limit, offset],
         ).fetchall()
+        now = now_cst() if now is None else to_cst(now, "now")  # one instant for the page's deadlines
         return self._shown([public_order(self._row_dict(row), now) for row in rows], principal, personal)
 
     def count_orders(self, *, grid_code: str | None = None, community_code: str | None = None,

@@ -44,6 +44,36 @@ def test_settings_refuse_a_bad_cache_size():
         Settings(tile_cache_mb=-1)
 
 
+def test_settings_refuse_no_request_threads():
+    with pytest.raises(ValueError, match="threads"):
+        Settings(threads=0)
+
+
+def test_synchronous_routes_run_in_at_most_the_configured_threads(module_store, settings_for):
+    """JNGIS_THREADS bounds the routes running at once in threads (starlette's default is 40)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app(settings_for(module_store, threads=2))
+    running, most, lock = 0, 0, threading.Lock()
+
+    @app.get("/probe")
+    def probe() -> dict:  # a synchronous route, as the store's are
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return {"thread": threading.current_thread().name}
+
+    with TestClient(app) as client, ThreadPoolExecutor(8) as callers:
+        answers = list(callers.map(lambda _: client.get("/probe"), range(16)))
+    assert [answer.status_code for answer in answers] == [200] * 16
+    assert most == 2  # 16 requests at once, never more than 2 in threads, and 2 used
+
+
 @pytest.mark.parametrize("exc, status", [
     (errors.NotFoundError("x"), 404),
     (errors.InvalidTransition("W1", "closed", "reopened", ()), 409),
