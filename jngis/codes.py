@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -225,7 +226,12 @@ def is_personal(column: Any, kind: str | None = None) -> bool:
 
     A station's or party organisation's public contact phone is not personal data.
     """
-    name = str(column)
+    return _is_personal(str(column), kind if kind is None or isinstance(kind, str) else str(kind))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_personal(name: str, kind: str | None) -> bool:
+    # cached: a page of orders asks this of every field of every record (a quarter of a list's time)
     if kind in PUBLIC_CONTACT_KINDS and _PUBLIC_CONTACT.match(name):
         return False
     return name in PERSONAL_COLUMNS or bool(_PERSONAL_NAME.search(name))

@@ -126,10 +126,9 @@ def fields_of(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> dict[str, str
     """
     fields = {}
     geometry = getattr(frame, "_geometry_column_name", None)
-    for column in frame.columns:
+    for column, dtype in frame.dtypes.items():  # one Series of dtypes, not a column access each
         if column in exclude:
             continue
-        dtype = frame[column].dtype
         if column == geometry:
             fields["geometry"] = "geometry"
         elif pd.api.types.is_bool_dtype(dtype):

@@ -404,14 +404,14 @@ class Store(ChangeChannel, Users, OrderReads, OrderFeed, DepartmentSteps, Bounda
                   "caller_phone": _checks.text("create_order", "caller_phone", caller_phone, max_length=40)}
         order_id = _checks.text("create_order", "order_id", order_id, max_length=64)
         layers_version = self.change_versions()["layers"]
-        place = self._placer_at(layers_version).place(np.array([lon]), np.array([lat])).iloc[0]
+        place = self._placer_at(layers_version).place_one(lon, lat)
         if place["district_code"] is None:
             raise GeometryError(
                 f"location lon={lon:.6f}, lat={lat:.6f} (WGS84) lies outside every district of the city; "
                 "expected a location inside it (was crs= right? GCJ-02/BD-09 points are 0.5-1.4 km off)"
             )
-        record = {**fields, "order_id": order_id, "lon": lon, "lat": lat, "x": float(place["x"]),
-                  "y": float(place["y"]), **{key: place[key] for key in CODE_COLUMNS},
+        record = {**fields, "order_id": order_id, "lon": lon, "lat": lat, "x": place["x"],
+                  "y": place["y"], **{key: place[key] for key in CODE_COLUMNS},
                   "layers_version": layers_version}
         return record, caller, first_row
 

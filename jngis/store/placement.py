@@ -56,6 +56,15 @@ class Placer:
 
     def place(self, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
         """x, y in the store CRS and the four codes (None where a level has no polygon there)."""
+        x, y, codes = self._placed(lon, lat)
+        return pd.DataFrame({"x": x, "y": y, **codes})
+
+    def place_one(self, lon: float, lat: float) -> dict[str, Any]:
+        """:meth:`place` of one point as a dict of plain values (a new order: no DataFrame to build)."""
+        x, y, codes = self._placed(np.array([lon], float), np.array([lat], float))
+        return {"x": float(x[0]), "y": float(y[0]), **{key: values[0] for key, values in codes.items()}}
+
+    def _placed(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         x, y = self.to_store.transform(np.asarray(lon, float), np.asarray(lat, float))
         x, y = np.atleast_1d(x), np.atleast_1d(y)
         codes = {lv.key: np.full(len(x), None, dtype=object) for lv in LEVELS}
@@ -70,14 +79,15 @@ class Placer:
             have = np.array([isinstance(c, str) for c in found], dtype=bool)
             for coarser in _FINEST_FIRST[depth + 1:]:
                 codes[coarser.key][todo[have]] = parent(found[have], coarser.name)
-        return pd.DataFrame({"x": x, "y": y, **codes})
+        return x, y, codes
 
 
 def _as_objects(values: Any) -> np.ndarray:
     """Located keys as an object array of strings, None where nothing was found."""
-    array = np.asarray(pd.Series(values).astype(object), dtype=object)
-    return np.array([None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in array],
-                    dtype=object)
+    listed = values.tolist() if hasattr(values, "tolist") else list(values)  # no Series for one point
+    out = np.empty(len(listed), dtype=object)
+    out[:] = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in listed]
+    return out
 
 
 def check_location(func: str, lon: Any, lat: Any, crs: Any) -> tuple[float, float]:
