@@ -78,7 +78,10 @@ def test_a_tally_is_grid_stats_of_its_orders_after_any_updates(layers, slice_cit
     for step in range(6):  # changed orders and new ones, in batches of different sizes
         batch = pd.concat([edited(held, rng, 5 + 10 * step), orders.iloc[400 + 30 * step: 430 + 30 * step]])
         tally.update(batch)
-        held = pd.concat([held[~held.index.isin(batch["order_id"])], batch.set_index("order_id", drop=False)])
+        # the latest of each order, an order keeping its place and new ones last (the resolve days' order)
+        first_seen = list(dict.fromkeys([*held.index, *batch["order_id"]]))
+        held = pd.concat([held[~held.index.isin(batch["order_id"])],
+                          batch.set_index("order_id", drop=False)]).loc[first_seen]
         for at in (AT, pd.Timestamp("2026-11-30 18:00")):  # the time-dependent figures move with `at`
             assert_same(tally.table(at), expected(layers, held, at))
     assert len(tally) == len(held) == 580

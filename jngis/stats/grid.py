@@ -309,10 +309,14 @@ def _order_columns(func: str, workorders: gpd.GeoDataFrame | None, at: pd.Timest
 
 
 def placed_order_columns(func: str, workorders: pd.DataFrame, where: np.ndarray, at: pd.Timestamp,
-                         placer: GridPlacer) -> tuple[dict[str, Any], ResolveDurations]:
-    """:func:`_order_columns` of orders already placed: ``where`` is each order's grid position (-1: none)."""
+                         placer: GridPlacer, times: OrderTimes | None = None
+                         ) -> tuple[dict[str, Any], ResolveDurations]:
+    """:func:`_order_columns` of orders already placed: ``where`` is each order's grid position (-1: none).
+
+    ``times``: :func:`order_times` of ``workorders``, when the caller keeps them (a tally).
+    """
     columns: dict[str, Any] = {}
-    figures = _order_figures(func, workorders, at)
+    figures = _figures_at(order_times(func, workorders) if times is None else times, at)
     counted = figures.received & (where >= 0)
     masks = (counted, counted & figures.open, counted & figures.overdue, counted & figures.recent,
              counted & figures.resolved, counted & figures.rated, counted & figures.satisfied)
@@ -340,33 +344,66 @@ class _OrderFigures(NamedTuple):
     satisfied: np.ndarray
 
 
-def _order_figures(func: str, orders: gpd.GeoDataFrame, at: pd.Timestamp) -> _OrderFigures:
-    """Per-order masks and durations as of `at` (see the module docstring)."""
+class OrderTimes(NamedTuple):
+    """What the figures read of each order, whatever the moment asked about: numpy arrays.
+
+    Times are naive China Standard Time ``datetime64[ns]`` (NaT: none);
+    ``resolved`` and ``finish`` (resolved, else closed) are None when the
+    orders carry no such column.
+    """
+
+    received: np.ndarray
+    due: np.ndarray
+    resolved: np.ndarray | None
+    finish: np.ndarray | None
+    finished_now: np.ndarray
+    days: np.ndarray
+    rated: np.ndarray
+    happy: np.ndarray
+
+
+def order_times(func: str, orders: pd.DataFrame) -> OrderTimes:
+    """The :class:`OrderTimes` of ``orders`` (columns checked as :func:`grid_stats` checks them)."""
     received = _datetime_column(func, orders, "received_at")
     due = _datetime_column(func, orders, "due_at")
     resolved_at = _datetime_column(func, orders, "resolved_at", required=False)
     closed_at = _datetime_column(func, orders, "closed_at", required=False)
-    finished_now = np.isin(orders["status"].astype(str).to_numpy(), FINISHED_STATES)
-    was_received = (received <= at).to_numpy()
-    # Finished as of `at`: finished now, and not after `at` when the times say so.
-    finish_time = resolved_at.fillna(closed_at) if resolved_at is not None else closed_at
-    finished = finished_now & ~(finish_time > at).to_numpy() if finish_time is not None else finished_now
-    is_open = was_received & ~finished
+    finish = resolved_at.fillna(closed_at) if resolved_at is not None and closed_at is not None else (
+        resolved_at if resolved_at is not None else closed_at)
     if resolved_at is not None:
-        resolved = (resolved_at <= at).to_numpy() & was_received
         days = ((resolved_at - received).dt.total_seconds() / 86400.0).to_numpy(float)
     else:
-        resolved = np.zeros(len(orders), dtype=bool)
         days = np.full(len(orders), np.nan)
     if "satisfied" in orders.columns:
-        rated = orders["satisfied"].notna().to_numpy() & finished
+        rated = orders["satisfied"].notna().to_numpy()
         happy = rated & orders["satisfied"].fillna(False).astype(bool).to_numpy()
     else:
         rated = happy = np.zeros(len(orders), dtype=bool)
+    return OrderTimes(
+        received=received.to_numpy("datetime64[ns]"), due=due.to_numpy("datetime64[ns]"),
+        resolved=None if resolved_at is None else resolved_at.to_numpy("datetime64[ns]"),
+        finish=None if finish is None else finish.to_numpy("datetime64[ns]"),
+        finished_now=np.isin(orders["status"].astype(str).to_numpy(), FINISHED_STATES),
+        days=days, rated=rated, happy=happy,
+    )
+
+
+def _figures_at(times: OrderTimes, at: pd.Timestamp) -> _OrderFigures:
+    """The figures of orders as of ``at``, from their times alone (numpy; NaT compares false)."""
+    moment = np.datetime64(pd.Timestamp(at).to_datetime64(), "ns")
+    was_received = times.received <= moment
+    # Finished as of `at`: finished now, and not after `at` when the times say so.
+    finished = times.finished_now if times.finish is None else times.finished_now & ~(times.finish > moment)
+    is_open = was_received & ~finished
+    if times.resolved is not None:
+        resolved = (times.resolved <= moment) & was_received
+    else:
+        resolved = np.zeros(len(times.received), dtype=bool)
+    rated = times.rated & finished
     return _OrderFigures(
-        received=was_received, open=is_open, overdue=is_open & (due < at).to_numpy(),
-        recent=was_received & (received > at - pd.Timedelta(days=30)).to_numpy(),
-        resolved=resolved, days=days, rated=rated, satisfied=happy,
+        received=was_received, open=is_open, overdue=is_open & (times.due < moment),
+        recent=was_received & (times.received > moment - np.timedelta64(30, "D")),
+        resolved=resolved, days=times.days, rated=rated, satisfied=rated & times.happy,
     )
 
 

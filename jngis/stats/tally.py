@@ -40,10 +40,12 @@ from jngis import _checks
 from jngis.errors import InputTypeError, SchemaError
 from jngis.stats.grid import (
     GridPlacer,
+    OrderTimes,
     _check_layers,
     _datetime_column,
     as_cst_timestamp,
     assemble,
+    order_times,
     placed_order_columns,
     require_columns,
     static_columns,
@@ -88,15 +90,21 @@ class GridTally:
         self._placer = GridPlacer(func, grids, index)
         self._crs = grids.crs
         self._static = static_columns(func, grids, stations, party_orgs, None, self._placer)
-        self._orders = self._placed("GridTally", workorders)
+        self.reset(workorders)
 
     def __len__(self) -> int:
         """The number of orders held."""
-        return len(self._orders)
+        return len(self._where)
 
     def reset(self, workorders: gpd.GeoDataFrame | None) -> None:
         """Hold exactly ``workorders`` (None: no orders)."""
-        self._orders = self._placed("GridTally.reset", workorders)
+        func = "GridTally.reset" if hasattr(self, "_where") else "GridTally"
+        placed = self._placed(func, workorders)
+        times = order_times(func, placed)
+        # The orders as arrays (what the figures read) and each one's row there, by order id:
+        # an update then costs its own orders, not a copy of a whole city's frame.
+        self._times, self._where = times, placed[_WHERE].to_numpy()
+        self._rows = dict(zip(placed.index.tolist(), range(len(placed))))
 
     def update(self, workorders: gpd.GeoDataFrame) -> None:
         """Take the orders in ``workorders``: those held already are replaced, the others added."""
@@ -106,15 +114,20 @@ class GridTally:
         changed = self._placed("GridTally.update", workorders)
         if changed.empty:
             return
-        kept = self._orders[~self._orders.index.isin(changed.index)]
-        self._orders = changed if kept.empty else pd.concat([kept, changed])
+        times = order_times("GridTally.update", changed)  # checked before anything held changes
+        rows = np.array([self._rows.get(order_id, -1) for order_id in changed.index.tolist()], dtype=np.int64)
+        held, added = rows >= 0, np.flatnonzero(rows < 0)
+        merged = OrderTimes(*(_merged(old, new, rows[held], held, added) for old, new in zip(self._times, times)))
+        where = _merged(self._where, changed[_WHERE].to_numpy(), rows[held], held, added)
+        count = len(self._where)
+        self._rows.update(zip(changed.index[added].tolist(), range(count, count + len(added))))
+        self._times, self._where = merged, where
 
     def table(self, at: Any = None) -> pd.DataFrame:
         """The grid table as of ``at`` (default now in China): ``grid_stats`` of the orders held."""
         at_ts = as_cst_timestamp("GridTally.table", at)
-        orders = self._orders
-        columns, durations = placed_order_columns("GridTally.table", orders, orders[_WHERE].to_numpy(), at_ts,
-                                                  self._placer)
+        columns, durations = placed_order_columns("GridTally.table", None, self._where, at_ts, self._placer,
+                                                  times=self._times)
         return assemble(self._static, columns, durations, self._placer)
 
     def _placed(self, func: str, workorders: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -145,3 +158,14 @@ class GridTally:
                               "expected the citizen's answer as booleans") from None
         kept[_WHERE] = self._placer.positions(workorders, "workorders").astype(np.int64)
         return pd.DataFrame(kept, index=pd.Index(ids.astype(str).to_numpy(), name="order_id"))
+
+
+def _merged(old: np.ndarray | None, new: np.ndarray | None, rows: np.ndarray, held: np.ndarray,
+            added: np.ndarray) -> np.ndarray | None:
+    """``old`` with ``new[held]`` written at ``rows`` and ``new[added]`` appended (a new array)."""
+    if old is None or new is None:  # never for a tally's orders: _placed gives every time column
+        return None
+    out = np.concatenate([old, new[added]])
+    out[rows] = new[held]
+    return out
+
