@@ -170,16 +170,24 @@ class Places:
     def _hits(self, kind: str, rows: np.ndarray) -> list[dict]:
         if not len(rows):
             return []
-        # only the hits are projected: identical to projecting the layer, a thousandth of the work;
-        # with the shared transformer (GeoSeries.to_crs makes one per call: 70-100 ms)
-        layer = self._layers[kind]
-        to_wgs84 = jcrs.transformer(layer.crs, WGS84)
-        bounds = shapely.bounds(shapely.transform(
-            layer.geometry.values[rows], lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))))
+        bounds = self._cache.get_or_insert(("bounds", kind), lambda: self._wgs84_bounds(kind))[rows]
         names = self._names.get(kind, self._codes[kind])
         return [{"kind": kind, "title": LEVEL_LABELS[kind], "code": self._codes[kind][row],
                  "name": names[row], "bbox": [round(float(v), _DIGITS) for v in box]}
                 for row, box in zip(rows, bounds)]
+
+    def _wgs84_bounds(self, kind: str) -> np.ndarray:
+        """Every feature's WGS84 bounds, (n, 4): the projected outline's, not its box's corners.
+
+        Once per layer (with the shared transformer: GeoSeries.to_crs makes one per call,
+        70-100 ms); projecting a search's hits each time was most of its time.
+        """
+        layer = self._layers[kind]
+        to_wgs84 = jcrs.transformer(layer.crs, WGS84)
+        bounds = shapely.bounds(shapely.transform(
+            layer.geometry.values, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))))
+        bounds.setflags(write=False)
+        return bounds
 
     def _labelled(self, kind: str) -> gpd.GeoDataFrame:
         if kind not in LABELLED:
