@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 # loadgroup keeps the tests of one xdist_group (the wheel test's build and install) on one worker.
 test: lint sample
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --doctest-modules jngis tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --doctest-modules jngis tests $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not slow" tests

@@ -51,7 +51,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from jngis import _checks
+from jngis import _checks, _heap
 from jngis.cache import Cache, atomic_write
 from jngis.errors import InputTypeError, ParameterError
 from jngis.stats.tally import TALLY_COLUMNS, GridTally
@@ -391,7 +391,10 @@ class LiveTable:
             self._read_all_at = now
         else:
             self._tally.update(changes.orders)
-        self._cursor = changes.cursor
+        self._cursor, complete = changes.cursor, changes.complete
+        if complete:  # a whole city's orders were read and dropped: the heap they grew goes back
+            del changes
+            _heap.trim()
         return self._tally
 
     def _load_saved(self) -> GridTable | None:

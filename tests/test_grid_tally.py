@@ -162,6 +162,15 @@ def test_the_feed_gives_every_order_then_only_those_written(fresh_store, inside,
     assert not fresh_store.orders_changes(changes.cursor).orders.size
 
 
+def test_a_full_read_in_slices_is_the_read_at_once(fresh_store, monkeypatch):  # noqa: F811
+    whole = fresh_store.orders_changes(columns=ORDER_COLUMNS).orders
+    monkeypatch.setattr(feed, "FULL_READ_ROWS", 7)  # the slice's orders in many slices, the last one short
+    assert len(whole) > 3 * 7 and len(whole) % 7
+    sliced = fresh_store.orders_changes(columns=ORDER_COLUMNS)
+    assert sliced.complete and sliced.orders.crs == whole.crs
+    pd.testing.assert_frame_equal(sliced.orders, whole)
+
+
 def test_the_feed_looks_back_at_recent_numbers(fresh_store, inside):  # noqa: F811
     first = fresh_store.orders_changes()
     ids = written(fresh_store, inside, 2)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import geopandas as gpd
+import pandas as pd
 
 from jngis.errors import InputTypeError
 from jngis.store.frames import typed_orders, wanted_columns
@@ -48,6 +49,8 @@ __all__ = ["FULL_OVERLAP", "OrderChanges", "OrderFeed", "OrdersCursor", "SETTLE"
 #: Seconds during which the trail numbers handed out are looked at again (a write's transaction
 #: committing after later ones').
 SETTLE = 10.0
+#: Rows a full read turns into a frame at a time.
+FULL_READ_ROWS = 20_000
 #: Trail numbers below a full read's mark looked at again during the first SETTLE seconds after it.
 FULL_OVERLAP = 1_000
 #: Above this share of the orders changed (a bulk import), the changes are the whole orders instead.
@@ -163,9 +166,18 @@ class OrderFeed:
     def _all_changes(self, conn: Any, now: float, wanted: list[str], fetch: list[str]) -> OrderChanges:
         high = self._execute(conn, "SELECT max(trail_id) FROM trail").fetchone()[0]
         high = 0 if high is None else int(high)
-        rows = self._execute(conn, f"SELECT {', '.join(fetch)} FROM orders").fetchall()
+        # In slices: a whole city's rows as Python tuples at once were ~80 MiB on the sample city's
+        # 100,000 orders, and the heap they grew stayed with the server (a step in its memory at
+        # each periodic full read, benchmarks/RESULTS.md "reliability"); a slice at a time is a fifth.
+        result = self._execute(conn, f"SELECT {', '.join(fetch)} FROM orders")
+        parts = []
+        while rows := result.fetchmany(FULL_READ_ROWS):
+            parts.append(self._orders_geoframe(rows, wanted, fetch))
+            del rows
+        orders = (self._orders_geoframe([], wanted, fetch) if not parts else parts[0] if len(parts) == 1
+                  else gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=self.crs))
         cursor = OrdersCursor(((-math.inf, max(high - FULL_OVERLAP, 0)), (now, high)))
-        return OrderChanges(self._orders_geoframe(rows, wanted, fetch), cursor, True)
+        return OrderChanges(orders, cursor, True)
 
     def _orders_geoframe(self, rows: list, wanted: list[str], fetch: list[str]) -> gpd.GeoDataFrame:
         frame = typed_orders(rows, fetch, deadline="deadline" in wanted)
