@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import geopandas as gpd
 import numpy as np
@@ -364,8 +364,9 @@ class OrderTimes(NamedTuple):
 
 def order_times(func: str, orders: pd.DataFrame) -> OrderTimes:
     """The :class:`OrderTimes` of ``orders`` (columns checked as :func:`grid_stats` checks them)."""
-    received = _datetime_column(func, orders, "received_at")
-    due = _datetime_column(func, orders, "due_at")
+    # required columns: never None
+    received = cast(pd.Series, _datetime_column(func, orders, "received_at"))
+    due = cast(pd.Series, _datetime_column(func, orders, "due_at"))
     resolved_at = _datetime_column(func, orders, "resolved_at", required=False)
     closed_at = _datetime_column(func, orders, "closed_at", required=False)
     finish = resolved_at.fillna(closed_at) if resolved_at is not None and closed_at is not None else (

@@ -30,7 +30,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -117,7 +117,8 @@ class GridTally:
         times = order_times("GridTally.update", changed)  # checked before anything held changes
         rows = np.array([self._rows.get(order_id, -1) for order_id in changed.index.tolist()], dtype=np.int64)
         held, added = rows >= 0, np.flatnonzero(rows < 0)
-        merged = OrderTimes(*(_merged(old, new, rows[held], held, added) for old, new in zip(self._times, times)))
+        merged = OrderTimes(*cast(list[np.ndarray], [_merged(old, new, rows[held], held, added)
+                                                      for old, new in zip(self._times, times)]))
         where = _merged(self._where, changed[_WHERE].to_numpy(), rows[held], held, added)
         count = len(self._where)
         self._rows.update(zip(changed.index[added].tolist(), range(count, count + len(added))))
