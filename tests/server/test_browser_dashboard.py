@@ -22,6 +22,18 @@ from test_browser_roles import _sign_in
 
 from jngis.access import ADMIN
 from jngis.crs import WGS84
+from jngis.workorders.clocks import RESOLVE_WORKING_DAYS, deadline, due_fields
+
+
+def _received_for_a_yellow_card(now: dt.datetime) -> dt.datetime:
+    """The latest whole hour before ``now`` at which an order received shows a yellow card at ``now``
+    (past its warning, not yet due): on any day of the week, a weekend or a holiday included."""
+    for hours in range(2, 24 * 30):
+        received = now - dt.timedelta(hours=hours)
+        due = due_fields(received, RESOLVE_WORKING_DAYS)
+        if deadline("received", due["due_at"], due["warn_at"], now=now) == "warning":
+            return received
+    raise AssertionError(f"no time in the 30 days before {now} gives a yellow card at it")
 
 
 def _take(page, action, note=None):
@@ -123,7 +135,7 @@ def _clean(page, session):
 def test_a_department_and_a_street_work_the_loop_in_the_viewer(city_file, tmp_path, live_server, require_tool):
     from jngis.layers import read_layer
     from jngis.store import open_store
-    from jngis.workorders import CALENDAR, now_cst
+    from jngis.workorders import now_cst
 
     store = tmp_path / "city.gpkg"
     shutil.copy(city_file, store)
@@ -141,8 +153,7 @@ def test_a_department_and_a_street_work_the_loop_in_the_viewer(city_file, tmp_pa
             order = opened.create_order(point.x, point.y, category=category, principal=ADMIN)
             opened.step(order["order_id"], "dispatched", department_code=target, principal=ADMIN)
             orders[name] = order["order_id"]
-        # received 4 working days and 2 hours ago: due within a working day, a yellow card now
-        received = CALENDAR.add_working_days(now_cst(), -4) - dt.timedelta(hours=2)
+        received = _received_for_a_yellow_card(now_cst())
         orders["yellow"] = opened.create_order(points[3].x, points[3].y, category="环境卫生", at=received,
                                                principal=ADMIN)["order_id"]
     with live_server(store) as live, chromium.offline_browser(require_tool) as new_session:
