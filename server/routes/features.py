@@ -49,6 +49,7 @@ from jngis.query import (
 )
 from ..auth import layer_reader, principal_of
 from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
+from ..urls import url_for
 
 router = APIRouter(tags=["OGC API Features"])
 
@@ -85,7 +86,7 @@ DESCRIPTIONS = {
 
 
 def _url(request: Request, name: str, **params) -> str:
-    return str(request.url_for(name, **params))
+    return url_for(request, name, **params)
 
 
 def _collection(request: Request, kind: str, bounds, temporal: dict | None = None) -> dict:

@@ -28,6 +28,7 @@ from jngis.workorders import actions_for
 from jngis.workorders import card as card_of
 from ..auth import client_of, current_principal
 from ..deps import Backend, StoreJSON, backend
+from ..urls import url_for
 
 router = APIRouter(tags=["work orders"])
 
@@ -106,11 +107,11 @@ def _with_actions(order: dict, who: Principal, request: Request) -> dict:
     for action in actions_for(order, who):
         step = action["action"]
         if step in routes:
-            href = request.url_for("workorder_step", order_id=order["order_id"], step=routes[step])
-            actions.append({**action, "href": str(href), "body": {}})
+            href = url_for(request, "workorder_step", order_id=order["order_id"], step=routes[step])
+            actions.append({**action, "href": href, "body": {}})
         elif step in ("in_progress", "resolved", "reopened"):
-            href = request.url_for("transition_workorder", order_id=order["order_id"])
-            actions.append({**action, "href": str(href), "body": {"to": step}})
+            href = url_for(request, "transition_workorder", order_id=order["order_id"])
+            actions.append({**action, "href": href, "body": {"to": step}})
         # a call on departments (街呼) is made from its own form (POST /calls), not an order button
     return {**order, "actions": actions}
 
@@ -134,7 +135,7 @@ def create(report: Report, request: Request, who: Principal = Depends(current_pr
     store.orders_changed()
     if found is not None:
         order = {**order, "geocode": {k: found[k] for k in ("input", "unit_id", "score", "level")}}
-    location = str(request.url_for("get_workorder", order_id=order["order_id"]))
+    location = url_for(request, "get_workorder", order_id=order["order_id"])
     return _encoded(_with_actions(order, who, request), 201, headers={"Location": location})
 
 
