@@ -4,9 +4,8 @@
 raise and catch a ``NoMatchFound`` each) and rebuilds the base URL: 0.1-0.3 ms a call (0.013 ms
 here), and one work order's answer makes one for each of its action buttons. :func:`url_for` asks
 Starlette once per route name, parameter names and base URL, with placeholder values, and fills
-the values into that address after. Values
-that are not plain text of unreserved URL characters take Starlette's own path, so the answer is
-always the one ``request.url_for`` gives.
+the values into that address after. Values that are not plain text of unreserved URL characters
+take Starlette's own path, so the answer is always the one ``request.url_for`` gives.
 """
 
 from __future__ import annotations
