@@ -48,12 +48,13 @@ def _templates_of(router: object) -> dict[tuple, str]:
 
 def url_for(request: Request, name: str, /, **params: str) -> str:
     """``str(request.url_for(name, **params))``, the same string, without walking the routes each time."""
-    router = request.scope.get("router")
-    if router is None or not all(isinstance(value, str) and _PLAIN.fullmatch(value) for value in params.values()):
+    router, base = request.scope.get("router"), str(request.base_url)
+    if (router is None or _PLACE.search(base)  # a Host header or root path that looks like a placeholder
+            or not all(isinstance(value, str) and _PLAIN.fullmatch(value) for value in params.values())):
         return str(request.url_for(name, **params))
     keys = tuple(sorted(params))
     templates = _templates_of(router)
-    key = (str(request.base_url), name, keys)
+    key = (base, name, keys)
     address = templates.get(key)
     if address is None:
         address = str(request.url_for(name, **{k: _placeholder(i) for i, k in enumerate(keys)}))

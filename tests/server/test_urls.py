@@ -38,7 +38,8 @@ def test_every_route_and_base_gives_starlettes_address(app):
     routes = sorted(_named_routes(app.routes).items())
     assert {"get_workorder", "workorder_step", "transition_workorder", "items", "collection"} <= dict(routes).keys()
     bases = [{}, {"scheme": "https", "host": b"jngis.example.cn"}, {"root_path": "/map"},
-             {"host": b"[::1]:8443", "scheme": "https", "root_path": "/a/b"}, {"host": None}]
+             {"host": b"[::1]:8443", "scheme": "https", "root_path": "/a/b"}, {"host": None},
+             {"host": b"JNGISPARAM0X"}, {"root_path": "/JNGISPARAM1X"}]
     checked = 0
     for base, (name, keys) in itertools.product(bases, routes):
         for values in itertools.islice(itertools.permutations(VALUES, len(keys)), 6):
