@@ -85,12 +85,8 @@ DESCRIPTIONS = {
 }
 
 
-def _url(request: Request, name: str, **params) -> str:
-    return url_for(request, name, **params)
-
-
 def _collection(request: Request, kind: str, bounds, temporal: dict | None = None) -> dict:
-    items = _url(request, "items", collection_id=kind)
+    items = url_for(request, "items", collection_id=kind)
     extent: dict = {"spatial": {"bbox": [[round(float(v), 7) for v in bounds]], "crs": CRS84}}
     if kind in VERSIONED_KINDS and temporal is not None:
         extent["temporal"] = temporal
@@ -102,10 +98,10 @@ def _collection(request: Request, kind: str, bounds, temporal: dict | None = Non
         "crs": [CRS84],
         "extent": extent,
         "links": [
-            {"href": _url(request, "collection", collection_id=kind), "rel": "self",
+            {"href": url_for(request, "collection", collection_id=kind), "rel": "self",
              "type": "application/json", "title": PUBLISHED[kind]},
             {"href": items, "rel": "items", "type": GEOJSON, "title": PUBLISHED[kind]},
-            {"href": _url(request, "queryables", collection_id=kind),
+            {"href": url_for(request, "queryables", collection_id=kind),
              "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": QUERYABLES,
              "title": "可查询字段"},
             {"href": f"{items}?f=csv", "rel": "alternate", "type": CSV, "title": "CSV 下载"},
@@ -131,7 +127,7 @@ def collections(request: Request, store: Backend = Depends(backend),
     temporal = _temporal(store)
     listed = [_collection(request, kind, _bounds(store.wgs84(kind, who)), temporal) for kind in store.kinds(who)]
     return json_response({
-        "links": [{"href": _url(request, "collections"), "rel": "self", "type": "application/json"}],
+        "links": [{"href": url_for(request, "collections"), "rel": "self", "type": "application/json"}],
         "collections": listed,
     })
 
@@ -209,7 +205,7 @@ def items(
                           offset=offset, properties=selected, query=query, sortby=order)
     links = [
         {"href": str(request.url), "rel": "self", "type": GEOJSON},
-        {"href": _url(request, "collection", collection_id=collection_id), "rel": "collection",
+        {"href": url_for(request, "collection", collection_id=collection_id), "rel": "collection",
          "type": "application/json"},
     ]
     for rel, start in (("next", page.next_offset), ("prev", page.prev_offset)):
@@ -284,7 +280,7 @@ def item(collection_id: str, feature_id: str, request: Request,
     feature = get_feature(store.wgs84(collection_id, who), collection_id, feature_id)
     feature["links"] = [
         {"href": str(request.url.remove_query_params("f")), "rel": "self", "type": GEOJSON},
-        {"href": _url(request, "collection", collection_id=collection_id), "rel": "collection",
+        {"href": url_for(request, "collection", collection_id=collection_id), "rel": "collection",
          "type": "application/json"},
     ]
     return json_response(feature, GEOJSON)
@@ -296,10 +292,10 @@ def landing_page(request: Request) -> Response:
         "title": "jngis 济南基层治理地图服务",
         "description": "城市社区、网格、党群服务站点、党组织与12345工单（OGC API - Features）",
         "links": [
-            {"href": str(request.url_for("root")), "rel": "self", "type": "application/json"},
-            {"href": str(request.url_for("openapi")), "rel": "service-desc",
+            {"href": url_for(request, "root"), "rel": "self", "type": "application/json"},
+            {"href": url_for(request, "openapi"), "rel": "service-desc",
              "type": "application/vnd.oai.openapi+json;version=3.0"},
-            {"href": _url(request, "conformance"), "rel": "conformance", "type": "application/json"},
-            {"href": _url(request, "collections"), "rel": "data", "type": "application/json"},
+            {"href": url_for(request, "conformance"), "rel": "conformance", "type": "application/json"},
+            {"href": url_for(request, "collections"), "rel": "data", "type": "application/json"},
         ],
     })

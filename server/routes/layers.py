@@ -14,6 +14,7 @@ from jngis.codes import viewer_vocabulary
 from jngis.places import SEARCH_LIMIT
 from ..auth import describe, layer_reader
 from ..deps import GEOJSON, PUBLISHED, Backend, GeoJSONResponse, backend, json_response, key_of
+from ..urls import url_for
 
 router = APIRouter(tags=["viewer"])
 
@@ -33,7 +34,7 @@ def layers(request: Request, store: Backend = Depends(backend), who: Principal =
         count = store.store.count_orders(principal=who) if kind == "workorders" else len(store.layer(kind))
         entry = {"id": kind, "title": PUBLISHED[kind], "key": key_of(kind), "features": count}
         if store.tiles is not None and kind in store.tiles.layers:
-            entry["tilejson"] = str(request.url_for("tilejson", layer=kind))
+            entry["tilejson"] = url_for(request, "tilejson", layer=kind)
         listed.append(entry)
     outline = next((store.wgs84(kind) for kind in _OUTLINES if kind in store.layers), None)
     return {

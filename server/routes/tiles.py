@@ -24,6 +24,7 @@ from ..auth import layer_reader
 from ..deps import Backend, backend
 from ..switch import Served
 from ..tilestore import SharedTiles
+from ..urls import url_for
 
 router = APIRouter(tags=["tiles"])
 
@@ -56,8 +57,8 @@ def tilejson(layer: str, request: Request, store: Backend = Depends(backend),
              who: Principal = Depends(layer_reader)) -> Response:
     """TileJSON 3.0 for one layer, with the versioned tile addresses of the version in force."""
     served = store.served()
-    template = str(request.url_for("versioned_tile", layer=layer, version=str(served.version),
-                                   z="{z}", x="{x}", y="{y}"))
+    template = url_for(request, "versioned_tile", layer=layer, version=str(served.version),
+                       z="{z}", x="{x}", y="{y}")
     template = template.replace("%7B", "{").replace("%7D", "}")
     document = _tiles(served).tilejson(layer, template)
     document["version"] = f"{served.version}.0.0"  # TileJSON's semver of the tileset

@@ -25,6 +25,7 @@ from jngis import access
 from jngis.errors import ParameterError
 from ..auth import layer_reader, permits
 from ..deps import Backend, backend, encode_json, json_response
+from ..urls import url_for
 from .tiles import VERSION_HEADER
 
 #: Who may adopt at all (the store checks the district of a planner's plan).
@@ -45,7 +46,7 @@ def versions(request: Request, store: Backend = Depends(backend),
     """Every boundary version, oldest first, with its status (in_force, past, pending) and summary."""
     listed = _records(store.store.versions())
     for record in listed:
-        record["href"] = str(request.url_for("version", version_id=str(record["version_id"])))
+        record["href"] = url_for(request, "version", version_id=str(record["version_id"]))
     return json_response({"served": store.current.version, "versions": listed})
 
 
@@ -107,7 +108,7 @@ async def adopt(request: Request, who: access.Principal = Depends(_ADOPTER),
         record = await run_in_threadpool(_adopt_file, store, upload, day, note or None, who)
     if store.switcher is not None:
         store.switcher.check()  # this process switches at once; the others hear of it from the store
-    location = str(request.url_for("version", version_id=str(record["version_id"])))
+    location = url_for(request, "version", version_id=str(record["version_id"]))
     return Response(encode_json(record), status_code=201, media_type="application/json",
                     headers={"Location": location})
 
